@@ -1,0 +1,141 @@
+import { CodecError } from './errors.js';
+
+/**
+ * Turns values into what Redis stores and back. Replace the default with
+ * `RedisPatternsModule.forRoot({ codec })`, for example to use msgpack.
+ *
+ * @example
+ * import { pack, unpack } from 'msgpackr';
+ * const msgpackCodec: RedisCodec = {
+ *   binary: true,
+ *   encode: (value) => pack(value),
+ *   decode: (raw) => unpack(raw as Buffer),
+ * };
+ */
+export interface RedisCodec {
+  /** When true, features read values as Buffers (GETBUFFER) and pass them to `decode`. */
+  readonly binary?: boolean;
+  /** @param key the Redis key the value is written to, for error messages. */
+  encode(value: unknown, key?: string): string | Buffer;
+  /** @param key the Redis key the value was read from, for error messages. */
+  decode<T = unknown>(raw: string | Buffer, key?: string): T;
+}
+
+/** The property that marks an encoded special value inside the JSON text. */
+const TAG = '$nrp';
+
+/** Encoded text that holds tagged values starts with this character; plain JSON never does. */
+const TAGGED_PREFIX = '~';
+
+type Tagged = { [TAG]: string; v?: unknown };
+
+/**
+ * The default codec: JSON, extended so that values round-trip exactly.
+ *
+ * - `Date`, `BigInt`, `Map`, `Set`, `undefined` (also inside objects and arrays), `NaN`,
+ *   `±Infinity` and `-0` come back as they went in; `null`, `0`, `false` and `''` are ordinary values.
+ * - Values made only of plain JSON types are stored as plain JSON and decoded with a bare
+ *   `JSON.parse`, so the common case costs nothing extra.
+ * - Functions, symbols and circular structures are rejected with a {@link CodecError} naming the key.
+ *
+ * Class instances other than the ones above come back as plain objects.
+ */
+export class JsonCodec implements RedisCodec {
+  readonly binary = false;
+
+  encode(value: unknown, key?: string): string {
+    let tagged = false;
+    const replacer = function (this: Record<string, unknown>, property: string, jsonValue: unknown): unknown {
+      const special = encodeSpecial(this[property], jsonValue, key);
+      if (special === jsonValue) return jsonValue;
+      tagged = true;
+      return special;
+    };
+    let text: string;
+    try {
+      text = JSON.stringify(value, replacer);
+    } catch (error) {
+      if (error instanceof CodecError) throw error;
+      const reason = /circular/i.test((error as Error).message) ? 'a circular structure' : `the value (${(error as Error).message})`;
+      throw new CodecError(key, `encode ${reason}`, { cause: error });
+    }
+    return tagged ? TAGGED_PREFIX + text : text;
+  }
+
+  decode<T = unknown>(raw: string | Buffer, key?: string): T {
+    const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+    try {
+      if (text.charCodeAt(0) !== TAGGED_PREFIX.charCodeAt(0)) return JSON.parse(text) as T;
+      return reviveTree(JSON.parse(text.slice(1))) as T;
+    } catch (error) {
+      throw new CodecError(key, `decode the stored value (${(error as Error).message})`, { cause: error });
+    }
+  }
+}
+
+/**
+ * Returns `jsonValue` unchanged for plain JSON values, or a tagged replacement. `raw` is the value
+ * before `toJSON` ran (a Date's `jsonValue` is already a string).
+ */
+function encodeSpecial(raw: unknown, jsonValue: unknown, key: string | undefined): unknown {
+  switch (typeof raw) {
+    case 'string':
+    case 'boolean':
+      return jsonValue;
+    case 'number':
+      return Number.isFinite(raw) && !Object.is(raw, -0) ? jsonValue : { [TAG]: 'Number', v: String(raw === 0 ? '-0' : raw) };
+    case 'bigint':
+      return { [TAG]: 'BigInt', v: raw.toString() };
+    case 'undefined':
+      return { [TAG]: 'undefined' };
+    case 'function':
+    case 'symbol':
+      throw new CodecError(key, `encode a ${typeof raw}: only data can be stored`);
+  }
+  if (raw instanceof Date) return { [TAG]: 'Date', v: Number.isNaN(raw.getTime()) ? null : raw.toISOString() };
+  // null, and objects whose toJSON() already chose their JSON form.
+  if (typeof raw !== 'object' || raw === null || jsonValue !== raw) return jsonValue;
+  if (raw instanceof Map) return { [TAG]: 'Map', v: [...raw] };
+  if (raw instanceof Set) return { [TAG]: 'Set', v: [...raw] };
+  // A plain object that happens to use the tag property travels as its entries.
+  if (!Array.isArray(raw) && Object.hasOwn(raw, TAG)) return { [TAG]: 'Object', v: Object.entries(raw) };
+  return jsonValue;
+}
+
+/** Replaces tagged objects, depth first, without a JSON.parse reviver (which drops undefined). */
+function reviveTree(node: unknown): unknown {
+  if (node === null || typeof node !== 'object') return node;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) node[i] = reviveTree(node[i]);
+    return node;
+  }
+  const record = node as Record<string, unknown>;
+  for (const property of Object.keys(record)) {
+    const revived = reviveTree(record[property]);
+    // Plain assignment to "__proto__" would change the prototype; define an own property instead.
+    if (revived !== record[property]) Object.defineProperty(record, property, { value: revived, enumerable: true, writable: true, configurable: true });
+  }
+  return Object.hasOwn(record, TAG) ? reviveTagged(record as Tagged) : record;
+}
+
+function reviveTagged(tagged: Tagged): unknown {
+  const { v } = tagged;
+  switch (tagged[TAG]) {
+    case 'undefined':
+      return undefined;
+    case 'Number':
+      return Number(v);
+    case 'BigInt':
+      return BigInt(v as string);
+    case 'Date':
+      return new Date(v === null ? Number.NaN : (v as string));
+    case 'Map':
+      return new Map(v as [unknown, unknown][]);
+    case 'Set':
+      return new Set(v as unknown[]);
+    case 'Object':
+      return Object.fromEntries(v as [string, unknown][]);
+    default:
+      throw new Error(`unknown tag ${JSON.stringify(tagged[TAG])}`);
+  }
+}

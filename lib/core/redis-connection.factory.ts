@@ -1,0 +1,87 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisConnectionOptions, ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
+
+/** How a connection is used: `mode` for health and docs, `owned` when the module must close it. */
+export interface CreatedConnection {
+  client: Redis | Cluster;
+  mode: 'standalone' | 'cluster' | 'sentinel';
+  owned: boolean;
+}
+
+/**
+ * Creates the ioredis client for one configured connection, with the module's bounded-failure
+ * settings: command and connect timeouts, the offline queue off unless asked for, and reconnects
+ * with capped exponential backoff and jitter. Clients are created with `lazyConnect`; the module
+ * connects them at startup.
+ */
+export function createConnection(name: string, connection: RedisConnectionOptions, options: ResolvedRedisPatternsOptions): CreatedConnection {
+  if ('client' in connection) {
+    return { client: connection.client, mode: connection.client instanceof Cluster ? 'cluster' : 'standalone', owned: false };
+  }
+  const common = commonOptions(name, options);
+  if ('cluster' in connection) {
+    const { nodes, options: clusterOptions = {} } = connection.cluster;
+    const client = new Cluster(nodes.map(toClusterNode), {
+      enableOfflineQueue: options.offlineQueue,
+      clusterRetryStrategy: common.retryStrategy,
+      lazyConnect: true,
+      ...clusterOptions,
+      redisOptions: { ...withoutNodeOnly(common), ...clusterOptions.redisOptions },
+    });
+    return { client, mode: 'cluster', owned: true };
+  }
+  if ('sentinel' in connection) {
+    const { sentinels, name: masterName, tls, options: extra, ...auth } = connection.sentinel;
+    const client = new Redis({ ...common, ...auth, sentinels: [...sentinels], name: masterName, ...tlsOptions(tls), ...extra });
+    return { client, mode: 'sentinel', owned: true };
+  }
+  if ('url' in connection) {
+    return { client: new Redis(connection.url, { ...common, ...connection.options }), mode: 'standalone', owned: true };
+  }
+  const { tls, options: extra, ...server } = connection;
+  return { client: new Redis({ ...common, ...server, ...tlsOptions(tls), ...extra }), mode: 'standalone', owned: true };
+}
+
+/**
+ * A second connection of the same kind for SUBSCRIBE, which blocks a connection for anything else.
+ * Subscriptions are queued while disconnected and restored by ioredis after a reconnect.
+ */
+export function createSubscriber(client: Redis | Cluster): Redis | Cluster {
+  return client instanceof Cluster ? client.duplicate(undefined, { enableOfflineQueue: true, lazyConnect: false }) : client.duplicate({ enableOfflineQueue: true, lazyConnect: false });
+}
+
+function commonOptions(name: string, options: ResolvedRedisPatternsOptions): RedisOptions & Required<Pick<RedisOptions, 'retryStrategy'>> {
+  const { minDelayMs, maxDelayMs } = options.reconnect;
+  return {
+    connectionName: `nrp:${name}`,
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
+    enableOfflineQueue: options.offlineQueue,
+    maxRetriesPerRequest: options.offlineQueue ? 1 : 0,
+    lazyConnect: true,
+    // Keep reconnecting for as long as the app runs, never more often than the backoff allows.
+    retryStrategy: (attempt: number) => backoffDelay(attempt, minDelayMs, maxDelayMs),
+  };
+}
+
+/** Capped exponential backoff with "equal jitter": between half and all of the capped delay. */
+export function backoffDelay(attempt: number, minDelayMs: number, maxDelayMs: number): number {
+  const capped = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.round(capped / 2 + Math.random() * (capped / 2));
+}
+
+function withoutNodeOnly(options: RedisOptions): ClusterOptions['redisOptions'] {
+  const { retryStrategy: _retry, enableOfflineQueue: _queue, lazyConnect: _lazy, ...rest } = options;
+  return rest;
+}
+
+function toClusterNode(node: string | { host: string; port: number }): { host: string; port: number } {
+  if (typeof node !== 'string') return node;
+  const separator = node.lastIndexOf(':');
+  return { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) };
+}
+
+function tlsOptions(tls: RedisOptions['tls'] | true | undefined): Pick<RedisOptions, 'tls'> {
+  if (tls === undefined) return {};
+  return { tls: tls === true ? {} : tls };
+}

@@ -1,0 +1,49 @@
+import { Module, type Provider } from '@nestjs/common';
+import { RedisKeys } from './keys.js';
+import { MaxmemoryPolicyCheck } from './maxmemory-policy.check.js';
+import { REDIS_CLIENT, REDIS_CODEC, RESOLVED_OPTIONS } from './redis-patterns.constants.js';
+import { REDIS_PATTERNS_OPTIONS, RedisPatternsConfigurableModule } from './redis-patterns.module-definition.js';
+import type { RedisPatternsModuleOptions, ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
+import { resolveModuleOptions } from './redis-patterns.options-validator.js';
+import { RedisConnections } from './redis-connections.service.js';
+import { RedisHealthIndicator } from './redis.health.js';
+
+const providers: Provider[] = [
+  {
+    provide: RESOLVED_OPTIONS,
+    inject: [REDIS_PATTERNS_OPTIONS],
+    useFactory: (options: RedisPatternsModuleOptions) => resolveModuleOptions(options),
+  },
+  RedisConnections,
+  { provide: REDIS_CLIENT, inject: [RedisConnections], useFactory: (connections: RedisConnections) => connections.get() },
+  { provide: REDIS_CODEC, inject: [RESOLVED_OPTIONS], useFactory: (options: ResolvedRedisPatternsOptions) => options.codec },
+  { provide: RedisKeys, inject: [RESOLVED_OPTIONS], useFactory: (options: ResolvedRedisPatternsOptions) => new RedisKeys(options.keyPrefix) },
+  MaxmemoryPolicyCheck,
+  RedisHealthIndicator,
+];
+
+/**
+ * The module: connections, keys, codec and health, and every feature built on them.
+ * Options are validated when the module initialises; an invalid one stops startup with an
+ * `InvalidOptionError` that names it.
+ *
+ * @example
+ * @Module({
+ *   imports: [
+ *     RedisPatternsModule.forRoot({ connection: { url: process.env.REDIS_URL }, isGlobal: true }),
+ *   ],
+ * })
+ * export class AppModule {}
+ *
+ * @example
+ * RedisPatternsModule.forRootAsync({
+ *   imports: [ConfigModule],
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => ({ connection: { url: config.getOrThrow('REDIS_URL') } }),
+ * });
+ */
+@Module({
+  providers,
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator],
+})
+export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

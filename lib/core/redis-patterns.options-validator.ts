@@ -1,0 +1,192 @@
+import { Cluster, Redis } from 'ioredis';
+import { toMilliseconds, toPositiveMilliseconds } from './duration.js';
+import { InvalidOptionError, ValueDescription } from './errors.js';
+import {
+  DEFAULT_CONNECTION,
+  DEFAULT_OPTIONS,
+  type ReconnectOptions,
+  type RedisConnectionOptions,
+  type RedisPatternsModuleOptions,
+  type ResolvedRedisPatternsOptions,
+} from './redis-patterns.options.js';
+
+const MODULE_OPTION_NAMES = [
+  'connection',
+  'connections',
+  'keyPrefix',
+  'commandTimeout',
+  'connectTimeout',
+  'offlineQueue',
+  'reconnect',
+  'shutdownTimeout',
+  'codec',
+  'checkMaxmemoryPolicy',
+] as const satisfies readonly (keyof RedisPatternsModuleOptions)[];
+
+const HOST_OPTION_NAMES = ['host', 'port', 'username', 'password', 'db', 'tls', 'options'];
+const CONNECTION_FORMS = ['url', 'cluster', 'sentinel', 'client'] as const;
+const FORBIDDEN_IN_PREFIX = /[{}*?[\]\\]/;
+
+/**
+ * Checks the module options once, at startup, and applies the defaults.
+ *
+ * @throws InvalidOptionError naming the first invalid option and what it accepts.
+ */
+export function resolveModuleOptions(options: RedisPatternsModuleOptions): ResolvedRedisPatternsOptions {
+  if (!isRecord(options)) throw new InvalidOptionError('options', 'an object', options);
+  rejectUnknown('', options, MODULE_OPTION_NAMES);
+
+  const connections = new Map<string, RedisConnectionOptions>();
+  connections.set(DEFAULT_CONNECTION, validateConnection('connection', options.connection));
+  for (const [name, connection] of Object.entries(optionalRecord('connections', options.connections))) {
+    if (name === DEFAULT_CONNECTION) throw new InvalidOptionError('connections.default', `a name other than "${DEFAULT_CONNECTION}", which is the main connection`, name);
+    connections.set(name, validateConnection(`connections.${name}`, connection));
+  }
+
+  const reconnect: ReconnectOptions = optionalRecord('reconnect', options.reconnect);
+  rejectUnknown('reconnect.', reconnect as Record<string, unknown>, ['minDelay', 'maxDelay']);
+  const minDelayMs = toMilliseconds(reconnect.minDelay ?? DEFAULT_OPTIONS.reconnect.minDelay, 'reconnect.minDelay');
+  const maxDelayMs = toMilliseconds(reconnect.maxDelay ?? DEFAULT_OPTIONS.reconnect.maxDelay, 'reconnect.maxDelay');
+  if (maxDelayMs < minDelayMs) throw new InvalidOptionError('reconnect.maxDelay', `a duration of at least reconnect.minDelay (${minDelayMs}ms)`, reconnect.maxDelay);
+
+  return {
+    connections,
+    keyPrefix: validateKeyPrefix(options.keyPrefix ?? DEFAULT_OPTIONS.keyPrefix),
+    commandTimeoutMs: toPositiveMilliseconds(options.commandTimeout ?? DEFAULT_OPTIONS.commandTimeout, 'commandTimeout'),
+    connectTimeoutMs: toPositiveMilliseconds(options.connectTimeout ?? DEFAULT_OPTIONS.connectTimeout, 'connectTimeout'),
+    offlineQueue: boolean('offlineQueue', options.offlineQueue ?? DEFAULT_OPTIONS.offlineQueue),
+    reconnect: { minDelayMs, maxDelayMs },
+    shutdownTimeoutMs: toMilliseconds(options.shutdownTimeout ?? DEFAULT_OPTIONS.shutdownTimeout, 'shutdownTimeout'),
+    codec: validateCodec(options.codec ?? DEFAULT_OPTIONS.codec()),
+    checkMaxmemoryPolicy: boolean('checkMaxmemoryPolicy', options.checkMaxmemoryPolicy ?? DEFAULT_OPTIONS.checkMaxmemoryPolicy),
+  };
+}
+
+function validateConnection(path: string, connection: unknown): RedisConnectionOptions {
+  if (!isRecord(connection)) {
+    throw new InvalidOptionError(path, 'an object with one of url, host/port, cluster, sentinel or client', connection);
+  }
+  const forms = CONNECTION_FORMS.filter((form) => connection[form] !== undefined);
+  if (forms.length > 1) throw new InvalidOptionError(path, `only one of ${CONNECTION_FORMS.join(', ')}`, `${forms.join(' and ')} together`);
+  switch (forms[0]) {
+    case 'url':
+      rejectUnknown(`${path}.`, connection, ['url', 'options']);
+      validateUrl(`${path}.url`, connection.url);
+      break;
+    case 'cluster':
+      rejectUnknown(`${path}.`, connection, ['cluster']);
+      validateCluster(`${path}.cluster`, connection.cluster);
+      break;
+    case 'sentinel':
+      rejectUnknown(`${path}.`, connection, ['sentinel']);
+      validateSentinel(`${path}.sentinel`, connection.sentinel);
+      break;
+    case 'client':
+      rejectUnknown(`${path}.`, connection, ['client']);
+      if (!isIoredisClient(connection.client)) throw new InvalidOptionError(`${path}.client`, 'an ioredis Redis or Cluster instance', connection.client);
+      break;
+    default:
+      rejectUnknown(`${path}.`, connection, HOST_OPTION_NAMES);
+      validateServer(path, connection);
+  }
+  return connection as RedisConnectionOptions;
+}
+
+function validateUrl(path: string, url: unknown): void {
+  let protocol: string | undefined;
+  try {
+    protocol = typeof url === 'string' ? new URL(url).protocol : undefined;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new InvalidOptionError(path, 'a redis:// or rediss:// URL', url);
+}
+
+function validateServer(path: string, server: Record<string, unknown>): void {
+  if (server.host !== undefined) nonEmptyString(`${path}.host`, server.host);
+  if (server.port !== undefined) validatePort(`${path}.port`, server.port);
+  if (server.db !== undefined && !(Number.isInteger(server.db) && (server.db as number) >= 0)) {
+    throw new InvalidOptionError(`${path}.db`, 'an integer of 0 or more', server.db);
+  }
+  for (const credential of ['username', 'password', 'sentinelUsername', 'sentinelPassword']) {
+    if (server[credential] !== undefined && typeof server[credential] !== 'string') throw new InvalidOptionError(`${path}.${credential}`, 'a string', new ValueDescription(`a ${typeof server[credential]}`));
+  }
+  if (server.tls !== undefined && server.tls !== true && !isRecord(server.tls)) throw new InvalidOptionError(`${path}.tls`, 'true or an object of tls.connect options', server.tls);
+  if (server.options !== undefined && !isRecord(server.options)) throw new InvalidOptionError(`${path}.options`, 'an object of ioredis options', server.options);
+}
+
+function validateCluster(path: string, cluster: unknown): void {
+  if (!isRecord(cluster)) throw new InvalidOptionError(path, 'an object with nodes', cluster);
+  rejectUnknown(`${path}.`, cluster, ['nodes', 'options']);
+  if (!Array.isArray(cluster.nodes) || cluster.nodes.length === 0) throw new InvalidOptionError(`${path}.nodes`, 'a non-empty array of "host:port" strings or { host, port }', cluster.nodes);
+  cluster.nodes.forEach((node, index) => validateAddress(`${path}.nodes[${index}]`, node));
+  if (cluster.options !== undefined && !isRecord(cluster.options)) throw new InvalidOptionError(`${path}.options`, 'an object of ioredis Cluster options', cluster.options);
+}
+
+function validateSentinel(path: string, sentinel: unknown): void {
+  if (!isRecord(sentinel)) throw new InvalidOptionError(path, 'an object with sentinels and name', sentinel);
+  rejectUnknown(`${path}.`, sentinel, ['sentinels', 'name', 'role', 'sentinelUsername', 'sentinelPassword', 'username', 'password', 'db', 'tls', 'options']);
+  if (!Array.isArray(sentinel.sentinels) || sentinel.sentinels.length === 0) throw new InvalidOptionError(`${path}.sentinels`, 'a non-empty array of { host, port }', sentinel.sentinels);
+  sentinel.sentinels.forEach((node, index) => validateAddress(`${path}.sentinels[${index}]`, node));
+  nonEmptyString(`${path}.name`, sentinel.name);
+  if (sentinel.role !== undefined && sentinel.role !== 'master' && sentinel.role !== 'slave') throw new InvalidOptionError(`${path}.role`, "'master' or 'slave'", sentinel.role);
+  validateServer(path, { ...sentinel, host: undefined, port: undefined });
+}
+
+function validateAddress(path: string, address: unknown): void {
+  if (typeof address === 'string') {
+    const match = /^(.+):(\d+)$/.exec(address);
+    if (!match) throw new InvalidOptionError(path, 'a "host:port" string', address);
+    validatePort(path, Number(match[2]));
+    return;
+  }
+  if (!isRecord(address)) throw new InvalidOptionError(path, 'a "host:port" string or { host, port }', address);
+  nonEmptyString(`${path}.host`, address.host);
+  validatePort(`${path}.port`, address.port);
+}
+
+function validatePort(path: string, port: unknown): void {
+  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65_535) throw new InvalidOptionError(path, 'a port number from 1 to 65535', port);
+}
+
+function validateKeyPrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string' || prefix.length > 128 || FORBIDDEN_IN_PREFIX.test(prefix)) {
+    throw new InvalidOptionError('keyPrefix', 'a string of at most 128 characters without {, }, *, ?, [, ] or \\', prefix);
+  }
+  return prefix;
+}
+
+function validateCodec(codec: unknown): ResolvedRedisPatternsOptions['codec'] {
+  if (!isRecord(codec) || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+    throw new InvalidOptionError('codec', 'an object with encode(value) and decode(raw) methods', codec);
+  }
+  return codec as unknown as ResolvedRedisPatternsOptions['codec'];
+}
+
+function boolean(option: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidOptionError(option, 'true or false', value);
+  return value;
+}
+
+function nonEmptyString(option: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(option, 'a non-empty string', value);
+}
+
+function optionalRecord(option: string, value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isRecord(value)) throw new InvalidOptionError(option, 'an object', value);
+  return value;
+}
+
+function rejectUnknown(path: string, value: Record<string, unknown>, known: readonly string[]): void {
+  const unknown = Object.keys(value).find((name) => !known.includes(name));
+  if (unknown !== undefined) throw new InvalidOptionError(`${path}${unknown}`, `one of the known options (${known.join(', ')})`, new ValueDescription('an unknown option'));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isIoredisClient(value: unknown): boolean {
+  return value instanceof Redis || value instanceof Cluster;
+}

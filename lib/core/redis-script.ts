@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import calculateSlot from 'cluster-key-slot';
+import { Cluster, type Redis } from 'ioredis';
+import { CrossSlotError } from './errors.js';
+
+/** A value passed to a script as ARGV. */
+export type ScriptArgument = string | number | Buffer;
+
+/**
+ * A Lua script from a feature's folder, run with EVALSHA. When the server does not know the
+ * script (after SCRIPT FLUSH, a restart or a failover, on any cluster node), the same call is
+ * re-sent once with EVAL, which also loads it again.
+ *
+ * Keys and arguments always travel as KEYS/ARGV; nothing the caller passes becomes Lua source.
+ *
+ * @example
+ * const slidingWindow = RedisScript.fromFile(new URL('./sliding-window.lua', import.meta.url));
+ * const [allowed, remaining] = await slidingWindow.run<[number, number]>(redis, [key], [limit, windowMs]);
+ */
+export class RedisScript {
+  readonly sha1: string;
+
+  constructor(
+    readonly name: string,
+    readonly source: string,
+  ) {
+    this.sha1 = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** Loads a `.lua` file, usually `new URL('./name.lua', import.meta.url)`. */
+  static fromFile(url: URL): RedisScript {
+    const path = fileURLToPath(url);
+    return new RedisScript(basename(path, '.lua'), readFileSync(path, 'utf8'));
+  }
+
+  /**
+   * Runs the script. On a Cluster, keys that hash to different slots are rejected before anything
+   * is sent, with a {@link CrossSlotError} that names them.
+   */
+  async run<T = unknown>(client: Redis | Cluster, keys: readonly string[], args: readonly ScriptArgument[] = []): Promise<T> {
+    if (client instanceof Cluster) this.assertOneSlot(keys);
+    try {
+      return (await client.evalsha(this.sha1, keys.length, ...keys, ...args)) as T;
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      return (await client.eval(this.source, keys.length, ...keys, ...args)) as T;
+    }
+  }
+
+  private assertOneSlot(keys: readonly string[]): void {
+    if (keys.length < 2) return;
+    const slot = calculateSlot(keys[0]);
+    if (keys.some((key) => calculateSlot(key) !== slot)) throw new CrossSlotError(this.name, keys);
+  }
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}

@@ -1,0 +1,23 @@
+export { JsonCodec, type RedisCodec } from './core/codec.js';
+export { toMilliseconds, type Duration, type DurationUnit } from './core/duration.js';
+export { CodecError, CrossSlotError, InvalidOptionError, RedisPatternsError, UnknownConnectionError } from './core/errors.js';
+export { encodeKeyPart, RedisKeys } from './core/keys.js';
+export { MaxmemoryPolicyCheck, type KeyDurability } from './core/maxmemory-policy.check.js';
+export { RedisConnections, type RedisClient } from './core/redis-connections.service.js';
+export { REDIS_CLIENT, REDIS_CODEC } from './core/redis-patterns.constants.js';
+export { RedisPatternsModule } from './core/redis-patterns.module.js';
+export { REDIS_PATTERNS_ASYNC_OPTIONS_TYPE, REDIS_PATTERNS_OPTIONS_TYPE } from './core/redis-patterns.module-definition.js';
+export {
+  DEFAULT_CONNECTION,
+  type ClientConnectionOptions,
+  type ClusterConnectionOptions,
+  type HostConnectionOptions,
+  type ReconnectOptions,
+  type RedisConnectionOptions,
+  type RedisPatternsModuleOptions,
+  type SentinelConnectionOptions,
+  type UrlConnectionOptions,
+} from './core/redis-patterns.options.js';
+export { RedisScript, type ScriptArgument } from './core/redis-script.js';
+export { RedisHealthIndicator, type RedisHealthOptions, type RedisHealthResult } from './core/redis.health.js';
+export { InjectCodec, InjectRedis } from './core/redis.decorators.js';

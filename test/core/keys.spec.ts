@@ -1,0 +1,50 @@
+import calculateSlot from 'cluster-key-slot';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { encodeKeyPart, RedisKeys } from '../../lib/index.js';
+
+describe('RedisKeys', () => {
+  const keys = new RedisKeys('app:');
+
+  it('joins encoded parts after the prefix', () => {
+    expect(keys.key('session', 'abc', 42)).toBe('app:session:abc:42');
+  });
+
+  it('encodes separators, hash-tag braces, glob characters, backslashes and %', () => {
+    expect(encodeKeyPart('a:b{c}*?[x]\\%')).toBe('a%3Ab%7Bc%7D%2A%3F%5Bx%5D%5C%25');
+    expect(encodeKeyPart('plain-id_1.2')).toBe('plain-id_1.2');
+  });
+
+  it('keeps distinct user parts distinct (no collisions through separators)', () => {
+    expect(keys.key('u', 'a:b', 'c')).not.toBe(keys.key('u', 'a', 'b:c'));
+    expect(keys.key('u', 'a%3Ab')).not.toBe(keys.key('u', 'a:b'));
+  });
+
+  it('puts every key with the same tag parts in one cluster slot, whatever follows', () => {
+    const tagged = ['a', 'b:c', 'd{e}'].map((suffix) => keys.tagged(['rl', 'user:7'], suffix));
+    expect(tagged[0]).toBe('app:{rl:user%3A7}:a');
+    expect(new Set(tagged.map(calculateSlot)).size).toBe(1);
+    expect(calculateSlot(keys.tagged('x{y}'))).toBe(calculateSlot(keys.tagged('x{y}', 'z')));
+  });
+
+  it('builds patterns that a user part cannot widen', () => {
+    expect(keys.pattern('cache', '*')).toBe('app:cache:%2A:*');
+  });
+
+  describe('against a real SCAN', () => {
+    let redis: Redis;
+    const scanKeys = new RedisKeys('keys-spec:');
+    beforeAll(async () => {
+      redis = new Redis(inject('redis').standalone);
+      await redis.mset(scanKeys.key('cache', 'alice', '1'), 'a', scanKeys.key('cache', 'bob', '1'), 'b', scanKeys.key('cache', '*', '1'), 'star');
+    });
+    afterAll(() => redis.quit());
+
+    it('a "*" supplied by a user matches only its own key, not other users\' keys', async () => {
+      const [, found] = await redis.scan('0', 'MATCH', scanKeys.pattern('cache', '*'), 'COUNT', 1000);
+      expect(found).toEqual([scanKeys.key('cache', '*', '1')]);
+      const [, all] = await redis.scan('0', 'MATCH', scanKeys.pattern('cache'), 'COUNT', 1000);
+      expect(all.sort()).toEqual([scanKeys.key('cache', '*', '1'), scanKeys.key('cache', 'alice', '1'), scanKeys.key('cache', 'bob', '1')].sort());
+    });
+  });
+});
