@@ -138,6 +138,7 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
       },
       ready: () => {
         const wasDown = state === 'down';
+        lastError = undefined;
         moveTo('ready', () => this.logger.log(`Redis connection "${name}" ${wasDown ? 're' : ''}connected`));
       },
       close: () => {

@@ -121,4 +121,19 @@ describe('RedisPatternsModule', () => {
     await start([RedisPatternsModule.forRoot({ connection: standaloneConnection() })], [Consumer]);
     expect(app!.get(Consumer).redis.status).toBe('ready');
   });
+
+  it('uses a codec plugged in by the user', async () => {
+    const base64Codec: RedisCodec = {
+      binary: true,
+      encode: (value) => Buffer.from(JSON.stringify(value)).toString('base64'),
+      decode: <T>(raw: string | Buffer) => JSON.parse(Buffer.from(raw.toString(), 'base64').toString()) as T,
+    };
+    await start([RedisPatternsModule.forRoot({ connection: standaloneConnection(), codec: base64Codec })]);
+    const service = app!.get(UsesRedis);
+    expect(service.codec).toBe(base64Codec);
+    const key = service.keys.key('custom-codec');
+    await service.redis.set(key, service.codec.encode({ n: 1 }));
+    expect(await service.redis.get(key)).toBe('eyJuIjoxfQ==');
+    expect(service.codec.decode(await service.redis.get(key) as string)).toEqual({ n: 1 });
+  });
 });

@@ -1,6 +1,7 @@
+import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_CLIENT } from '../../lib/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { REDIS_CLIENT, RedisConnections, RedisScript } from '../../lib/index.js';
 import { RedisServer, waitFor } from '../support/redis-server.js';
 import { startContext } from '../support/testing-app.js';
 
@@ -10,6 +11,7 @@ describe('when Redis goes away', () => {
     server = await RedisServer.start();
   });
   afterAll(() => server.destroy());
+  afterEach(() => vi.restoreAllMocks());
 
   it.each([
     ['the offline queue off (default)', false],
@@ -44,6 +46,37 @@ describe('when Redis goes away', () => {
     await expect(redis.ping()).rejects.toThrow();
     await server.start();
     await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to connect', 10_000);
+    await app.close();
+  });
+
+  it('logs each connection state change once, not once per failed command or retry', async () => {
+    const log = vi.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await startContext({ connection: server.address, reconnect: { minDelay: '10ms', maxDelay: '20ms' } });
+    const redis = app.get<Redis>(REDIS_CLIENT);
+    await server.stop();
+    await Promise.all(Array.from({ length: 25 }, () => redis.get('x').catch(() => undefined)));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a dozen reconnect attempts
+    await server.start();
+    await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to reconnect', 10_000);
+    await app.close();
+    const messages = (spy: typeof log) => spy.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('Redis connection'));
+    expect(messages(log)).toEqual(['Redis connection "default" connected', 'Redis connection "default" reconnected', 'Redis connection "default" closed']);
+    expect(messages(warn)).toHaveLength(1);
+    expect(messages(warn)[0]).toMatch(/^Redis connection "default" is unavailable( \(.+\))?; reconnecting with backoff$/);
+  });
+
+  it('re-sends a script after a restart emptied the script cache', async () => {
+    const script = new RedisScript('echo-key', "return redis.call('SET', KEYS[1], ARGV[1])");
+    const app = await startContext({ connection: server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
+    const redis = app.get(RedisConnections).get();
+    expect(await script.run(redis, ['restart'], ['before'])).toBe('OK');
+    await server.stop();
+    await server.start();
+    await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to reconnect', 10_000);
+    expect(await redis.script('EXISTS', script.sha1)).toEqual([0]);
+    expect(await script.run(redis, ['restart'], ['after'])).toBe('OK');
+    expect(await redis.get('restart')).toBe('after');
     await app.close();
   });
 });

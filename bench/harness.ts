@@ -1,0 +1,67 @@
+/**
+ * A small throughput harness: each scenario runs for a fixed time at a fixed concurrency, and is
+ * reported beside the baseline of its group, measured in the same run, as a ratio.
+ */
+
+/** One thing to measure. `run(i)` is called with a running counter (use it to pick a key). */
+export interface Scenario {
+  name: string;
+  /** Scenarios of a group are compared with the group's baseline. */
+  group: string;
+  baseline?: boolean;
+  run(i: number): Promise<unknown>;
+}
+
+export interface Measurement {
+  scenario: Scenario;
+  concurrency: number;
+  opsPerSecond: number;
+}
+
+export interface BenchSettings {
+  seconds: number;
+  warmupSeconds: number;
+  concurrencies: readonly number[];
+}
+
+/** Runs `concurrency` workers, each awaiting `run` in a loop, for `seconds`; returns operations per second. */
+export async function measure(scenario: Scenario, concurrency: number, seconds: number): Promise<number> {
+  let next = 0;
+  let done = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      await scenario.run(next++);
+      done++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return done / ((performance.now() - started) / 1000);
+}
+
+export async function runAll(scenarios: readonly Scenario[], settings: BenchSettings): Promise<Measurement[]> {
+  const results: Measurement[] = [];
+  for (const concurrency of settings.concurrencies) {
+    for (const scenario of scenarios) {
+      await measure(scenario, concurrency, settings.warmupSeconds);
+      results.push({ scenario, concurrency, opsPerSecond: await measure(scenario, concurrency, settings.seconds) });
+    }
+  }
+  return results;
+}
+
+/** A table: scenario, concurrency, ops/s, and the ratio to its group's baseline at that concurrency. */
+export function report(results: readonly Measurement[]): string {
+  const baselineOf = (m: Measurement) =>
+    results.find((other) => other.scenario.group === m.scenario.group && other.scenario.baseline && other.concurrency === m.concurrency);
+  const rows = results.map((m) => {
+    const baseline = baselineOf(m);
+    const ratio = baseline ? (m.opsPerSecond / baseline.opsPerSecond).toFixed(2) + 'x' : '-';
+    return [m.scenario.group, m.scenario.name + (m.scenario.baseline ? ' (baseline)' : ''), String(m.concurrency), Math.round(m.opsPerSecond).toLocaleString('en-US'), ratio];
+  });
+  const header = ['group', 'scenario', 'concurrency', 'ops/s', 'vs baseline'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  const line = (cells: string[]) => cells.map((cell, column) => (column >= 2 ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ');
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,28 @@
+import 'reflect-metadata';
+import { Redis } from 'ioredis';
+import { RedisServer } from '../test/support/redis-server.js';
+import { coreScenarios, KEY_COUNT, seed } from './core.scenarios.js';
+import { report, runAll } from './harness.js';
+
+/**
+ * `npm run bench`: starts its own redis-server, seeds KEY_COUNT keys of about 1 KB, and measures
+ * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3).
+ */
+const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+const server = await RedisServer.start();
+try {
+  const admin = new Redis(server.address);
+  await seed(admin);
+  await admin.quit();
+
+  const suites = [await coreScenarios(server.url)];
+  const results = await runAll(
+    suites.flatMap((suite) => suite.scenarios),
+    { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64] },
+  );
+  console.log(`redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement, Node ${process.version}\n`);
+  console.log(report(results));
+  await Promise.all(suites.map((suite) => suite.close()));
+} finally {
+  await server.destroy();
+}

@@ -1,0 +1,19 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { RedisPatternsModule } from '../lib/index.js';
+import { HealthController } from './health.controller.js';
+import { VisitsController } from './visits.controller.js';
+
+@Module({})
+export class AppModule {
+  static forRedis(redisUrl: string): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        TerminusModule.forRoot({ errorLogStyle: 'pretty' }),
+        RedisPatternsModule.forRoot({ connection: { url: redisUrl }, keyPrefix: 'sample:', isGlobal: true }),
+      ],
+      controllers: [HealthController, VisitsController],
+    };
+  }
+}
