@@ -3,7 +3,8 @@ export { toMilliseconds, type Duration, type DurationUnit } from './core/duratio
 export { CodecError, CrossSlotError, InvalidOptionError, RedisPatternsError, UnknownConnectionError } from './core/errors.js';
 export { encodeKeyPart, RedisKeys } from './core/keys.js';
 export { MaxmemoryPolicyCheck, type KeyDurability } from './core/maxmemory-policy.check.js';
-export { RedisConnections, type RedisClient } from './core/redis-connections.service.js';
+export { isCluster, type RedisClient } from './core/redis-client.js';
+export { RedisConnections } from './core/redis-connections.service.js';
 export { REDIS_CLIENT, REDIS_CODEC } from './core/redis-patterns.constants.js';
 export { RedisPatternsModule } from './core/redis-patterns.module.js';
 export { REDIS_PATTERNS_ASYNC_OPTIONS_TYPE, REDIS_PATTERNS_OPTIONS_TYPE } from './core/redis-patterns.module-definition.js';

@@ -29,14 +29,18 @@ const TAGGED_PREFIX = '~';
 
 type Tagged = { [TAG]: string; v?: unknown };
 
+/** The numbers JSON cannot hold, as the codec writes them. */
+const SPECIAL_NUMBERS = new Set(['NaN', 'Infinity', '-Infinity', '-0']);
+
 /**
  * The default codec: JSON, extended so that values round-trip exactly.
  *
- * - `Date`, `BigInt`, `Map`, `Set`, `undefined` (also inside objects and arrays), `NaN`,
- *   `±Infinity` and `-0` come back as they went in; `null`, `0`, `false` and `''` are ordinary values.
+ * - `Date`, `BigInt`, `Map`, `Set`, `Buffer`, `Uint8Array`, `undefined` (also inside objects and
+ *   arrays), `NaN`, `±Infinity` and `-0` come back as they went in; `null`, `0`, `false` and `''` are ordinary values.
  * - Values made only of plain JSON types are stored as plain JSON and decoded with a bare
  *   `JSON.parse`, so the common case costs nothing extra.
- * - Functions, symbols and circular structures are rejected with a {@link CodecError} naming the key.
+ * - Functions, symbols (as values or keys) and circular structures are rejected with a
+ *   {@link CodecError} naming the key.
  *
  * Class instances other than the ones above come back as plain objects.
  */
@@ -56,8 +60,9 @@ export class JsonCodec implements RedisCodec {
       text = JSON.stringify(value, replacer);
     } catch (error) {
       if (error instanceof CodecError) throw error;
-      const reason = /circular/i.test((error as Error).message) ? 'a circular structure' : `the value (${(error as Error).message})`;
-      throw new CodecError(key, `encode ${reason}`, { cause: error });
+      // JSON.stringify reports plain cycles; a cycle through a Map or Set overflows the stack instead.
+      const cyclic = error instanceof RangeError || /circular/i.test((error as Error).message);
+      throw new CodecError(key, cyclic ? 'encode a circular or too deeply nested structure' : `encode the value (${(error as Error).message})`, { cause: error });
     }
     return tagged ? TAGGED_PREFIX + text : text;
   }
@@ -93,12 +98,15 @@ function encodeSpecial(raw: unknown, jsonValue: unknown, key: string | undefined
       throw new CodecError(key, `encode a ${typeof raw}: only data can be stored`);
   }
   if (raw instanceof Date) return { [TAG]: 'Date', v: Number.isNaN(raw.getTime()) ? null : raw.toISOString() };
+  if (raw instanceof Uint8Array) return { [TAG]: Buffer.isBuffer(raw) ? 'Buffer' : 'Uint8Array', v: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
   // null, and objects whose toJSON() already chose their JSON form.
   if (typeof raw !== 'object' || raw === null || jsonValue !== raw) return jsonValue;
   if (raw instanceof Map) return { [TAG]: 'Map', v: [...raw] };
   if (raw instanceof Set) return { [TAG]: 'Set', v: [...raw] };
+  if (Array.isArray(raw)) return jsonValue;
+  if (Object.getOwnPropertySymbols(raw).length > 0) throw new CodecError(key, 'encode an object with symbol keys: only string keys can be stored');
   // A plain object that happens to use the tag property travels as its entries.
-  if (!Array.isArray(raw) && Object.hasOwn(raw, TAG)) return { [TAG]: 'Object', v: Object.entries(raw) };
+  if (Object.hasOwn(raw, TAG)) return { [TAG]: 'Object', v: Object.entries(raw) };
   return jsonValue;
 }
 
@@ -124,11 +132,16 @@ function reviveTagged(tagged: Tagged): unknown {
     case 'undefined':
       return undefined;
     case 'Number':
+      if (!SPECIAL_NUMBERS.has(v as string)) throw new Error(`invalid number ${JSON.stringify(v)}`);
       return Number(v);
     case 'BigInt':
       return BigInt(v as string);
     case 'Date':
       return new Date(v === null ? Number.NaN : (v as string));
+    case 'Buffer':
+      return Buffer.from(v as string, 'base64');
+    case 'Uint8Array':
+      return new Uint8Array(Buffer.from(v as string, 'base64'));
     case 'Map':
       return new Map(v as [unknown, unknown][]);
     case 'Set':

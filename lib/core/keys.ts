@@ -1,3 +1,5 @@
+import { InvalidOptionError } from './errors.js';
+
 /** Characters that would let a key part span parts, change the hash slot, or act as a glob. */
 const RESERVED = /[%:{}*?[\]\\]/g;
 const HAS_RESERVED = /[%:{}*?[\]\\]/;
@@ -39,6 +41,8 @@ export class RedisKeys {
    */
   tagged(tagParts: readonly (string | number)[] | string, ...parts: readonly (string | number)[]): string {
     const tag = (typeof tagParts === 'string' ? [tagParts] : tagParts).map(encodeKeyPart).join(':');
+    // Redis ignores an empty {} and hashes the whole key, so the keys would not share a slot.
+    if (tag === '') throw new InvalidOptionError('tagParts', 'a non-empty hash tag', tagParts);
     return `${this.prefix}{${tag}}${parts.length ? ':' : ''}${parts.map(encodeKeyPart).join(':')}`;
   }
 

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { Cluster } from 'ioredis';
 import { RESOLVED_OPTIONS } from './redis-patterns.constants.js';
 import type { ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
-import { RedisConnections, type RedisClient } from './redis-connections.service.js';
+import { masterNodes, type RedisClient } from './redis-client.js';
+import { RedisConnections } from './redis-connections.service.js';
 
 /**
  * How a feature's keys may be treated under memory pressure: `evictable` keys (a cache) may be
@@ -12,9 +12,13 @@ export type KeyDurability = 'evictable' | 'durable';
 
 /**
  * Features declare here what their keys need. After startup, the module reads Redis's
- * `maxmemory-policy` once and warns when it does not suit them: `allkeys-*` while durable keys
- * share the instance (Redis may evict a lock or a session), or `noeviction` for a pure cache
- * (writes fail with OOM once memory is full).
+ * `maxmemory` and `maxmemory-policy` once and warns when they do not suit them:
+ *
+ * - durable keys (locks, sessions, leaderboards) under any policy but `noeviction`. They carry
+ *   TTLs, so `volatile-*` policies evict them as readily as `allkeys-*` ones;
+ * - a pure cache under `noeviction`: once memory is full, cache writes fail with OOM.
+ *
+ * Without a `maxmemory` limit Redis never evicts, and nothing is said.
  */
 @Injectable()
 export class MaxmemoryPolicyCheck implements OnApplicationBootstrap {
@@ -33,31 +37,32 @@ export class MaxmemoryPolicyCheck implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.options.checkMaxmemoryPolicy || this.declared.size === 0) return;
-    const policy = await this.readPolicy(this.connections.get()).catch(() => undefined);
-    const advice = policy === undefined ? undefined : this.advise(policy);
+    // CONFIG may be disallowed (managed services, ACLs); then there is nothing to check.
+    const settings = await this.readSettings(this.connections.get()).catch(() => undefined);
+    const advice = settings && settings.maxmemory !== '0' ? this.advise(settings.policy) : undefined;
     if (advice) this.logger.warn(advice);
   }
 
   /** The warning for this policy and the declared features, or undefined when they suit. */
   advise(policy: string): string | undefined {
     const durable = [...this.declared].filter(([, durability]) => durability === 'durable').map(([feature]) => feature);
-    if (policy.startsWith('allkeys-') && durable.length > 0) {
+    if (durable.length > 0 && policy !== 'noeviction') {
       return (
-        `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of ${durable.join(', ')}. ` +
-        'Use a volatile-* policy or noeviction, or a separate Redis for the cache.'
+        `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of ${durable.join(', ')}, which carry TTLs. ` +
+        'Use noeviction, and keep a cache that needs eviction on a separate Redis.'
       );
     }
-    if (policy === 'noeviction' && durable.length === 0) {
+    if (durable.length === 0 && policy === 'noeviction') {
       return 'Redis maxmemory-policy is "noeviction": once maxmemory is reached, cache writes fail with OOM. Consider allkeys-lru or allkeys-lfu for a cache-only Redis.';
     }
     return undefined;
   }
 
-  /** On a Cluster, the first master that answers is taken as representative. */
-  private async readPolicy(client: RedisClient): Promise<string | undefined> {
-    const node = client instanceof Cluster ? client.nodes('master')[0] : client;
+  /** On a Cluster, the first master is taken as representative. */
+  private async readSettings(client: RedisClient): Promise<{ maxmemory: string; policy: string } | undefined> {
+    const [node] = masterNodes(client);
     if (!node) return undefined;
-    const reply = (await node.config('GET', 'maxmemory-policy')) as string[];
-    return reply[1];
+    const [[, maxmemory], [, policy]] = (await Promise.all([node.config('GET', 'maxmemory'), node.config('GET', 'maxmemory-policy')])) as string[][];
+    return { maxmemory, policy };
   }
 }

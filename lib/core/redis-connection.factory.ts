@@ -1,9 +1,10 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions, type SentinelAddress } from 'ioredis';
+import { isCluster, type RedisClient } from './redis-client.js';
 import type { RedisConnectionOptions, ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
 
 /** How a connection is used: `mode` for health and docs, `owned` when the module must close it. */
 export interface CreatedConnection {
-  client: Redis | Cluster;
+  client: RedisClient;
   mode: 'standalone' | 'cluster' | 'sentinel';
   owned: boolean;
 }
@@ -16,12 +17,12 @@ export interface CreatedConnection {
  */
 export function createConnection(name: string, connection: RedisConnectionOptions, options: ResolvedRedisPatternsOptions): CreatedConnection {
   if ('client' in connection) {
-    return { client: connection.client, mode: connection.client instanceof Cluster ? 'cluster' : 'standalone', owned: false };
+    return { client: connection.client, mode: isCluster(connection.client) ? 'cluster' : 'standalone', owned: false };
   }
   const common = commonOptions(name, options);
   if ('cluster' in connection) {
     const { nodes, options: clusterOptions = {} } = connection.cluster;
-    const client = new Cluster(nodes.map(toClusterNode), {
+    const client = new Cluster(nodes.map(toAddress), {
       enableOfflineQueue: options.offlineQueue,
       clusterRetryStrategy: common.retryStrategy,
       lazyConnect: true,
@@ -31,8 +32,17 @@ export function createConnection(name: string, connection: RedisConnectionOption
     return { client, mode: 'cluster', owned: true };
   }
   if ('sentinel' in connection) {
-    const { sentinels, name: masterName, tls, options: extra, ...auth } = connection.sentinel;
-    const client = new Redis({ ...common, ...auth, sentinels: [...sentinels], name: masterName, ...tlsOptions(tls), ...extra });
+    const { sentinels, name: masterName, tls, sentinelTls, options: extra, ...auth } = connection.sentinel;
+    const client = new Redis({
+      ...common,
+      ...auth,
+      sentinels: sentinels.map(toAddress),
+      name: masterName,
+      // ioredis applies `tls` to the master only with this flag; the Sentinels have their own.
+      ...(tls === undefined ? {} : { ...tlsOptions(tls), enableTLSForSentinelMode: true }),
+      ...(sentinelTls === undefined ? {} : { sentinelTLS: sentinelTls === true ? {} : sentinelTls }),
+      ...extra,
+    });
     return { client, mode: 'sentinel', owned: true };
   }
   if ('url' in connection) {
@@ -44,10 +54,13 @@ export function createConnection(name: string, connection: RedisConnectionOption
 
 /**
  * A second connection of the same kind for SUBSCRIBE, which blocks a connection for anything else.
- * Subscriptions are queued while disconnected and restored by ioredis after a reconnect.
+ * Subscriptions made while disconnected wait for the connection (however many reconnect attempts
+ * that takes), and ioredis restores every subscription after a reconnect.
  */
-export function createSubscriber(client: Redis | Cluster): Redis | Cluster {
-  return client instanceof Cluster ? client.duplicate(undefined, { enableOfflineQueue: true, lazyConnect: false }) : client.duplicate({ enableOfflineQueue: true, lazyConnect: false });
+export function createSubscriber(client: RedisClient): RedisClient {
+  const queueUntilConnected = { enableOfflineQueue: true, lazyConnect: false, maxRetriesPerRequest: null };
+  if (!isCluster(client)) return client.duplicate(queueUntilConnected);
+  return client.duplicate(undefined, { enableOfflineQueue: true, lazyConnect: false, redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null } });
 }
 
 function commonOptions(name: string, options: ResolvedRedisPatternsOptions): RedisOptions & Required<Pick<RedisOptions, 'retryStrategy'>> {
@@ -75,7 +88,7 @@ function withoutNodeOnly(options: RedisOptions): ClusterOptions['redisOptions'] 
   return rest;
 }
 
-function toClusterNode(node: string | { host: string; port: number }): { host: string; port: number } {
+function toAddress(node: string | Partial<SentinelAddress>): Partial<SentinelAddress> {
   if (typeof node !== 'string') return node;
   const separator = node.lastIndexOf(':');
   return { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) };

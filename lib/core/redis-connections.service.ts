@@ -1,12 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { Cluster, Redis } from 'ioredis';
-import { UnknownConnectionError } from './errors.js';
+import { RedisPatternsError, UnknownConnectionError } from './errors.js';
+import type { RedisClient } from './redis-client.js';
 import { createConnection, createSubscriber, type CreatedConnection } from './redis-connection.factory.js';
 import { DEFAULT_CONNECTION, type ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
 import { RESOLVED_OPTIONS } from './redis-patterns.constants.js';
-
-/** A client of any kind the module supports. */
-export type RedisClient = Redis | Cluster;
 
 interface ManagedConnection extends CreatedConnection {
   name: string;
@@ -61,6 +58,7 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
   subscriber(name: string = DEFAULT_CONNECTION): RedisClient {
     const connection = this.managed(name);
     if (!connection.subscriber) {
+      if (this.shuttingDown) throw new RedisPatternsError(`Cannot open a subscriber connection for "${name}": the module is shutting down.`);
       connection.subscriber = createSubscriber(connection.client);
       this.watchState(`${name} (subscriber)`, connection.subscriber);
     }
@@ -107,12 +105,17 @@ export class RedisConnections implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  /** QUIT is queued behind in-flight commands, so they finish first; past the timeout, drop the socket. */
+  /**
+   * QUIT is queued behind in-flight commands, so they finish first; past the timeout, drop the
+   * socket. A client that is not connected has nothing in flight: stop its reconnecting at once.
+   */
   private async close(client: RedisClient): Promise<void> {
-    if (client.status === 'end') return;
+    if (client.status !== 'ready') {
+      client.disconnect();
+      return;
+    }
     const ended = new Promise<boolean>((resolve) => client.once('end', () => resolve(true)));
-    if (client.status === 'ready') client.quit().catch(() => client.disconnect());
-    else client.disconnect();
+    client.quit().catch(() => client.disconnect());
     const clean = await Promise.race([ended, delay(this.options.shutdownTimeoutMs, false)]);
     if (!clean) client.disconnect();
   }

@@ -1,5 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
-import { toMilliseconds, toPositiveMilliseconds } from './duration.js';
+import { toTimerMilliseconds } from './duration.js';
 import { InvalidOptionError, ValueDescription } from './errors.js';
 import {
   DEFAULT_CONNECTION,
@@ -45,18 +44,18 @@ export function resolveModuleOptions(options: RedisPatternsModuleOptions): Resol
 
   const reconnect: ReconnectOptions = optionalRecord('reconnect', options.reconnect);
   rejectUnknown('reconnect.', reconnect as Record<string, unknown>, ['minDelay', 'maxDelay']);
-  const minDelayMs = toMilliseconds(reconnect.minDelay ?? DEFAULT_OPTIONS.reconnect.minDelay, 'reconnect.minDelay');
-  const maxDelayMs = toMilliseconds(reconnect.maxDelay ?? DEFAULT_OPTIONS.reconnect.maxDelay, 'reconnect.maxDelay');
+  const minDelayMs = toTimerMilliseconds(reconnect.minDelay ?? DEFAULT_OPTIONS.reconnect.minDelay, 'reconnect.minDelay');
+  const maxDelayMs = toTimerMilliseconds(reconnect.maxDelay ?? DEFAULT_OPTIONS.reconnect.maxDelay, 'reconnect.maxDelay');
   if (maxDelayMs < minDelayMs) throw new InvalidOptionError('reconnect.maxDelay', `a duration of at least reconnect.minDelay (${minDelayMs}ms)`, reconnect.maxDelay);
 
   return {
     connections,
     keyPrefix: validateKeyPrefix(options.keyPrefix ?? DEFAULT_OPTIONS.keyPrefix),
-    commandTimeoutMs: toPositiveMilliseconds(options.commandTimeout ?? DEFAULT_OPTIONS.commandTimeout, 'commandTimeout'),
-    connectTimeoutMs: toPositiveMilliseconds(options.connectTimeout ?? DEFAULT_OPTIONS.connectTimeout, 'connectTimeout'),
+    commandTimeoutMs: toTimerMilliseconds(options.commandTimeout ?? DEFAULT_OPTIONS.commandTimeout, 'commandTimeout'),
+    connectTimeoutMs: toTimerMilliseconds(options.connectTimeout ?? DEFAULT_OPTIONS.connectTimeout, 'connectTimeout'),
     offlineQueue: boolean('offlineQueue', options.offlineQueue ?? DEFAULT_OPTIONS.offlineQueue),
     reconnect: { minDelayMs, maxDelayMs },
-    shutdownTimeoutMs: toMilliseconds(options.shutdownTimeout ?? DEFAULT_OPTIONS.shutdownTimeout, 'shutdownTimeout'),
+    shutdownTimeoutMs: toTimerMilliseconds(options.shutdownTimeout ?? DEFAULT_OPTIONS.shutdownTimeout, 'shutdownTimeout', { allowZero: true }),
     codec: validateCodec(options.codec ?? DEFAULT_OPTIONS.codec()),
     checkMaxmemoryPolicy: boolean('checkMaxmemoryPolicy', options.checkMaxmemoryPolicy ?? DEFAULT_OPTIONS.checkMaxmemoryPolicy),
   };
@@ -125,12 +124,15 @@ function validateCluster(path: string, cluster: unknown): void {
 
 function validateSentinel(path: string, sentinel: unknown): void {
   if (!isRecord(sentinel)) throw new InvalidOptionError(path, 'an object with sentinels and name', sentinel);
-  rejectUnknown(`${path}.`, sentinel, ['sentinels', 'name', 'role', 'sentinelUsername', 'sentinelPassword', 'username', 'password', 'db', 'tls', 'options']);
-  if (!Array.isArray(sentinel.sentinels) || sentinel.sentinels.length === 0) throw new InvalidOptionError(`${path}.sentinels`, 'a non-empty array of { host, port }', sentinel.sentinels);
+  rejectUnknown(`${path}.`, sentinel, ['sentinels', 'name', 'role', 'sentinelUsername', 'sentinelPassword', 'username', 'password', 'db', 'tls', 'sentinelTls', 'options']);
+  if (!Array.isArray(sentinel.sentinels) || sentinel.sentinels.length === 0) throw new InvalidOptionError(`${path}.sentinels`, 'a non-empty array of "host:port" strings or { host, port }', sentinel.sentinels);
   sentinel.sentinels.forEach((node, index) => validateAddress(`${path}.sentinels[${index}]`, node));
   nonEmptyString(`${path}.name`, sentinel.name);
   if (sentinel.role !== undefined && sentinel.role !== 'master' && sentinel.role !== 'slave') throw new InvalidOptionError(`${path}.role`, "'master' or 'slave'", sentinel.role);
   validateServer(path, { ...sentinel, host: undefined, port: undefined });
+  if (sentinel.sentinelTls !== undefined && sentinel.sentinelTls !== true && !isRecord(sentinel.sentinelTls)) {
+    throw new InvalidOptionError(`${path}.sentinelTls`, 'true or an object of tls.connect options', sentinel.sentinelTls);
+  }
 }
 
 function validateAddress(path: string, address: unknown): void {
@@ -187,6 +189,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** Duck-typed, so a client made by another copy of ioredis is accepted too. */
 function isIoredisClient(value: unknown): boolean {
-  return value instanceof Redis || value instanceof Cluster;
+  return isRecord(value) && typeof value.sendCommand === 'function' && typeof value.isCluster === 'boolean';
 }

@@ -51,11 +51,11 @@ export interface ClusterConnectionOptions {
  * Connect to the master (or a replica) that Sentinel designates.
  *
  * @example
- * { sentinel: { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster' } }
+ * { sentinel: { sentinels: ['s1:26379', { host: 's2', port: 26379 }], name: 'mymaster' } }
  */
 export interface SentinelConnectionOptions {
   sentinel: {
-    sentinels: readonly Partial<SentinelAddress>[];
+    sentinels: readonly (string | Partial<SentinelAddress>)[];
     /** The master group name configured in Sentinel. */
     name: string;
     role?: 'master' | 'slave';
@@ -64,7 +64,10 @@ export interface SentinelConnectionOptions {
     username?: string;
     password?: string;
     db?: number;
+    /** TLS to the master and replicas. */
     tls?: TlsOptions | true;
+    /** TLS to the Sentinels themselves. */
+    sentinelTls?: TlsOptions | true;
     options?: RedisOptions;
   };
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, type Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './redis-client.js';
 import { CrossSlotError } from './errors.js';
 
 /** A value passed to a script as ARGV. */
@@ -40,8 +40,8 @@ export class RedisScript {
    * Runs the script. On a Cluster, keys that hash to different slots are rejected before anything
    * is sent, with a {@link CrossSlotError} that names them.
    */
-  async run<T = unknown>(client: Redis | Cluster, keys: readonly string[], args: readonly ScriptArgument[] = []): Promise<T> {
-    if (client instanceof Cluster) this.assertOneSlot(keys);
+  async run<T = unknown>(client: RedisClient, keys: readonly string[], args: readonly ScriptArgument[] = []): Promise<T> {
+    if (isCluster(client)) this.assertOneSlot(keys);
     try {
       return (await client.evalsha(this.sha1, keys.length, ...keys, ...args)) as T;
     } catch (error) {

@@ -1,10 +1,12 @@
 import { Injectable } from '@nestjs/common';
-import { Cluster } from 'ioredis';
-import { DEFAULT_CONNECTION } from './redis-patterns.options.js';
+import type { HealthIndicatorService } from '@nestjs/terminus';
+import { toTimerMilliseconds, type Duration } from './duration.js';
+import { RedisPatternsError } from './errors.js';
+import { isCluster } from './redis-client.js';
 import { RedisConnections } from './redis-connections.service.js';
-import { toPositiveMilliseconds, type Duration } from './duration.js';
+import { DEFAULT_CONNECTION } from './redis-patterns.options.js';
 
-/** A health result in the shape @nestjs/terminus expects: `{ [key]: { status, ...details } }`. */
+/** A health result as @nestjs/terminus builds it: `{ [key]: { status, ...details } }`. */
 export type RedisHealthResult<Key extends string = string> = Record<Key, { status: 'up' | 'down' } & Record<string, unknown>>;
 
 /** Options of {@link RedisHealthIndicator.isHealthy}. */
@@ -16,9 +18,10 @@ export interface RedisHealthOptions {
 }
 
 /**
- * A health indicator for @nestjs/terminus: PINGs the connection within a timeout and, on a
- * Cluster, also requires `cluster_state:ok`. It never throws; a failure is reported as `down`
- * with a message. Works without terminus installed, since it only returns data.
+ * A health indicator for @nestjs/terminus (an optional peer dependency, loaded on first use):
+ * PINGs the connection within a timeout and, on a Cluster, also requires `cluster_state:ok`.
+ * Results are built with terminus's `HealthIndicatorService.check(key).up()/down()`. A Redis
+ * failure is reported as `down` with a message, never thrown.
  *
  * @example
  * @Get('health')
@@ -29,33 +32,43 @@ export interface RedisHealthOptions {
  */
 @Injectable()
 export class RedisHealthIndicator {
+  private terminus: Promise<HealthIndicatorService> | undefined;
+
   constructor(private readonly connections: RedisConnections) {}
 
   async isHealthy<const Key extends string>(key: Key, options: RedisHealthOptions = {}): Promise<RedisHealthResult<Key>> {
     const name = options.connection ?? DEFAULT_CONNECTION;
-    const timeoutMs = toPositiveMilliseconds(options.timeout ?? '1s', 'timeout');
+    const timeoutMs = toTimerMilliseconds(options.timeout ?? '1s', 'timeout');
+    const indicator = (await this.healthIndicatorService()).check(key);
     const started = performance.now();
     try {
       const details = await withTimeout(this.probe(name), timeoutMs);
-      return result(key, { status: 'up', connection: name, mode: this.connections.mode(name), responseTimeMs: Math.round(performance.now() - started), ...details });
+      return indicator.up({ connection: name, mode: this.connections.mode(name), responseTimeMs: Math.round(performance.now() - started), ...details });
     } catch (error) {
-      return result(key, { status: 'down', connection: name, message: (error as Error).message });
+      return indicator.down({ connection: name, message: (error as Error).message });
     }
+  }
+
+  private healthIndicatorService(): Promise<HealthIndicatorService> {
+    this.terminus ??= import('@nestjs/terminus').then(
+      (terminus) => new terminus.HealthIndicatorService(),
+      (error: unknown) => {
+        this.terminus = undefined;
+        throw new RedisPatternsError('RedisHealthIndicator needs @nestjs/terminus: npm install @nestjs/terminus', { cause: error });
+      },
+    );
+    return this.terminus;
   }
 
   private async probe(name: string): Promise<Record<string, unknown>> {
     const client = this.connections.get(name);
     await client.ping();
-    if (!(client instanceof Cluster)) return {};
+    if (!isCluster(client)) return {};
     const info = await client.cluster('INFO');
     const state = /cluster_state:(\w+)/.exec(info)?.[1];
     if (state !== 'ok') throw new Error(`cluster_state is ${state ?? 'unknown'}`);
     return { clusterState: state };
   }
-}
-
-function result<Key extends string>(key: Key, details: { status: 'up' | 'down' } & Record<string, unknown>): RedisHealthResult<Key> {
-  return { [key]: details } as RedisHealthResult<Key>;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

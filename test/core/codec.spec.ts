@@ -23,6 +23,8 @@ describe('JsonCodec', () => {
     ['Map with object keys', new Map<unknown, unknown>([[{ id: 1 }, 'a'], ['b', new Date(0)]])],
     ['Set', new Set([1, 'two', 3n])],
     ['nested', { a: [1, undefined, null, { b: new Map([['x', new Set([new Date(5)])]]) }], c: undefined, d: 0 }],
+    ['Buffer', Buffer.from([0, 1, 254, 255])],
+    ['Uint8Array', new Uint8Array([9, 8, 7])],
     ['object using the tag property', { $nrp: 'Date', v: 'not a date', nested: { $nrp: 'undefined' } }],
     ['plain JSON', { name: 'Ada', tags: ['x', 'y'], score: 12.5, active: true }],
   ])('round-trips %s exactly', (_name, value) => {
@@ -50,23 +52,42 @@ describe('JsonCodec', () => {
   it.each([
     ['a function', { f: () => 1 }, /Cannot encode a function: only data can be stored for key "user:1"/],
     ['a symbol', [Symbol('s')], /Cannot encode a symbol: only data can be stored for key "user:1"/],
+    ['a symbol key', { a: 1, [Symbol('s')]: 2 }, /Cannot encode an object with symbol keys: only string keys can be stored for key "user:1"/],
   ])('rejects %s with a CodecError naming the key', (_name, value, message) => {
     expect(() => codec.encode(value, 'user:1')).toThrow(CodecError);
     expect(() => codec.encode(value, 'user:1')).toThrow(message);
   });
 
-  it('rejects a circular structure with a CodecError naming the key', () => {
-    const circular: Record<string, unknown> = { name: 'loop' };
-    circular.self = circular;
-    const error = captureError(() => codec.encode(circular, 'graph:9'));
+  const circularObject: Record<string, unknown> = { name: 'loop' };
+  circularObject.self = circularObject;
+  const circularMap = new Map<string, unknown>();
+  circularMap.set('self', circularMap);
+  const circularSet = new Set<unknown>();
+  circularSet.add({ parent: circularSet });
+  const circularTagged: Record<string, unknown> = { $nrp: 1 };
+  circularTagged.self = circularTagged;
+
+  it.each([
+    ['an object', circularObject],
+    ['a Map', circularMap],
+    ['a Set', circularSet],
+    ['an object using the tag property', circularTagged],
+  ])('rejects a cycle through %s with a CodecError naming the key', (_name, value) => {
+    const error = captureError(() => codec.encode(value, 'graph:9'));
     expect(error).toBeInstanceOf(CodecError);
     expect((error as CodecError).key).toBe('graph:9');
-    expect((error as CodecError).message).toBe('Cannot encode a circular structure for key "graph:9".');
+    expect((error as CodecError).message).toBe('Cannot encode a circular or too deeply nested structure for key "graph:9".');
+  });
+
+  it('encodes the same Map twice when it is shared, not as a cycle', () => {
+    const shared = new Map([['a', 1]]);
+    expect(roundTrip({ x: shared, y: shared })).toStrictEqual({ x: new Map([['a', 1]]), y: new Map([['a', 1]]) });
   });
 
   it('rejects text that is not JSON with a CodecError naming the key', () => {
     expect(() => codec.decode('{not json', 'k1')).toThrow(/Cannot decode the stored value \(.*\) for key "k1"/);
     expect(() => codec.decode('~{"$nrp":"Bogus"}', 'k2')).toThrow(/unknown tag "Bogus".* for key "k2"/);
+    expect(() => codec.decode('~{"$nrp":"Number","v":"12"}', 'k3')).toThrow(/invalid number "12".* for key "k3"/);
   });
 
   describe('through a real Redis', () => {
@@ -76,8 +97,8 @@ describe('JsonCodec', () => {
     });
     afterAll(() => redis.quit());
 
-    it('reads back exactly what was written, Buffers included', async () => {
-      const value = { when: new Date('2030-01-01T00:00:00Z'), big: 2n ** 70n, seen: new Set(['a']), none: undefined, zero: 0, text: 'héllo ✓' };
+    it('reads back exactly what was written, whether read as a string or as a Buffer', async () => {
+      const value = { when: new Date('2030-01-01T00:00:00Z'), big: 2n ** 70n, seen: new Set(['a']), none: undefined, zero: 0, text: 'héllo ✓', bytes: Buffer.from('\u0000\u00ff') };
       await redis.set('codec:spec:value', codec.encode(value, 'codec:spec:value'));
       expect(codec.decode(await redis.get('codec:spec:value') as string)).toStrictEqual(value);
       expect(codec.decode((await redis.getBuffer('codec:spec:value')) as Buffer)).toStrictEqual(value);

@@ -46,8 +46,9 @@ describe('connections', () => {
     });
     afterAll(() => servers?.destroy());
 
-    it('finds the master through Sentinel and writes to it', async () => {
-      const app = await startContext({ connection: { sentinel: { sentinels: [servers.sentinel.address], name: servers.name } } });
+    it('finds the master through Sentinel (given as "host:port"), writes to it, and closes on shutdown', async () => {
+      const { host, port } = servers.sentinel.address;
+      const app = await startContext({ connection: { sentinel: { sentinels: [`${host}:${port}`], name: servers.name } } });
       const redis = app.get<Redis>(REDIS_CLIENT);
       await redis.set('sentinel-key', 'on-master');
       const direct = new Redis(servers.master.address);
@@ -57,6 +58,7 @@ describe('connections', () => {
       const health = await app.get(RedisHealthIndicator).isHealthy('redis');
       expect(health.redis).toMatchObject({ status: 'up', mode: 'sentinel' });
       await app.close();
+      expect(redis.status).toBe('end');
     });
   });
 
@@ -71,7 +73,7 @@ describe('connections', () => {
       await app.close();
       expect(client.status).toBe('ready');
       expect(await client.ping()).toBe('PONG');
-      expect(subscriber.status).toBe('end');
+      await expect.poll(() => subscriber.status).toBe('end');
       expect(client.listenerCount('ready')).toBe(listenersBefore - 1);
       await client.quit();
     });
@@ -101,7 +103,7 @@ describe('connections', () => {
       const inFlight = main.blpop(app.get(RedisKeys).key('never-pushed'), 0.3);
       await app.close();
       await expect(inFlight).resolves.toBeNull();
-      expect([main.status, second.status, subscriber.status]).toEqual(['end', 'end', 'end']);
+      await expect.poll(() => [main.status, second.status, subscriber.status]).toEqual(['end', 'end', 'end']);
     });
   });
 });

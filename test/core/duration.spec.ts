@@ -12,6 +12,8 @@ describe('toMilliseconds', () => {
     ['1d', 86_400_000],
     ['1.5s', 1_500],
     ['0.5ms', 1],
+    ['2.007s', 2_007],
+    ['0.07h', 252_000],
   ] as const)('reads %j as %d ms', (input, expected) => {
     expect(toMilliseconds(input, 'ttl')).toBe(expected);
   });

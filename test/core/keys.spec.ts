@@ -27,6 +27,11 @@ describe('RedisKeys', () => {
     expect(calculateSlot(keys.tagged('x{y}'))).toBe(calculateSlot(keys.tagged('x{y}', 'z')));
   });
 
+  it('rejects an empty hash tag, which Redis would ignore', () => {
+    expect(() => keys.tagged([])).toThrow('Invalid option "tagParts": expected a non-empty hash tag, got an array of 0.');
+    expect(() => keys.tagged('')).toThrow(/expected a non-empty hash tag/);
+  });
+
   it('builds patterns that a user part cannot widen', () => {
     expect(keys.pattern('cache', '*')).toBe('app:cache:%2A:*');
   });

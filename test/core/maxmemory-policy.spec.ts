@@ -31,17 +31,18 @@ describe('maxmemory-policy check at startup', () => {
   });
   afterEach(() => vi.restoreAllMocks());
 
-  async function warningsWith(policy: string, declarations: [string, KeyDurability][], checkMaxmemoryPolicy = true): Promise<string[]> {
+  async function warningsWith(policy: string, declarations: [string, KeyDurability][], checkMaxmemoryPolicy = true, maxmemory = '100mb'): Promise<string[]> {
     await admin.config('SET', 'maxmemory-policy', policy);
+    await admin.config('SET', 'maxmemory', maxmemory);
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await startContext({ connection: server.address, checkMaxmemoryPolicy, isGlobal: true }, { imports: [featureDeclaring(declarations)] });
     await app.close();
     return warn.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('maxmemory-policy'));
   }
 
-  it('warns when an allkeys-* policy may evict durable keys, naming the features', async () => {
-    expect(await warningsWith('allkeys-lru', [['cache', 'evictable'], ['lock', 'durable'], ['session', 'durable']])).toEqual([
-      'Redis maxmemory-policy is "allkeys-lru": under memory pressure Redis may evict keys of lock, session. Use a volatile-* policy or noeviction, or a separate Redis for the cache.',
+  it.each(['allkeys-lru', 'volatile-lru', 'volatile-ttl', 'allkeys-random'])('warns when %s may evict durable keys, naming the features', async (policy) => {
+    expect(await warningsWith(policy, [['cache', 'evictable'], ['lock', 'durable'], ['session', 'durable']])).toEqual([
+      `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of lock, session, which carry TTLs. Use noeviction, and keep a cache that needs eviction on a separate Redis.`,
     ]);
   });
 
@@ -52,12 +53,17 @@ describe('maxmemory-policy check at startup', () => {
   });
 
   it.each([
-    ['volatile-lru', [['cache', 'evictable'], ['lock', 'durable']]],
+    ['noeviction', [['cache', 'evictable'], ['lock', 'durable']]],
     ['noeviction', [['lock', 'durable']]],
+    ['volatile-lru', [['cache', 'evictable']]],
     ['allkeys-lfu', [['cache', 'evictable']]],
     ['allkeys-lru', []],
   ] as [string, [string, KeyDurability][]][])('stays quiet for %s with %j', async (policy, declarations) => {
     expect(await warningsWith(policy, declarations)).toEqual([]);
+  });
+
+  it('stays quiet when no maxmemory is set, since Redis then never evicts', async () => {
+    expect(await warningsWith('allkeys-lru', [['lock', 'durable']], true, '0')).toEqual([]);
   });
 
   it('can be turned off', async () => {

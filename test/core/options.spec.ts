@@ -34,6 +34,8 @@ describe('module options are validated at startup', () => {
     [{ connection: {}, commandTimeout: 0 }, 'commandTimeout', /expected a duration greater than 0, got 0/],
     [{ connection: {}, connectTimeout: -5 }, 'connectTimeout', /expected a non-negative number/],
     [{ connection: {}, shutdownTimeout: 'soon' }, 'shutdownTimeout', /expected a non-negative number/],
+    [{ connection: {}, commandTimeout: '30d' }, 'commandTimeout', /expected a duration of at most 24 days \(2147483647ms\), got "30d"/],
+    [{ connection: { sentinel: { sentinels: ['s1:26379'], name: 'm', sentinelTls: 'yes' } } }, 'connection.sentinel.sentinelTls', /expected true or an object of tls.connect options/],
     [{ connection: {}, reconnect: { minDelay: '1s', maxDelay: '10ms' } }, 'reconnect.maxDelay', /at least reconnect.minDelay \(1000ms\)/],
     [{ connection: {}, reconnect: { min: 1 } }, 'reconnect.min', /expected one of the known options \(minDelay, maxDelay\)/],
     [{ connection: {}, offlineQueue: 'no' }, 'offlineQueue', /expected true or false, got "no"/],

@@ -66,6 +66,22 @@ describe('when Redis goes away', () => {
     expect(messages(warn)[0]).toMatch(/^Redis connection "default" is unavailable( \(.+\))?; reconnecting with backoff$/);
   });
 
+  it('a subscription made while Redis is down takes effect once it is back', async () => {
+    const app = await startContext({ connection: server.address, reconnect: { minDelay: '10ms', maxDelay: '50ms' } });
+    const connections = app.get(RedisConnections);
+    await server.stop();
+    const subscriber = connections.subscriber();
+    const received: string[] = [];
+    subscriber.on('message', (_channel: string, message: string) => received.push(message));
+    const subscribed = subscriber.subscribe('outage-channel');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // several failed reconnect attempts
+    await server.start();
+    await expect(subscribed).resolves.toBe(1);
+    await waitFor(async () => (await connections.get().publish('outage-channel', 'back').catch(() => 0)) === 1, 'the subscriber to be counted', 10_000);
+    await expect.poll(() => received).toEqual(['back']);
+    await app.close();
+  });
+
   it('re-sends a script after a restart emptied the script cache', async () => {
     const script = new RedisScript('echo-key', "return redis.call('SET', KEYS[1], ARGV[1])");
     const app = await startContext({ connection: server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' } });

@@ -54,14 +54,23 @@ describe('`npm start`, as a newcomer runs it', () => {
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
 
-    await expect.poll(() => /Listening on (http:\/\/\S+) /.exec(output)?.[1], { timeout: 60_000, interval: 200 }).toBeDefined();
-    const url = /Listening on (http:\/\/\S+) /.exec(output)![1];
-    const redisPort = Number(/started redis-server at redis:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
-    expect((await getJson(`${url}/health`)).body.info.redis.status).toBe('up');
+    try {
+      await expect.poll(() => /Listening on (http:\/\/\S+) /.exec(output)?.[1], { timeout: 60_000, interval: 200 }).toBeDefined();
+      const url = /Listening on (http:\/\/\S+) /.exec(output)![1];
+      const redisPort = Number(/started redis-server at redis:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
+      expect((await getJson(`${url}/health`)).body.info.redis.status).toBe('up');
 
-    // Ctrl-C reaches the whole process group (npm, and the app under it), as in a terminal.
-    process.kill(-child.pid!, 'SIGINT');
-    await expect.poll(() => output, { timeout: 10_000 }).toContain('Redis connection "default" closed');
-    await expect.poll(() => command(redisPort, 'PING').then(() => 'up', (error: Error) => error.message), { timeout: 10_000 }).toMatch(/ECONNREFUSED/);
+      // Ctrl-C reaches the whole process group (npm, and the app under it), as in a terminal.
+      process.kill(-child.pid!, 'SIGINT');
+      await expect.poll(() => output, { timeout: 10_000 }).toContain('Redis connection "default" closed');
+      await expect.poll(() => command(redisPort, 'PING').then(() => 'up', (error: Error) => error.message), { timeout: 10_000 }).toMatch(/ECONNREFUSED/);
+    } finally {
+      // Whatever failed above, leave no app or redis-server behind.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   }, 90_000);
 });

@@ -1,0 +1,17 @@
+import type { Cluster, Redis } from 'ioredis';
+
+/** A client of any kind the module supports. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Whether the client is an ioredis Cluster. Reads ioredis's own flag rather than `instanceof`, so
+ * a client made by another copy of ioredis is recognised too.
+ */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client.isCluster === true;
+}
+
+/** Every master of a Cluster, or the client itself. */
+export function masterNodes(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}
