@@ -20,5 +20,8 @@ export {
   type UrlConnectionOptions,
 } from './core/redis-patterns.options.js';
 export { RedisScript, type ScriptArgument } from './core/redis-script.js';
+export { OnMessage, type OnMessageTarget } from './pubsub/on-message.decorator.js';
+export type { PubSubOptions } from './pubsub/pubsub.options.js';
+export { PubSubService, type PatternMessage } from './pubsub/pubsub.service.js';
 export { RedisHealthIndicator, type RedisHealthOptions, type RedisHealthResult } from './core/redis.health.js';
 export { InjectCodec, InjectRedis } from './core/redis.decorators.js';

@@ -11,6 +11,13 @@ export function isCluster(client: RedisClient): client is Cluster {
   return client.isCluster === true;
 }
 
+/** The major version of the Redis server (on a Cluster, of its first master). */
+export async function redisMajorVersion(client: RedisClient): Promise<number> {
+  const [node] = masterNodes(client);
+  const info = await node.info('server');
+  return Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0);
+}
+
 /** Every master of a Cluster, or the client itself. */
 export function masterNodes(client: RedisClient): Redis[] {
   return isCluster(client) ? client.nodes('master') : [client];

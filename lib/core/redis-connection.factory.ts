@@ -60,7 +60,13 @@ export function createConnection(name: string, connection: RedisConnectionOption
 export function createSubscriber(client: RedisClient): RedisClient {
   const queueUntilConnected = { enableOfflineQueue: true, lazyConnect: false, maxRetriesPerRequest: null };
   if (!isCluster(client)) return client.duplicate(queueUntilConnected);
-  return client.duplicate(undefined, { enableOfflineQueue: true, lazyConnect: false, redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null } });
+  // Sharded subscribers: one connection per master, so SSUBSCRIBE reaches the shard that owns the channel.
+  return client.duplicate(undefined, {
+    enableOfflineQueue: true,
+    lazyConnect: false,
+    shardedSubscribers: true,
+    redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null },
+  });
 }
 
 function commonOptions(name: string, options: ResolvedRedisPatternsOptions): RedisOptions & Required<Pick<RedisOptions, 'retryStrategy'>> {

@@ -1,4 +1,8 @@
 import { Module, type Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
+import { PubSubService } from '../pubsub/pubsub.service.js';
+import { DecoratedMethodsExplorer } from './decorated-methods.explorer.js';
 import { RedisKeys } from './keys.js';
 import { MaxmemoryPolicyCheck } from './maxmemory-policy.check.js';
 import { REDIS_CLIENT, REDIS_CODEC, RESOLVED_OPTIONS } from './redis-patterns.constants.js';
@@ -20,6 +24,9 @@ const providers: Provider[] = [
   { provide: RedisKeys, inject: [RESOLVED_OPTIONS], useFactory: (options: ResolvedRedisPatternsOptions) => new RedisKeys(options.keyPrefix) },
   MaxmemoryPolicyCheck,
   RedisHealthIndicator,
+  DecoratedMethodsExplorer,
+  PubSubService,
+  OnMessageExplorer,
 ];
 
 /**
@@ -43,7 +50,8 @@ const providers: Provider[] = [
  * });
  */
 @Module({
+  imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

@@ -20,6 +20,7 @@ const MODULE_OPTION_NAMES = [
   'shutdownTimeout',
   'codec',
   'checkMaxmemoryPolicy',
+  'pubsub',
 ] as const satisfies readonly (keyof RedisPatternsModuleOptions)[];
 
 const HOST_OPTION_NAMES = ['host', 'port', 'username', 'password', 'db', 'tls', 'options'];
@@ -48,6 +49,11 @@ export function resolveModuleOptions(options: RedisPatternsModuleOptions): Resol
   const maxDelayMs = toTimerMilliseconds(reconnect.maxDelay ?? DEFAULT_OPTIONS.reconnect.maxDelay, 'reconnect.maxDelay');
   if (maxDelayMs < minDelayMs) throw new InvalidOptionError('reconnect.maxDelay', `a duration of at least reconnect.minDelay (${minDelayMs}ms)`, reconnect.maxDelay);
 
+  const pubsub = optionalRecord('pubsub', options.pubsub);
+  rejectUnknown('pubsub.', pubsub, ['sharded']);
+  const sharded = pubsub.sharded ?? DEFAULT_OPTIONS.pubsub.sharded;
+  if (sharded !== 'auto' && typeof sharded !== 'boolean') throw new InvalidOptionError('pubsub.sharded', "'auto', true or false", sharded);
+
   return {
     connections,
     keyPrefix: validateKeyPrefix(options.keyPrefix ?? DEFAULT_OPTIONS.keyPrefix),
@@ -58,6 +64,7 @@ export function resolveModuleOptions(options: RedisPatternsModuleOptions): Resol
     shutdownTimeoutMs: toTimerMilliseconds(options.shutdownTimeout ?? DEFAULT_OPTIONS.shutdownTimeout, 'shutdownTimeout', { allowZero: true }),
     codec: validateCodec(options.codec ?? DEFAULT_OPTIONS.codec()),
     checkMaxmemoryPolicy: boolean('checkMaxmemoryPolicy', options.checkMaxmemoryPolicy ?? DEFAULT_OPTIONS.checkMaxmemoryPolicy),
+    pubsub: { sharded },
   };
 }
 

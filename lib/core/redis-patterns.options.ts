@@ -1,6 +1,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
 import { JsonCodec, type RedisCodec } from './codec.js';
+import type { PubSubOptions } from '../pubsub/pubsub.options.js';
 import type { Duration } from './duration.js';
 
 /**
@@ -156,6 +157,8 @@ export interface RedisPatternsModuleOptions {
    * @default true
    */
   checkMaxmemoryPolicy?: boolean;
+  /** Pub/sub settings. */
+  pubsub?: PubSubOptions;
 }
 
 /** The module options after validation, with defaults applied and durations in milliseconds. */
@@ -169,6 +172,7 @@ export interface ResolvedRedisPatternsOptions {
   shutdownTimeoutMs: number;
   codec: RedisCodec;
   checkMaxmemoryPolicy: boolean;
+  pubsub: Required<PubSubOptions>;
 }
 
 /** The name of the main connection. */
@@ -183,5 +187,6 @@ export const DEFAULT_OPTIONS = {
   reconnect: { minDelay: '50ms', maxDelay: '2s' },
   shutdownTimeout: '5s',
   checkMaxmemoryPolicy: true,
+  pubsub: { sharded: 'auto' },
   codec: () => new JsonCodec(),
 } as const satisfies Record<string, unknown>;

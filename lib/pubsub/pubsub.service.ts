@@ -1,0 +1,211 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Observable, Subject, type Subscriber } from 'rxjs';
+import { RedisPatternsError } from '../core/errors.js';
+import { isCluster, redisMajorVersion, type RedisClient } from '../core/redis-client.js';
+import { RedisConnections } from '../core/redis-connections.service.js';
+import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
+import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
+
+/** A message received through a pattern subscription, with the channel it was published on. */
+export interface PatternMessage<T> {
+  channel: string;
+  message: T;
+}
+
+type Kind = 'channel' | 'pattern';
+
+interface Subscription {
+  kind: Kind;
+  /** The channel or pattern as Redis knows it, with the key prefix. */
+  redisName: string;
+  subscribers: Set<Subscriber<unknown>>;
+}
+
+/**
+ * Publish/subscribe over Redis, with rxjs.
+ *
+ * - Messages are encoded with the module's codec; channels are prefixed with `keyPrefix`.
+ * - `subscribe()` and `psubscribe()` return cold Observables: the first subscriber starts the
+ *   Redis subscription, the last unsubscribe ends it. All of them share one subscriber connection.
+ * - On a Cluster of Redis 7+, channels are sharded (SPUBLISH/SSUBSCRIBE) unless
+ *   `pubsub.sharded` is `false`.
+ *
+ * Delivery is at most once: a message published while the subscriber is disconnected is lost.
+ * Subscriptions are restored after a reconnect, and `reconnected` emits so that users (a near
+ * cache, for example) can make up for what they may have missed. Use `StreamService` for events
+ * that must not be lost.
+ *
+ * A message that cannot be decoded is logged (without its content) and dropped. Subscribers of a
+ * channel share one decoded value: treat it as read-only.
+ *
+ * @example
+ * this.pubsub.subscribe<OrderPlaced>('orders').subscribe((order) => this.notify(order));
+ * await this.pubsub.publish('orders', { id: 42, total: 99.5 });
+ */
+@Injectable()
+export class PubSubService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('RedisPatterns:PubSub');
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly reconnectedSubject = new Subject<void>();
+  private listening = false;
+  private sharded: Promise<boolean> | undefined;
+  /** SUBSCRIBE and UNSUBSCRIBE go out in the order the Observables asked for them. */
+  private commandChain: Promise<unknown> = Promise.resolve();
+
+  /** Emits each time the subscriber connection is back after a disconnect: messages may have been missed. */
+  readonly reconnected: Observable<void> = this.reconnectedSubject.asObservable();
+
+  constructor(
+    private readonly connections: RedisConnections,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
+  ) {}
+
+  /**
+   * Publishes a message, encoded with the module's codec.
+   * @returns how many subscribers received it (on a Cluster without sharding: on one node only).
+   * @example
+   * await this.pubsub.publish('orders', { id: 42 });
+   */
+  async publish(channel: string, message: unknown): Promise<number> {
+    const redisName = this.options.keyPrefix + channel;
+    const payload = this.options.codec.encode(message, redisName);
+    const client = this.connections.get();
+    return (await this.isSharded()) ? ((await client.spublish(redisName, payload)) as number) : client.publish(redisName, payload);
+  }
+
+  /**
+   * Messages published on one channel.
+   * @example
+   * this.pubsub.subscribe<Notification>(`user:${id}`).pipe(take(1)).subscribe(console.log);
+   */
+  subscribe<T = unknown>(channel: string): Observable<T> {
+    return this.observe<T>('channel', channel);
+  }
+
+  /**
+   * Messages published on every channel matching a glob pattern, with the channel (without the key
+   * prefix). Not available with sharded pub/sub.
+   * @example
+   * this.pubsub.psubscribe<OrderEvent>('orders.*').subscribe(({ channel, message }) => ...);
+   */
+  psubscribe<T = unknown>(pattern: string): Observable<PatternMessage<T>> {
+    return this.observe<PatternMessage<T>>('pattern', pattern);
+  }
+
+  /** Completes every subscription before the connections close. */
+  beforeApplicationShutdown(): void {
+    for (const subscription of this.subscriptions.values()) for (const subscriber of subscription.subscribers) subscriber.complete();
+    this.subscriptions.clear();
+    this.reconnectedSubject.complete();
+  }
+
+  private observe<T>(kind: Kind, name: string): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      const redisName = this.options.keyPrefix + name;
+      const id = `${kind}:${redisName}`;
+      let subscription = this.subscriptions.get(id);
+      if (!subscription) {
+        subscription = { kind, redisName, subscribers: new Set() };
+        this.subscriptions.set(id, subscription);
+        this.startRedisSubscription(id, subscription);
+      }
+      subscription.subscribers.add(subscriber as Subscriber<unknown>);
+      return () => {
+        const current = this.subscriptions.get(id);
+        if (!current?.subscribers.delete(subscriber as Subscriber<unknown>) || current.subscribers.size > 0) return;
+        this.subscriptions.delete(id);
+        this.endRedisSubscription(current);
+      };
+    });
+  }
+
+  private startRedisSubscription(id: string, subscription: Subscription): void {
+    const fail = (error: Error) => {
+      if (this.subscriptions.get(id) !== subscription) return;
+      this.subscriptions.delete(id);
+      for (const subscriber of subscription.subscribers) subscriber.error(error);
+    };
+    this.inOrder(() => this.isSharded())
+      .then((sharded) => {
+        if (subscription.kind === 'pattern' && sharded) {
+          throw new RedisPatternsError(
+            `Cannot subscribe to the pattern "${subscription.redisName}": pattern subscriptions cannot be sharded. ` +
+              'Set pubsub.sharded to false to use plain pub/sub on the Cluster.',
+          );
+        }
+        const subscriberClient = this.subscriberClient();
+        if (subscription.kind === 'pattern') return subscriberClient.psubscribe(subscription.redisName);
+        return sharded ? subscriberClient.ssubscribe(subscription.redisName) : subscriberClient.subscribe(subscription.redisName);
+      })
+      .catch(fail);
+  }
+
+  /** Runs `step` after every step queued before it, whatever their outcome. */
+  private inOrder<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.commandChain.then(step, step);
+    this.commandChain = result.catch(() => undefined);
+    return result;
+  }
+
+  private endRedisSubscription(subscription: Subscription): void {
+    const client = this.subscriberClient();
+    const done = this.inOrder(async () => {
+      if (subscription.kind === 'pattern') return client.punsubscribe(subscription.redisName);
+      return (await this.isSharded()) ? client.sunsubscribe(subscription.redisName) : client.unsubscribe(subscription.redisName);
+    });
+    done.catch((error: Error) => this.logger.warn(`Could not end the Redis subscription to "${subscription.redisName}": ${error.message}`));
+  }
+
+  /** The subscriber connection, with the message listeners attached on first use. */
+  private subscriberClient(): RedisClient {
+    const client = this.connections.subscriber();
+    if (this.listening) return client;
+    this.listening = true;
+    const binary = this.options.codec.binary === true;
+    const suffix = binary ? 'Buffer' : '';
+    client.on(`message${suffix}`, (channel: string | Buffer, raw: string | Buffer) => this.deliver('channel', String(channel), String(channel), raw));
+    client.on(`smessage${suffix}`, (channel: string | Buffer, raw: string | Buffer) => this.deliver('channel', String(channel), String(channel), raw));
+    client.on(`pmessage${suffix}`, (pattern: string | Buffer, channel: string | Buffer, raw: string | Buffer) => this.deliver('pattern', String(pattern), String(channel), raw));
+    let disconnected = false;
+    client.on('close', () => {
+      disconnected = true;
+    });
+    client.on('ready', () => {
+      if (!disconnected) return;
+      disconnected = false;
+      this.logger.warn('The subscriber connection is back; messages published while it was down were missed');
+      this.reconnectedSubject.next();
+    });
+    return client;
+  }
+
+  private deliver(kind: Kind, redisName: string, channel: string, raw: string | Buffer): void {
+    const subscription = this.subscriptions.get(`${kind}:${redisName}`);
+    if (!subscription) return;
+    let message: unknown;
+    try {
+      message = this.options.codec.decode(raw, channel);
+    } catch {
+      // The parser's message may quote the payload, so it is not logged.
+      this.logger.warn(`Dropped a message on "${channel}" that the codec could not decode`);
+      return;
+    }
+    const value = kind === 'pattern' ? { channel: channel.slice(this.options.keyPrefix.length), message } : message;
+    for (const subscriber of subscription.subscribers) subscriber.next(value);
+  }
+
+  private isSharded(): Promise<boolean> {
+    this.sharded ??= this.detectSharding().catch((error: unknown) => {
+      this.sharded = undefined; // ask again next time, once Redis answers
+      throw error;
+    });
+    return this.sharded;
+  }
+
+  private async detectSharding(): Promise<boolean> {
+    const { sharded } = this.options.pubsub;
+    if (sharded !== 'auto') return sharded;
+    const client = this.connections.get();
+    return isCluster(client) && (await redisMajorVersion(client)) >= 7;
+  }
+}
