@@ -69,6 +69,16 @@ export function createSubscriber(client: RedisClient): RedisClient {
   });
 }
 
+/**
+ * A connection of the same kind for one blocking reader (XREADGROUP BLOCK, BLPOP...), which holds
+ * its connection for as long as it blocks. Its command timeout allows for the blocking time.
+ */
+export function createBlockingConnection(client: RedisClient, blockMs: number, commandTimeoutMs: number): RedisClient {
+  const commandTimeout = blockMs + commandTimeoutMs;
+  if (!isCluster(client)) return client.duplicate({ commandTimeout, lazyConnect: false });
+  return client.duplicate(undefined, { lazyConnect: false, redisOptions: { ...client.options.redisOptions, commandTimeout } });
+}
+
 function commonOptions(name: string, options: ResolvedRedisPatternsOptions): RedisOptions & Required<Pick<RedisOptions, 'retryStrategy'>> {
   const { minDelayMs, maxDelayMs } = options.reconnect;
   return {

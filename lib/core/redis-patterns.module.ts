@@ -2,6 +2,8 @@ import { Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
+import { OnStreamMessageExplorer } from '../stream/on-stream-message.explorer.js';
+import { StreamService } from '../stream/stream.service.js';
 import { DecoratedMethodsExplorer } from './decorated-methods.explorer.js';
 import { RedisKeys } from './keys.js';
 import { MaxmemoryPolicyCheck } from './maxmemory-policy.check.js';
@@ -27,6 +29,8 @@ const providers: Provider[] = [
   DecoratedMethodsExplorer,
   PubSubService,
   OnMessageExplorer,
+  StreamService,
+  OnStreamMessageExplorer,
 ];
 
 /**
@@ -52,6 +56,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

@@ -92,7 +92,10 @@ describe('pattern subscriptions', () => {
     const app = await start();
     const pubsub = app.get(PubSubService);
     const received = firstValueFrom(pubsub.psubscribe<number>('events.*').pipe(take(2), toArray()));
-    await waitFor(async () => (await pubsub.publish('events.a', 0)) > 0, 'the pattern subscription');
+    // PUBLISH on a cluster counts only the receivers on the node it reached, so ask every node.
+    const patterns = async () => (await Promise.all(masterNodes(app.get(RedisConnections).get()).map((node) => node.call('PUBSUB', 'NUMPAT')))).map(Number);
+    await waitFor(async () => (await patterns()).some((count) => count > 0), 'the pattern subscription');
+    await pubsub.publish('events.a', 0);
     await pubsub.publish('other.b', 99);
     await pubsub.publish('events.b', 2);
     const messages: PatternMessage<number>[] = await received;

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { RedisClusterServers, RedisServer, type Address } from './redis-server.js';
 
@@ -10,10 +12,23 @@ export interface SharedRedis {
 declare module 'vitest' {
   export interface ProvidedContext {
     redis: SharedRedis;
+    /** Where the compiled worker scripts for multi-process suites are. */
+    workersDir: string;
   }
 }
 
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const buildDir = '.build/workers';
+
+/** Compiles the worker scripts (and the library they import) once, for suites that run app instances in separate processes. */
+function buildWorkers(): string {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.app.json', '--outDir', buildDir], { cwd: root, stdio: 'inherit' });
+  execFileSync('npm', ['run', '--silent', 'copy-lua', '--', 'lib', `${buildDir}/lib`], { cwd: root, stdio: 'inherit' });
+  return `${root}${buildDir}/test/support/workers`;
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  project.provide('workersDir', buildWorkers());
   const [standalone, cluster] = await Promise.all([RedisServer.start(), RedisClusterServers.start({ masters: 3 })]);
   project.provide('redis', { standalone: standalone.address, cluster: cluster.nodes });
   return async () => {

@@ -1,0 +1,192 @@
+import { Logger } from '@nestjs/common';
+import type { RedisCodec } from '../core/codec.js';
+import { backoffDelay } from '../core/redis-connection.factory.js';
+import type { RedisClient } from '../core/redis-client.js';
+import { RedisScript } from '../core/redis-script.js';
+import type { StreamHandler } from './stream.interfaces.js';
+
+const deadLetterScript = RedisScript.fromFile(new URL('./dead-letter.lua', import.meta.url));
+
+/** How many entries a dead-letter stream keeps, at least. */
+const DEAD_LETTER_MAX_LEN = 10_000;
+
+/** Field values are Buffers when the codec is binary. */
+type Field = string | Buffer;
+type RawEntry = [id: string, fields: Field[]];
+
+/** Everything one consumer needs, resolved by StreamService. */
+export interface StreamConsumerSettings {
+  stream: string;
+  group: string;
+  consumer: string;
+  streamKey: string;
+  deadLetterKey: string;
+  batch: number;
+  blockMs: number;
+  claimIdleMs: number;
+  maxDeliveries: number;
+  startId: '0' | '$';
+  client: RedisClient;
+  blockingClient: RedisClient;
+  codec: RedisCodec;
+  handler: StreamHandler<unknown>;
+}
+
+/**
+ * One member of a consumer group: reads new entries with XREADGROUP, acknowledges each after its
+ * handler succeeds, claims entries that stayed pending longer than `claimIdle` (XAUTOCLAIM), and
+ * moves entries delivered `maxDeliveries` times, or that cannot be decoded, to the dead-letter
+ * stream. Created by `StreamService.consume()`.
+ */
+export class StreamConsumer {
+  private readonly logger = new Logger('RedisPatterns:Stream');
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private nextClaimAt = 0;
+  private failures = 0;
+
+  constructor(private readonly settings: StreamConsumerSettings) {}
+
+  get name(): string {
+    return this.settings.consumer;
+  }
+
+  /** Starts reading; resolves once the group exists. */
+  async start(): Promise<void> {
+    await this.ensureGroup();
+    this.running = this.run();
+  }
+
+  /**
+   * Stops reading, lets the handler in flight finish (and acknowledge), then closes the reading
+   * connection. Entries fetched but not yet handled stay pending and are claimed by another member.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.running;
+    this.stopping = true;
+    this.settings.blockingClient.disconnect();
+    await this.running;
+    await this.leaveGroupIfIdle();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        if (Date.now() >= this.nextClaimAt) await this.claimStale();
+        const entries = await this.readNew();
+        for (const [id, fields] of entries) {
+          if (this.stopping) break;
+          await this.process(id, fields, 1);
+        }
+        this.failures = 0;
+      } catch (error) {
+        if (this.stopping) break;
+        await this.recover(error as Error);
+      }
+    }
+  }
+
+  private async readNew(): Promise<RawEntry[]> {
+    const { blockingClient, group, consumer, batch, blockMs, streamKey, codec } = this.settings;
+    const args = ['GROUP', group, consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', streamKey, '>'] as const;
+    const reply = (await (codec.binary ? blockingClient.xreadgroupBuffer(...args) : blockingClient.xreadgroup(...args))) as [Field, [Field, Field[]][]][] | null;
+    return normalize(reply?.[0]?.[1] ?? []);
+  }
+
+  /** Claims entries idle for longer than claimIdle, and dead-letters those delivered too often. */
+  private async claimStale(): Promise<void> {
+    const { client, streamKey, group, consumer, claimIdleMs, batch, maxDeliveries } = this.settings;
+    this.nextClaimAt = Date.now() + Math.max(100, claimIdleMs / 2);
+    let cursor = '0-0';
+    do {
+      const args = [streamKey, group, consumer, claimIdleMs, cursor, 'COUNT', batch] as const;
+      const [next, entries, deleted = []] = (await (this.settings.codec.binary ? client.callBuffer('XAUTOCLAIM', ...args) : client.xautoclaim(...args))) as [Field, [Field, Field[]][], Field[]?];
+      cursor = String(next);
+      // Entries trimmed away while pending can never be handled; take them off the pending list.
+      if (deleted.length > 0) await client.xack(streamKey, group, ...deleted.map(String));
+      const claimed = normalize(entries.filter((entry) => Array.isArray(entry?.[1])));
+      if (claimed.length === 0) continue;
+      const deliveries = await this.deliveryCounts(claimed);
+      for (const [id, fields] of claimed) {
+        if (this.stopping) return;
+        const count = deliveries.get(id) ?? maxDeliveries + 1;
+        if (count > maxDeliveries) await this.deadLetter(id, fields, count - 1, 'max-deliveries');
+        else await this.process(id, fields, count);
+      }
+    } while (cursor !== '0-0' && !this.stopping);
+  }
+
+  private async deliveryCounts(entries: RawEntry[]): Promise<Map<string, number>> {
+    const { client, streamKey, group, consumer } = this.settings;
+    const pending = (await client.xpending(streamKey, group, entries[0][0], entries[entries.length - 1][0], entries.length, consumer)) as [string, string, number, number][];
+    return new Map(pending.map(([id, , , count]) => [id, Number(count)]));
+  }
+
+  private async process(id: string, fields: Field[], deliveries: number): Promise<void> {
+    const { codec, handler, stream, group, client, streamKey } = this.settings;
+    const payload = fieldValue(fields, 'd');
+    let event: unknown;
+    try {
+      if (payload === undefined) throw new Error('no payload field');
+      event = codec.decode(payload, streamKey);
+    } catch {
+      // The parser's message may quote the payload, so it is not logged.
+      this.logger.warn(`Entry ${id} of stream "${stream}" could not be decoded; moved to the dead-letter stream`);
+      await this.deadLetter(id, fields, deliveries, 'malformed');
+      return;
+    }
+    try {
+      await handler(event, { id, stream, group, deliveries });
+    } catch (error) {
+      this.logger.error(`Handler failed on entry ${id} of stream "${stream}" (delivery ${deliveries}); it will be retried: ${(error as Error)?.message ?? error}`);
+      return;
+    }
+    await client.xack(streamKey, group, id);
+  }
+
+  private async deadLetter(id: string, fields: Field[], deliveries: number, reason: 'max-deliveries' | 'malformed'): Promise<void> {
+    const { client, streamKey, deadLetterKey, group, stream } = this.settings;
+    await deadLetterScript.run(client, [streamKey, deadLetterKey], [group, id, deliveries, reason, fieldValue(fields, 'd') ?? '', DEAD_LETTER_MAX_LEN]);
+    if (reason === 'max-deliveries') this.logger.warn(`Entry ${id} of stream "${stream}" failed ${deliveries} deliveries; moved to the dead-letter stream`);
+  }
+
+  private async ensureGroup(): Promise<void> {
+    const { client, streamKey, group, startId } = this.settings;
+    try {
+      await client.xgroup('CREATE', streamKey, group, startId, 'MKSTREAM');
+    } catch (error) {
+      if (!(error as Error).message.startsWith('BUSYGROUP')) throw error;
+    }
+  }
+
+  /** After a failed read: recreate a vanished group, or wait with backoff while Redis is away. */
+  private async recover(error: Error): Promise<void> {
+    this.failures++;
+    if (error.message.startsWith('NOGROUP')) {
+      await this.ensureGroup().catch(() => undefined);
+      return;
+    }
+    if (this.failures === 1) this.logger.warn(`Consumer "${this.name}" of stream "${this.settings.stream}" cannot read (${error.message}); retrying with backoff`);
+    await new Promise((resolve) => setTimeout(resolve, backoffDelay(this.failures, 50, 2_000)));
+  }
+
+  /** Removes this consumer from the group when it holds no pending entries, so names do not pile up. */
+  private async leaveGroupIfIdle(): Promise<void> {
+    const { client, streamKey, group, consumer } = this.settings;
+    try {
+      const pending = (await client.xpending(streamKey, group, '-', '+', 1, consumer)) as unknown[];
+      if (pending.length === 0) await client.xgroup('DELCONSUMER', streamKey, group, consumer);
+    } catch {
+      // Redis is away: the name stays in the group, which is harmless.
+    }
+  }
+}
+
+function fieldValue(fields: Field[], name: string): Field | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (String(fields[i]) === name) return fields[i + 1];
+  return undefined;
+}
+
+function normalize(entries: [Field, Field[]][]): RawEntry[] {
+  return entries.map(([id, fields]) => [String(id), fields]);
+}

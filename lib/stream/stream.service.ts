@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { toPositiveMilliseconds, toTimerMilliseconds } from '../core/duration.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { RedisKeys } from '../core/keys.js';
+import { createBlockingConnection } from '../core/redis-connection.factory.js';
+import { RedisConnections } from '../core/redis-connections.service.js';
+import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
+import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
+import { StreamConsumer } from './stream.consumer.js';
+import type { AddOptions, ConsumeOptions, DeadLetter, StreamHandler } from './stream.interfaces.js';
+
+/**
+ * Durable events on Redis Streams, with consumer groups: at-least-once delivery, where pub/sub is
+ * at most once.
+ *
+ * - `add()` appends an event (encoded with the module's codec).
+ * - `consume()` joins a consumer group (creating it if needed). An event is acknowledged only
+ *   after its handler succeeds; one whose handler failed, or whose consumer died, is delivered
+ *   again after `claimIdle`; after `maxDeliveries` it moves to the stream's dead-letter stream.
+ *   No acknowledged event is lost; an event may be handled more than once, so make handlers
+ *   idempotent.
+ * - At shutdown, consumers stop reading and finish the handler in flight before the connections
+ *   close.
+ *
+ * A stream and its dead-letter stream share a hash tag, so on a Cluster they live in one slot.
+ *
+ * @example
+ * await this.streams.add('orders', { id: 42, total: 99.5 }, { maxLen: 100_000 });
+ * this.streams.consume<Order>('orders', 'billing', async (order) => this.bill(order));
+ */
+@Injectable()
+export class StreamService implements BeforeApplicationShutdown {
+  private readonly consumers = new Set<StreamConsumer>();
+
+  constructor(
+    private readonly connections: RedisConnections,
+    private readonly keys: RedisKeys,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
+  ) {}
+
+  /**
+   * Appends an event to a stream.
+   * @returns the entry id.
+   * @example
+   * const id = await this.streams.add('orders', order, { maxLen: 100_000 });
+   */
+  async add(stream: string, event: unknown, options: AddOptions = {}): Promise<string> {
+    const key = this.streamKey(stream);
+    const payload = this.options.codec.encode(event, key);
+    const client = this.connections.get();
+    if (options.maxLen === undefined) return (await client.xadd(key, '*', 'd', payload)) as string;
+    if (!Number.isInteger(options.maxLen) || options.maxLen < 1) throw new InvalidOptionError('maxLen', 'a positive integer', options.maxLen);
+    return (await client.xadd(key, 'MAXLEN', '~', options.maxLen, '*', 'd', payload)) as string;
+  }
+
+  /**
+   * Joins (and if needed creates) a consumer group and hands each event to `handler`.
+   * Resolves once the group exists and reading has started.
+   * @example
+   * const consumer = await this.streams.consume<Order>('orders', 'billing', (order, { id }) => this.bill(order, id), { maxDeliveries: 3 });
+   * await consumer.stop();
+   */
+  async consume<T = unknown>(stream: string, group: string, handler: StreamHandler<T>, options: ConsumeOptions = {}): Promise<StreamConsumer> {
+    const blockMs = toTimerMilliseconds(options.block ?? '2s', 'block');
+    const consumer = new StreamConsumer({
+      stream,
+      group: nonEmpty('group', group),
+      consumer: options.consumer === undefined ? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` : nonEmpty('consumer', options.consumer),
+      streamKey: this.streamKey(stream),
+      deadLetterKey: this.deadLetterKey(stream),
+      batch: positiveInteger('batch', options.batch ?? 10),
+      blockMs,
+      claimIdleMs: toPositiveMilliseconds(options.claimIdle ?? '30s', 'claimIdle'),
+      maxDeliveries: positiveInteger('maxDeliveries', options.maxDeliveries ?? 5),
+      startId: (options.from ?? 'start') === 'start' ? '0' : '$',
+      client: this.connections.get(),
+      blockingClient: createBlockingConnection(this.connections.get(), blockMs, this.options.commandTimeoutMs),
+      codec: this.options.codec,
+      handler: handler as StreamHandler<unknown>,
+    });
+    this.consumers.add(consumer);
+    try {
+      await consumer.start();
+    } catch (error) {
+      this.consumers.delete(consumer);
+      await consumer.stop();
+      throw error;
+    }
+    return consumer;
+  }
+
+  /**
+   * Reads the dead-letter stream of a stream, oldest first.
+   * @example
+   * const poisoned = await this.streams.deadLetters<Order>('orders', { count: 20 });
+   */
+  async deadLetters<T = unknown>(stream: string, { count = 100 }: { count?: number } = {}): Promise<DeadLetter<T>[]> {
+    const key = this.deadLetterKey(stream);
+    const entries = (await this.connections.get().xrange(key, '-', '+', 'COUNT', count)) as [string, string[]][];
+    return entries.map(([id, fields]) => {
+      const field = (name: string) => fields[fields.indexOf(name) + 1];
+      return {
+        id,
+        originalId: field('id'),
+        group: field('group'),
+        deliveries: Number(field('deliveries')),
+        reason: field('reason') as DeadLetter['reason'],
+        event: this.tryDecode<T>(field('d'), key),
+      };
+    });
+  }
+
+  /** Stops every consumer, letting handlers in flight finish, before the connections close. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.all([...this.consumers].map((consumer) => consumer.stop()));
+    this.consumers.clear();
+  }
+
+  private streamKey(stream: string): string {
+    return this.keys.tagged(['stream', nonEmpty('stream', stream)]);
+  }
+
+  private deadLetterKey(stream: string): string {
+    return this.keys.tagged(['stream', nonEmpty('stream', stream)], 'dead-letter');
+  }
+
+  private tryDecode<T>(payload: string, key: string): T | undefined {
+    try {
+      return this.options.codec.decode<T>(payload, key);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function nonEmpty(option: string, value: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(option, 'a non-empty string', value);
+  return value;
+}
+
+function positiveInteger(option: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new InvalidOptionError(option, 'a positive integer', value);
+  return value;
+}

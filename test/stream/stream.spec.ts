@@ -1,0 +1,196 @@
+import { Injectable, Logger, type INestApplicationContext } from '@nestjs/common';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { OnStreamMessage, RedisConnections, RedisKeys, StreamService, type StreamMessageInfo } from '../../lib/index.js';
+import { startContext, topologies } from '../support/testing-app.js';
+import { WorkerProcess } from '../support/worker-process.js';
+
+describe.each(topologies)('StreamService on $topology', ({ topology, connection }) => {
+  let app: INestApplicationContext;
+  let streams: StreamService;
+  let keys: RedisKeys;
+  beforeAll(async () => {
+    app = await startContext({ connection: connection() });
+    streams = app.get(StreamService);
+    keys = app.get(RedisKeys);
+  });
+  afterAll(() => app.close());
+  afterEach(() => vi.restoreAllMocks());
+
+  const redis = () => app.get(RedisConnections).get();
+  const pendingCount = async (stream: string, group: string) => Number(((await redis().xpending(keys.tagged(['stream', stream]), group)) as [number])[0]);
+
+  it('delivers each added event to one member of the group and acknowledges it after the handler', async () => {
+    const handled: [unknown, StreamMessageInfo][] = [];
+    const consumer = await streams.consume('orders', 'billing', (event, info) => void handled.push([event, info]), { block: '100ms' });
+    const id = await streams.add('orders', { id: 1, at: new Date(5), tags: new Set(['a']) });
+    await expect.poll(() => handled.length).toBe(1);
+    expect(handled[0]).toEqual([{ id: 1, at: new Date(5), tags: new Set(['a']) }, { id, stream: 'orders', group: 'billing', deliveries: 1 }]);
+    await expect.poll(() => pendingCount('orders', 'billing')).toBe(0);
+    await consumer.stop();
+  });
+
+  it('trims to about maxLen', async () => {
+    for (let i = 0; i < 300; i++) await streams.add('trimmed', i, { maxLen: 100 });
+    const length = await redis().xlen(keys.tagged(['stream', 'trimmed']));
+    expect(length).toBeGreaterThanOrEqual(100);
+    expect(length).toBeLessThan(300);
+  });
+
+  it('redelivers an event whose handler failed, after claimIdle, and acknowledges it once it succeeds', async () => {
+    const deliveries: number[] = [];
+    vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const consumer = await streams.consume(
+      'retries',
+      'g',
+      (_event, info) => {
+        deliveries.push(info.deliveries);
+        if (info.deliveries < 3) throw new Error('not yet');
+      },
+      { block: '50ms', claimIdle: '100ms' },
+    );
+    await streams.add('retries', 'x');
+    await expect.poll(() => deliveries, { timeout: 10_000 }).toEqual([1, 2, 3]);
+    await expect.poll(() => pendingCount('retries', 'g')).toBe(0);
+    await consumer.stop();
+  });
+
+  it('moves an event that keeps failing to the dead-letter stream after maxDeliveries, and goes on with the rest', async () => {
+    vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const good: number[] = [];
+    const consumer = await streams.consume<{ n: number; poison?: boolean }>(
+      'poison',
+      'workers',
+      (event) => {
+        if (event.poison) throw new Error('cannot process');
+        good.push(event.n);
+      },
+      { block: '50ms', claimIdle: '100ms', maxDeliveries: 3 },
+    );
+    const poisonId = await streams.add('poison', { n: 1, poison: true });
+    await streams.add('poison', { n: 2 });
+    await expect.poll(async () => (await streams.deadLetters('poison')).length, { timeout: 10_000 }).toBe(1);
+    const [dead] = await streams.deadLetters<{ n: number }>('poison');
+    expect(dead).toMatchObject({ originalId: poisonId, group: 'workers', deliveries: 3, reason: 'max-deliveries', event: { n: 1, poison: true } });
+    expect(good).toEqual([2]);
+    expect(await pendingCount('poison', 'workers')).toBe(0);
+    expect(warn.mock.calls.map(([m]) => String(m))).toContain(`Entry ${poisonId} of stream "poison" failed 3 deliveries; moved to the dead-letter stream`);
+    await consumer.stop();
+  });
+
+  it('moves an entry it cannot decode to the dead-letter stream at once, without logging its content', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const handled: unknown[] = [];
+    const consumer = await streams.consume('malformed', 'g', (event) => void handled.push(event), { block: '50ms' });
+    const key = keys.tagged(['stream', 'malformed']);
+    const badId = (await redis().xadd(key, '*', 'd', '{"card": 4111')) as string;
+    const noPayloadId = (await redis().xadd(key, '*', 'other', 'x')) as string;
+    await streams.add('malformed', 'fine');
+    await expect.poll(() => handled).toEqual(['fine']);
+    const dead = await streams.deadLetters('malformed');
+    expect(dead.map(({ originalId, reason, event, deliveries }) => ({ originalId, reason, event, deliveries }))).toEqual([
+      { originalId: badId, reason: 'malformed', event: undefined, deliveries: 1 },
+      { originalId: noPayloadId, reason: 'malformed', event: undefined, deliveries: 1 },
+    ]);
+    expect(warn.mock.calls.map(([m]) => String(m)).join('\n')).not.toContain('4111');
+    await consumer.stop();
+  });
+
+  it('at stop, lets the handler in flight finish and acknowledge, and leaves the group when idle', async () => {
+    let finished = false;
+    const consumer = await streams.consume(
+      'slow',
+      'g',
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        finished = true;
+      },
+      { block: '50ms', consumer: 'slowpoke' },
+    );
+    await streams.add('slow', 1);
+    await expect.poll(() => pendingCount('slow', 'g')).toBe(1);
+    await consumer.stop();
+    expect(finished).toBe(true);
+    expect(await pendingCount('slow', 'g')).toBe(0);
+    const consumers = (await redis().xinfo('CONSUMERS', keys.tagged(['stream', 'slow']), 'g')) as unknown[];
+    expect(consumers).toEqual([]);
+  });
+
+  it('with from: "new", a new group skips what the stream already holds', async () => {
+    await streams.add('history', 'old');
+    const handled: unknown[] = [];
+    const consumer = await streams.consume('history', 'late', (event) => void handled.push(event), { block: '50ms', from: 'new' });
+    await streams.add('history', 'new');
+    await expect.poll(() => handled).toEqual(['new']);
+    await consumer.stop();
+  });
+
+  describe('with consumers in separate processes', () => {
+    const workerConfig = (name: string, mode: 'record' | 'hang', stream: string) => ({
+      connection: connection(),
+      keyPrefix: keys.prefix,
+      stream,
+      group: 'pool',
+      name,
+      mode,
+      claimIdle: '300ms',
+      batch: 5,
+    });
+
+    it('two workers share the events: every event handled exactly once, none left pending', async () => {
+      const stream = `shared-${topology}`;
+      const workers = await Promise.all([WorkerProcess.start('stream-worker', workerConfig('w1', 'record', stream)), WorkerProcess.start('stream-worker', workerConfig('w2', 'record', stream))]);
+      for (let n = 0; n < 200; n++) await streams.add(stream, { n });
+      await expect.poll(async () => redis().hlen(keys.key('handled')), { timeout: 20_000 }).toBe(200);
+      const counts = Object.values(await redis().hgetall(keys.key('handled')));
+      expect(counts.every((count) => count === '1')).toBe(true);
+      const byWorker = await redis().hgetall(keys.key('handled-by'));
+      expect(Number(byWorker.w1) + Number(byWorker.w2)).toBe(200);
+      expect(Number(byWorker.w1)).toBeGreaterThan(0);
+      expect(Number(byWorker.w2)).toBeGreaterThan(0);
+      expect(await pendingCount(stream, 'pool')).toBe(0);
+      for (const worker of workers) worker.kill('SIGTERM');
+      expect(await Promise.all(workers.map((worker) => worker.exited))).toEqual([0, 0]);
+      await Promise.all([redis().del(keys.key('handled')), redis().del(keys.key('handled-by'))]);
+    }, 60_000);
+
+    it('events held by a killed worker are claimed and handled by another member', async () => {
+      const stream = `claimed-${topology}`;
+      const ids: string[] = [];
+      for (let n = 0; n < 5; n++) ids.push(await streams.add(stream, { n }));
+      const doomed = await WorkerProcess.start('stream-worker', workerConfig('doomed', 'hang', stream));
+      // It fetches all five in one batch, and hangs in the handler of the first.
+      await expect.poll(() => redis().llen(keys.key('received', 'doomed')), { timeout: 10_000 }).toBe(1);
+      expect(await pendingCount(stream, 'pool')).toBe(5);
+      doomed.kill('SIGKILL');
+      await doomed.exited;
+
+      const handled: StreamMessageInfo[] = [];
+      const survivor = await streams.consume(stream, 'pool', (_event, info) => void handled.push(info), { block: '50ms', claimIdle: '300ms' });
+      await expect.poll(() => handled.length, { timeout: 10_000 }).toBe(5);
+      expect(handled.map((info) => info.id).sort()).toEqual([...ids].sort());
+      expect(handled.every((info) => info.deliveries === 2)).toBe(true);
+      expect(await pendingCount(stream, 'pool')).toBe(0);
+      await survivor.stop();
+    }, 60_000);
+  });
+});
+
+describe('@OnStreamMessage', () => {
+  const handled: unknown[] = [];
+
+  @Injectable()
+  class Billing {
+    @OnStreamMessage('invoices', 'billing', { block: '50ms' })
+    bill(event: unknown, info: StreamMessageInfo) {
+      handled.push([event, info.group]);
+    }
+  }
+
+  it('consumes from startup and stops at shutdown', async () => {
+    const app = await startContext({ connection: topologies[0].connection() }, { providers: [Billing] });
+    await app.get(StreamService).add('invoices', { total: 10 });
+    await expect.poll(() => handled).toEqual([[{ total: 10 }, 'billing']]);
+    await app.close();
+  });
+});

@@ -1,0 +1,30 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { inject } from 'vitest';
+
+/** A compiled worker script (test/support/workers/*.ts) running in its own Node.js process. */
+export class WorkerProcess {
+  output = '';
+  readonly exited: Promise<number | null>;
+
+  private constructor(private readonly child: ChildProcess) {
+    child.stdout?.on('data', (chunk) => (this.output += chunk));
+    child.stderr?.on('data', (chunk) => (this.output += chunk));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Starts `workers/<name>.js` from the build made by the global setup, and waits for it to print "ready". */
+  static async start(name: string, config: unknown): Promise<WorkerProcess> {
+    const script = `${inject('workersDir')}/${name}.js`;
+    const worker = new WorkerProcess(spawn(process.execPath, [script], { env: { ...process.env, WORKER_CONFIG: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const deadline = Date.now() + 20_000;
+    while (!worker.output.includes('ready')) {
+      if (Date.now() > deadline || worker.child.exitCode !== null) throw new Error(`Worker ${name} did not start:\n${worker.output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return worker;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+}
