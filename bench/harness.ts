@@ -60,8 +60,17 @@ export function report(results: readonly Measurement[]): string {
     const ratio = baseline ? (m.opsPerSecond / baseline.opsPerSecond).toFixed(2) + 'x' : '-';
     return [m.scenario.group, m.scenario.name + (m.scenario.baseline ? ' (baseline)' : ''), String(m.concurrency), Math.round(m.opsPerSecond).toLocaleString('en-US'), ratio];
   });
-  const header = ['group', 'scenario', 'concurrency', 'ops/s', 'vs baseline'];
+  return table(['group', 'scenario', 'concurrency', 'ops/s', 'vs baseline'], rows, 2);
+}
+
+/** A plain-text table; columns from `firstNumeric` on are right-aligned. */
+export function table(header: string[], rows: string[][], firstNumeric: number): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column >= 2 ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ');
+  const line = (cells: string[]) => cells.map((cell, column) => (column >= firstNumeric ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ');
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}
+
+/** The value below which `fraction` of the sorted samples fall. */
+export function percentile(sorted: readonly number[], fraction: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
 }

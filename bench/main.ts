@@ -3,10 +3,12 @@ import { Redis } from 'ioredis';
 import { RedisServer } from '../test/support/redis-server.js';
 import { coreScenarios, KEY_COUNT, seed } from './core.scenarios.js';
 import { report, runAll } from './harness.js';
+import { messagingReport } from './messaging.scenarios.js';
 
 /**
  * `npm run bench`: starts its own redis-server, seeds KEY_COUNT keys of about 1 KB, and measures
  * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3).
+ * Then the messaging scenarios (pub/sub, streams), BENCH_MESSAGES messages each (default 20000).
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const server = await RedisServer.start();
@@ -23,6 +25,10 @@ try {
   console.log(`redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement, Node ${process.version}\n`);
   console.log(report(results));
   await Promise.all(suites.map((suite) => suite.close()));
+
+  const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
+  console.log(`\nMessaging: ${messages} messages per run, 64 publishers in flight; latency from publish to handler\n`);
+  console.log(await messagingReport(server.url, messages));
 } finally {
   await server.destroy();
 }

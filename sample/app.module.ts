@@ -2,6 +2,9 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { RedisPatternsModule } from '../lib/index.js';
 import { HealthController } from './health.controller.js';
+import { NotificationsController } from './notifications.controller.js';
+import { FulfilmentWorker } from './fulfilment.worker.js';
+import { OrdersController } from './orders.controller.js';
 import { VisitsController } from './visits.controller.js';
 
 @Module({})
@@ -13,7 +16,8 @@ export class AppModule {
         TerminusModule.forRoot({ errorLogStyle: 'pretty' }),
         RedisPatternsModule.forRoot({ connection: { url: redisUrl }, keyPrefix: 'sample:', isGlobal: true }),
       ],
-      controllers: [HealthController, VisitsController],
+      controllers: [HealthController, VisitsController, NotificationsController, OrdersController],
+      providers: [FulfilmentWorker],
     };
   }
 }

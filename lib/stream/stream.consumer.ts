@@ -44,16 +44,28 @@ export class StreamConsumer {
   private running: Promise<void> | undefined;
   private nextClaimAt = 0;
   private failures = 0;
+  private groupReady = false;
 
-  constructor(private readonly settings: StreamConsumerSettings) {}
+  constructor(private readonly settings: StreamConsumerSettings) {
+    // Connection errors surface as failed reads, which recover() logs once.
+    settings.blockingClient.on('error', () => undefined);
+  }
 
   get name(): string {
     return this.settings.consumer;
   }
 
-  /** Starts reading; resolves once the group exists. */
+  /**
+   * Starts reading. Resolves once the group exists, or, when Redis cannot be reached, once that
+   * has been logged: the consumer then keeps trying in the background.
+   */
   async start(): Promise<void> {
-    await this.ensureGroup();
+    try {
+      await this.ensureGroup();
+    } catch (error) {
+      this.failures++;
+      this.logger.warn(`Consumer "${this.name}" of stream "${this.settings.stream}" cannot reach Redis yet (${(error as Error).message}); retrying with backoff`);
+    }
     this.running = this.run();
   }
 
@@ -72,6 +84,7 @@ export class StreamConsumer {
   private async run(): Promise<void> {
     while (!this.stopping) {
       try {
+        if (!this.groupReady) await this.ensureGroup();
         if (Date.now() >= this.nextClaimAt) await this.claimStale();
         const entries = await this.readNew();
         for (const [id, fields] of entries) {
@@ -157,13 +170,14 @@ export class StreamConsumer {
     } catch (error) {
       if (!(error as Error).message.startsWith('BUSYGROUP')) throw error;
     }
+    this.groupReady = true;
   }
 
   /** After a failed read: recreate a vanished group, or wait with backoff while Redis is away. */
   private async recover(error: Error): Promise<void> {
     this.failures++;
     if (error.message.startsWith('NOGROUP')) {
-      await this.ensureGroup().catch(() => undefined);
+      this.groupReady = false;
       return;
     }
     if (this.failures === 1) this.logger.warn(`Consumer "${this.name}" of stream "${this.settings.stream}" cannot read (${error.message}); retrying with backoff`);

@@ -57,7 +57,8 @@ export class StreamService implements BeforeApplicationShutdown {
 
   /**
    * Joins (and if needed creates) a consumer group and hands each event to `handler`.
-   * Resolves once the group exists and reading has started.
+   * Resolves once the group exists and reading has started; if Redis cannot be reached, it logs
+   * that and resolves, and the consumer keeps trying with backoff.
    * @example
    * const consumer = await this.streams.consume<Order>('orders', 'billing', (order, { id }) => this.bill(order, id), { maxDeliveries: 3 });
    * await consumer.stop();
@@ -81,13 +82,7 @@ export class StreamService implements BeforeApplicationShutdown {
       handler: handler as StreamHandler<unknown>,
     });
     this.consumers.add(consumer);
-    try {
-      await consumer.start();
-    } catch (error) {
-      this.consumers.delete(consumer);
-      await consumer.stop();
-      throw error;
-    }
+    await consumer.start();
     return consumer;
   }
 

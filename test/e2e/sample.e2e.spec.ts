@@ -8,6 +8,11 @@ async function getJson(url: string): Promise<{ status: number; body: any }> {
   return { status: response.status, body: await response.json() };
 }
 
+async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: response.status, body: await response.json() };
+}
+
 describe('sample app with REDIS_URL', () => {
   let sample: RunningSample;
   beforeAll(async () => {
@@ -33,6 +38,31 @@ describe('sample app with REDIS_URL', () => {
     expect(first.body).toEqual({ page, key: `sample:visits:${page.replace(':', '%3A').replace('*', '%2A')}`, visits: 1 });
     expect(second.body.visits).toBe(2);
   });
+
+  it('streams notifications published on pub/sub to Server-Sent Events clients', async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${sample.url}/notifications/stream`, { signal: controller.signal });
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = response.body!.getReader();
+    await expect.poll(async () => (await postJson(`${sample.url}/notifications`, { text: 'warm-up' })).body.receivers).toBeGreaterThan(0);
+    await postJson(`${sample.url}/notifications`, { text: 'Parcel shipped' });
+    let received = '';
+    while (!received.includes('Parcel shipped')) received += new TextDecoder().decode((await reader.read()).value);
+    expect(received).toMatch(/data: \{"text":"Parcel shipped","at":"\d{4}-\d\d-\d\dT[^"]+"\}/);
+    controller.abort();
+  });
+
+  it('fulfils orders from the stream, and dead-letters a poison order after 3 deliveries', async () => {
+    const book = await postJson(`${sample.url}/orders`, { sku: 'book', quantity: 2 });
+    const poison = await postJson(`${sample.url}/orders`, { sku: 'poison' });
+    expect(book.status).toBe(201);
+    await expect.poll(async () => (await getJson(`${sample.url}/orders/fulfilled`)).body, { timeout: 10_000 }).toContain(book.body.orderId);
+    await expect
+      .poll(async () => (await getJson(`${sample.url}/orders/dead-letters`)).body.map((dead: any) => dead.event.orderId), { timeout: 15_000 })
+      .toContain(poison.body.orderId);
+    const dead = (await getJson(`${sample.url}/orders/dead-letters`)).body.find((entry: any) => entry.event.orderId === poison.body.orderId);
+    expect(dead).toMatchObject({ originalId: poison.body.entryId, group: 'fulfilment', deliveries: 3, reason: 'max-deliveries' });
+  }, 30_000);
 });
 
 describe('sample app without REDIS_URL', () => {
@@ -62,8 +92,10 @@ describe('`npm start`, as a newcomer runs it', () => {
 
       // Ctrl-C reaches the whole process group (npm, and the app under it), as in a terminal.
       process.kill(-child.pid!, 'SIGINT');
-      await expect.poll(() => output, { timeout: 10_000 }).toContain('Redis connection "default" closed');
+      await expect.poll(() => output, { timeout: 20_000 }).toContain('Redis connection "default" closed');
       await expect.poll(() => command(redisPort, 'PING').then(() => 'up', (error: Error) => error.message), { timeout: 10_000 }).toMatch(/ECONNREFUSED/);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n--- output of npm start ---\n${output}`);
     } finally {
       // Whatever failed above, leave no app or redis-server behind.
       try {
