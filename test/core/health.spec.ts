@@ -1,10 +1,10 @@
 import { Controller, Get, type INestApplication } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisHealthIndicator, RedisPatternsModule, type RedisConnectionOptions } from '../../lib/index.js';
-import { RedisServer } from '../support/redis-server.js';
 import { clusterConnection } from '../support/testing-app.js';
+import { ownRedisServer } from '../support/own-redis-server.js';
 
 type HealthBody = { status: string; details: Record<string, unknown>; error: Record<string, unknown> };
 
@@ -33,26 +33,22 @@ async function startHttp(connection: RedisConnectionOptions): Promise<{ app: INe
 }
 
 describe('RedisHealthIndicator with @nestjs/terminus', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await RedisServer.start();
-  });
-  afterAll(() => server.destroy());
+  const own = ownRedisServer();
 
   it('reports up, then down (503) while the server is stopped, then up again', async () => {
-    const { app, url } = await startHttp(server.address);
+    const { app, url } = await startHttp(own.server.address);
     const up = await fetch(url);
     expect(up.status).toBe(200);
     expect(((await up.json()) as HealthBody).details.redis).toMatchObject({ status: 'up', connection: 'default', mode: 'standalone', responseTimeMs: expect.any(Number) });
 
-    await server.stop();
+    await own.server.stop();
     const down = await fetch(url);
     expect(down.status).toBe(503);
     const body = (await down.json()) as HealthBody;
     expect(body.status).toBe('error');
     expect(body.error.redis).toMatchObject({ status: 'down', connection: 'default', message: expect.any(String) });
 
-    await server.start();
+    await own.server.start();
     await expect.poll(async () => (await fetch(url)).status, { timeout: 10_000, interval: 100 }).toBe(200);
     await app.close();
   });

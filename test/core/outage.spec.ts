@@ -1,16 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { REDIS_CLIENT, RedisConnections, RedisScript } from '../../lib/index.js';
-import { RedisServer, waitFor } from '../support/redis-server.js';
+import { waitFor } from '../support/redis-server.js';
 import { startContext } from '../support/testing-app.js';
+import { ownRedisServer } from '../support/own-redis-server.js';
 
 describe('when Redis goes away', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await RedisServer.start();
-  });
-  afterAll(() => server.destroy());
+  const own = ownRedisServer();
   afterEach(() => vi.restoreAllMocks());
 
   it.each([
@@ -18,7 +15,7 @@ describe('when Redis goes away', () => {
     ['the offline queue on', true],
   ])('commands fail, and work again once the server is back, with %s', async (_name, offlineQueue) => {
     const app = await startContext({
-      connection: server.address,
+      connection: own.server.address,
       offlineQueue,
       commandTimeout: '300ms',
       reconnect: { minDelay: '20ms', maxDelay: '100ms' },
@@ -26,11 +23,11 @@ describe('when Redis goes away', () => {
     const redis = app.get<Redis>(REDIS_CLIENT);
     await redis.set('outage', 'before');
 
-    await server.stop();
+    await own.server.stop();
     await expect(redis.get('outage')).rejects.toThrow(/Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|max retries/i);
     await expect(redis.set('outage', 'during')).rejects.toThrow();
 
-    await server.start();
+    await own.server.start();
     await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to reconnect', 10_000);
     // The restarted server kept nothing (no persistence), and no write from the outage arrived late.
     expect(await redis.get('outage')).toBeNull();
@@ -40,11 +37,11 @@ describe('when Redis goes away', () => {
   });
 
   it('startup goes on without Redis and the client connects when it appears', async () => {
-    await server.stop();
-    const app = await startContext({ connection: server.address, connectTimeout: '200ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
+    await own.server.stop();
+    const app = await startContext({ connection: own.server.address, connectTimeout: '200ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
     const redis = app.get<Redis>(REDIS_CLIENT);
     await expect(redis.ping()).rejects.toThrow();
-    await server.start();
+    await own.server.start();
     await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to connect', 10_000);
     await app.close();
   });
@@ -52,12 +49,12 @@ describe('when Redis goes away', () => {
   it('logs each connection state change once, not once per failed command or retry', async () => {
     const log = vi.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const app = await startContext({ connection: server.address, reconnect: { minDelay: '10ms', maxDelay: '20ms' } });
+    const app = await startContext({ connection: own.server.address, reconnect: { minDelay: '10ms', maxDelay: '20ms' } });
     const redis = app.get<Redis>(REDIS_CLIENT);
-    await server.stop();
+    await own.server.stop();
     await Promise.all(Array.from({ length: 25 }, () => redis.get('x').catch(() => undefined)));
     await new Promise((resolve) => setTimeout(resolve, 300)); // a dozen reconnect attempts
-    await server.start();
+    await own.server.start();
     await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to reconnect', 10_000);
     await app.close();
     const messages = (spy: typeof log) => spy.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('Redis connection'));
@@ -67,15 +64,15 @@ describe('when Redis goes away', () => {
   });
 
   it('a subscription made while Redis is down takes effect once it is back', async () => {
-    const app = await startContext({ connection: server.address, reconnect: { minDelay: '10ms', maxDelay: '50ms' } });
+    const app = await startContext({ connection: own.server.address, reconnect: { minDelay: '10ms', maxDelay: '50ms' } });
     const connections = app.get(RedisConnections);
-    await server.stop();
+    await own.server.stop();
     const subscriber = connections.subscriber();
     const received: string[] = [];
     subscriber.on('message', (_channel: string, message: string) => received.push(message));
     const subscribed = subscriber.subscribe('outage-channel');
     await new Promise((resolve) => setTimeout(resolve, 300)); // several failed reconnect attempts
-    await server.start();
+    await own.server.start();
     await expect(subscribed).resolves.toBe(1);
     await waitFor(async () => (await connections.get().publish('outage-channel', 'back').catch(() => 0)) === 1, 'the subscriber to be counted', 10_000);
     await expect.poll(() => received).toEqual(['back']);
@@ -84,11 +81,11 @@ describe('when Redis goes away', () => {
 
   it('re-sends a script after a restart emptied the script cache', async () => {
     const script = new RedisScript('echo-key', "return redis.call('SET', KEYS[1], ARGV[1])");
-    const app = await startContext({ connection: server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
+    const app = await startContext({ connection: own.server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
     const redis = app.get(RedisConnections).get();
     expect(await script.run(redis, ['restart'], ['before'])).toBe('OK');
-    await server.stop();
-    await server.start();
+    await own.server.stop();
+    await own.server.start();
     await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to reconnect', 10_000);
     expect(await redis.script('EXISTS', script.sha1)).toEqual([0]);
     expect(await script.run(redis, ['restart'], ['after'])).toBe('OK');

@@ -3,8 +3,9 @@ import { firstValueFrom, take, toArray } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { masterNodes } from '../../lib/core/redis-client.js';
 import { OnMessage, PubSubService, RedisConnections, RedisKeys, RedisPatternsError, type PatternMessage } from '../../lib/index.js';
-import { RedisServer, waitFor } from '../support/redis-server.js';
+import { waitFor } from '../support/redis-server.js';
 import { clusterConnection, startContext, topologies } from '../support/testing-app.js';
+import { ownRedisServer } from '../support/own-redis-server.js';
 
 /** How many Redis subscriptions exist for a channel, summed over every master. */
 async function redisSubscribers(app: INestApplicationContext, redisChannel: string, sharded: boolean): Promise<number> {
@@ -180,14 +181,10 @@ describe('@OnMessage', () => {
 });
 
 describe('when the server restarts', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await RedisServer.start();
-  });
-  afterAll(() => server.destroy());
+  const own = ownRedisServer();
 
   it('restores subscriptions, says that messages may have been missed, and completes them at shutdown', async () => {
-    const app = await startContext({ connection: server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
+    const app = await startContext({ connection: own.server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
     const pubsub = app.get(PubSubService);
     const received: string[] = [];
     let completed = false;
@@ -195,8 +192,8 @@ describe('when the server restarts', () => {
     const reconnected = firstValueFrom(pubsub.reconnected);
     await waitFor(async () => (await pubsub.publish('news', 'before')) === 1, 'the subscription');
 
-    await server.stop();
-    await server.start();
+    await own.server.stop();
+    await own.server.start();
     await reconnected;
     await waitFor(async () => (await pubsub.publish('news', 'after').catch(() => 0)) === 1, 'the subscription to be restored', 10_000);
     await expect.poll(() => received.at(-1)).toBe('after');

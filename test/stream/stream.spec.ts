@@ -1,9 +1,10 @@
 import { Injectable, Logger, type INestApplicationContext } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OnStreamMessage, RedisConnections, RedisKeys, StreamService, type StreamMessageInfo } from '../../lib/index.js';
-import { RedisServer, waitFor } from '../support/redis-server.js';
+import { waitFor } from '../support/redis-server.js';
 import { startContext, topologies } from '../support/testing-app.js';
 import { WorkerProcess } from '../support/worker-process.js';
+import { ownRedisServer } from '../support/own-redis-server.js';
 
 describe.each(topologies)('StreamService on $topology', ({ topology, connection }) => {
   let app: INestApplicationContext;
@@ -197,26 +198,22 @@ describe('@OnStreamMessage', () => {
 });
 
 describe('a stream consumer when Redis is away', () => {
-  let server: RedisServer;
-  beforeAll(async () => {
-    server = await RedisServer.start();
-  });
-  afterAll(() => server.destroy());
+  const own = ownRedisServer();
 
   it('starts anyway, keeps retrying, and handles events once Redis is back, also after a restart', async () => {
     vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    await server.stop();
-    const app = await startContext({ connection: server.address, connectTimeout: '200ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
+    await own.server.stop();
+    const app = await startContext({ connection: own.server.address, connectTimeout: '200ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
     const streams = app.get(StreamService);
     const handled: unknown[] = [];
     await streams.consume('resilient', 'g', (event) => void handled.push(event), { block: '100ms' });
 
-    await server.start();
+    await own.server.start();
     await waitFor(async () => (await streams.add('resilient', 'first').then(() => true, () => false)), 'Redis to accept writes', 10_000);
     await expect.poll(() => handled, { timeout: 10_000 }).toEqual(['first']);
 
-    await server.stop();
-    await server.start();
+    await own.server.stop();
+    await own.server.start();
     await waitFor(async () => (await streams.add('resilient', 'second').then(() => true, () => false)), 'Redis to accept writes again', 10_000);
     // The restarted server kept nothing: the group is created again and the new event handled.
     await expect.poll(() => handled, { timeout: 10_000 }).toEqual(['first', 'second']);
