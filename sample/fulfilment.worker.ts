@@ -16,7 +16,8 @@ export class FulfilmentWorker {
   @OnStreamMessage('orders', 'fulfilment', { maxDeliveries: 3, claimIdle: '1s' })
   async fulfil(order: OrderPlaced, { id, deliveries }: StreamMessageInfo): Promise<void> {
     if (order.sku === 'poison') throw new Error(`cannot fulfil SKU "${order.sku}"`);
-    await this.redis.rpush(this.keys.key('orders', 'fulfilled'), order.orderId);
+    // Idempotent: a redelivered order is recorded once.
+    await this.redis.sadd(this.keys.key('orders', 'fulfilled'), order.orderId);
     this.logger.log(`fulfilled ${order.orderId} (entry ${id}, delivery ${deliveries})`);
   }
 }

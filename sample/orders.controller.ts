@@ -30,7 +30,7 @@ export class OrdersController {
 
   @Get('fulfilled')
   async fulfilled(): Promise<string[]> {
-    return this.redis.lrange(this.keys.key('orders', 'fulfilled'), 0, -1);
+    return this.redis.smembers(this.keys.key('orders', 'fulfilled'));
   }
 
   @Get('dead-letters')

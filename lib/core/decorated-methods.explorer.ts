@@ -11,8 +11,8 @@ export interface DecoratedMethod<T> {
 
 /**
  * Finds the methods that carry a decorator made with `DiscoveryService.createDecorator()`, in
- * every provider and controller, and binds them to their instance. Request-scoped (and other
- * non-static) classes have no single instance to bind to: they are skipped with a warning.
+ * every provider and controller, and binds them to their instance. Request-scoped and transient
+ * classes have no single instance to bind to: they are skipped with a warning.
  */
 @Injectable()
 export class DecoratedMethodsExplorer {
@@ -35,8 +35,8 @@ export class DecoratedMethodsExplorer {
         const metadata = Reflect.getMetadata(decorator.KEY, prototype[methodName] as object) as T | undefined;
         if (metadata === undefined) continue;
         const name = `${type.name}.${methodName}`;
-        if (!wrapper.isDependencyTreeStatic() || !instance) {
-          this.logger.warn(`@${decoratorName} on ${name} is ignored: its class is request-scoped (or transient), so there is no single instance to call.`);
+        if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient || !instance) {
+          this.logger.warn(`@${decoratorName} on ${name} is ignored: its class is request-scoped or transient, so there is no single instance to call.`);
           continue;
         }
         found.push({ name, metadata, handler: instance[methodName].bind(instance) });

@@ -14,8 +14,15 @@ export function isCluster(client: RedisClient): client is Cluster {
 /** The major version of the Redis server (on a Cluster, of its first master). */
 export async function redisMajorVersion(client: RedisClient): Promise<number> {
   const [node] = masterNodes(client);
+  if (!node) throw new Error('the Cluster is not connected yet');
   const info = await node.info('server');
   return Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0);
+}
+
+/** Resolves once the client is ready (at once if it is). Never times out: use it only where waiting is the point. */
+export function untilReady(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => client.once('ready', () => resolve()));
 }
 
 /** Every master of a Cluster, or the client itself. */

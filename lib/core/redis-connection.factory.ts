@@ -58,14 +58,15 @@ export function createConnection(name: string, connection: RedisConnectionOption
  * that takes), and ioredis restores every subscription after a reconnect.
  */
 export function createSubscriber(client: RedisClient): RedisClient {
-  const queueUntilConnected = { enableOfflineQueue: true, lazyConnect: false, maxRetriesPerRequest: null };
+  // No command timeout either: a subscription waits for the connection rather than failing.
+  const queueUntilConnected = { enableOfflineQueue: true, lazyConnect: false, maxRetriesPerRequest: null, commandTimeout: undefined };
   if (!isCluster(client)) return client.duplicate(queueUntilConnected);
   // Sharded subscribers: one connection per master, so SSUBSCRIBE reaches the shard that owns the channel.
   return client.duplicate(undefined, {
     enableOfflineQueue: true,
     lazyConnect: false,
     shardedSubscribers: true,
-    redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null },
+    redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null, commandTimeout: undefined },
   });
 }
 

@@ -1,14 +1,13 @@
-import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { map, type Observable, type Subscription } from 'rxjs';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { map, type Observable } from 'rxjs';
 import { DecoratedMethodsExplorer } from '../core/decorated-methods.explorer.js';
 import { ON_MESSAGE } from './on-message.decorator.js';
 import { PubSubService } from './pubsub.service.js';
 
-/** Subscribes every `@OnMessage` method at startup, and unsubscribes them before shutdown. */
+/** Subscribes every `@OnMessage` method at startup; PubSubService completes them at shutdown. */
 @Injectable()
-export class OnMessageExplorer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class OnMessageExplorer implements OnApplicationBootstrap {
   private readonly logger = new Logger('RedisPatterns:PubSub');
-  private readonly subscriptions: Subscription[] = [];
 
   constructor(
     private readonly explorer: DecoratedMethodsExplorer,
@@ -21,17 +20,11 @@ export class OnMessageExplorer implements OnApplicationBootstrap, BeforeApplicat
         typeof metadata === 'string'
           ? this.pubsub.subscribe(metadata).pipe(map((message) => ({ channel: metadata, message })))
           : this.pubsub.psubscribe(metadata.pattern);
-      this.subscriptions.push(
-        messages.subscribe({
-          next: ({ channel, message }) => this.call(name, handler, message, channel),
-          error: (error: Error) => this.logger.error(`@OnMessage ${name} stopped: ${error.message}`),
-        }),
-      );
+      messages.subscribe({
+        next: ({ channel, message }) => this.call(name, handler, message, channel),
+        error: (error: Error) => this.logger.error(`@OnMessage ${name} stopped: ${error.message}`),
+      });
     }
-  }
-
-  beforeApplicationShutdown(): void {
-    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
   }
 
   private call(name: string, handler: (...args: unknown[]) => unknown, message: unknown, channel: string): void {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Observable, Subject, type Subscriber } from 'rxjs';
 import { RedisPatternsError } from '../core/errors.js';
-import { isCluster, redisMajorVersion, type RedisClient } from '../core/redis-client.js';
+import { isCluster, redisMajorVersion, untilReady, type RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
 import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
@@ -48,7 +48,11 @@ export class PubSubService implements BeforeApplicationShutdown {
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly reconnectedSubject = new Subject<void>();
   private listening = false;
-  private sharded: Promise<boolean> | undefined;
+  private closing = false;
+  /** Whether channels are sharded, once known. */
+  private sharded: boolean | undefined;
+  /** A subscription's wait for the connection, to learn whether channels are sharded. */
+  private shardingOnceReady: Promise<boolean> | undefined;
   /** SUBSCRIBE and UNSUBSCRIBE go out in the order the Observables asked for them. */
   private commandChain: Promise<unknown> = Promise.resolve();
 
@@ -70,7 +74,9 @@ export class PubSubService implements BeforeApplicationShutdown {
     const redisName = this.options.keyPrefix + channel;
     const payload = this.options.codec.encode(message, redisName);
     const client = this.connections.get();
-    return (await this.isSharded()) ? ((await client.spublish(redisName, payload)) as number) : client.publish(redisName, payload);
+    // Never waits for a connection: with Redis down, publishing fails at once.
+    const sharded = this.sharded ?? (this.sharded = await this.detectSharding());
+    return sharded ? ((await client.spublish(redisName, payload)) as number) : client.publish(redisName, payload);
   }
 
   /**
@@ -92,10 +98,12 @@ export class PubSubService implements BeforeApplicationShutdown {
     return this.observe<PatternMessage<T>>('pattern', pattern);
   }
 
-  /** Completes every subscription before the connections close. */
+  /** Completes every subscription before the connections close (which ends them in Redis too). */
   beforeApplicationShutdown(): void {
-    for (const subscription of this.subscriptions.values()) for (const subscriber of subscription.subscribers) subscriber.complete();
+    this.closing = true;
+    const subscriptions = [...this.subscriptions.values()];
     this.subscriptions.clear();
+    for (const subscription of subscriptions) for (const subscriber of subscription.subscribers) subscriber.complete();
     this.reconnectedSubject.complete();
   }
 
@@ -111,6 +119,7 @@ export class PubSubService implements BeforeApplicationShutdown {
       }
       subscription.subscribers.add(subscriber as Subscriber<unknown>);
       return () => {
+        if (this.closing) return;
         const current = this.subscriptions.get(id);
         if (!current?.subscribers.delete(subscriber as Subscriber<unknown>) || current.subscribers.size > 0) return;
         this.subscriptions.delete(id);
@@ -125,7 +134,7 @@ export class PubSubService implements BeforeApplicationShutdown {
       this.subscriptions.delete(id);
       for (const subscriber of subscription.subscribers) subscriber.error(error);
     };
-    this.inOrder(() => this.isSharded())
+    this.inOrder(() => this.isShardedOnceReady())
       .then((sharded) => {
         if (subscription.kind === 'pattern' && sharded) {
           throw new RedisPatternsError(
@@ -151,9 +160,12 @@ export class PubSubService implements BeforeApplicationShutdown {
     const client = this.subscriberClient();
     const done = this.inOrder(async () => {
       if (subscription.kind === 'pattern') return client.punsubscribe(subscription.redisName);
-      return (await this.isSharded()) ? client.sunsubscribe(subscription.redisName) : client.unsubscribe(subscription.redisName);
+      return (await this.isShardedOnceReady()) ? client.sunsubscribe(subscription.redisName) : client.unsubscribe(subscription.redisName);
     });
-    done.catch((error: Error) => this.logger.warn(`Could not end the Redis subscription to "${subscription.redisName}": ${error.message}`));
+    done.catch((error: Error) => {
+      // At shutdown the connection is closing, which ends the subscription anyway.
+      if (!this.closing) this.logger.warn(`Could not end the Redis subscription to "${subscription.redisName}": ${error.message}`);
+    });
   }
 
   /** The subscriber connection, with the message listeners attached on first use. */
@@ -166,16 +178,20 @@ export class PubSubService implements BeforeApplicationShutdown {
     client.on(`message${suffix}`, (channel: string | Buffer, raw: string | Buffer) => this.deliver('channel', String(channel), String(channel), raw));
     client.on(`smessage${suffix}`, (channel: string | Buffer, raw: string | Buffer) => this.deliver('channel', String(channel), String(channel), raw));
     client.on(`pmessage${suffix}`, (pattern: string | Buffer, channel: string | Buffer, raw: string | Buffer) => this.deliver('pattern', String(pattern), String(channel), raw));
+    // A single connection reports close, then ready; a Cluster's per-shard subscribers report a
+    // lost subscriber, then subscribersReady once every subscription is restored.
     let disconnected = false;
-    client.on('close', () => {
+    const lost = () => {
       disconnected = true;
-    });
-    client.on('ready', () => {
-      if (!disconnected) return;
+    };
+    const back = () => {
+      if (!disconnected || this.closing) return;
       disconnected = false;
       this.logger.warn('The subscriber connection is back; messages published while it was down were missed');
       this.reconnectedSubject.next();
-    });
+    };
+    for (const event of ['close', '-subscriber', 'nodeError']) client.on(event, lost);
+    for (const event of ['ready', 'subscribersReady']) client.on(event, back);
     return client;
   }
 
@@ -194,12 +210,15 @@ export class PubSubService implements BeforeApplicationShutdown {
     for (const subscriber of subscription.subscribers) subscriber.next(value);
   }
 
-  private isSharded(): Promise<boolean> {
-    this.sharded ??= this.detectSharding().catch((error: unknown) => {
-      this.sharded = undefined; // ask again next time, once Redis answers
-      throw error;
-    });
-    return this.sharded;
+  /** For subscriptions, which wait for the connection anyway. */
+  private async isShardedOnceReady(): Promise<boolean> {
+    if (this.sharded !== undefined) return this.sharded;
+    this.shardingOnceReady ??= untilReady(this.connections.get())
+      .then(() => this.detectSharding())
+      .finally(() => {
+        this.shardingOnceReady = undefined;
+      });
+    return (this.sharded = await this.shardingOnceReady);
   }
 
   private async detectSharding(): Promise<boolean> {

@@ -6,6 +6,7 @@ import { RedisScript } from '../core/redis-script.js';
 import type { StreamHandler } from './stream.interfaces.js';
 
 const deadLetterScript = RedisScript.fromFile(new URL('./dead-letter.lua', import.meta.url));
+const leaveGroupScript = RedisScript.fromFile(new URL('./leave-group.lua', import.meta.url));
 
 /** How many entries a dead-letter stream keeps, at least. */
 const DEAD_LETTER_MAX_LEN = 10_000;
@@ -26,10 +27,14 @@ export interface StreamConsumerSettings {
   claimIdleMs: number;
   maxDeliveries: number;
   startId: '0' | '$';
+  /** How long stop() waits for the handler in flight. */
+  stopTimeoutMs: number;
   client: RedisClient;
   blockingClient: RedisClient;
   codec: RedisCodec;
   handler: StreamHandler<unknown>;
+  /** Called once the consumer has stopped. */
+  onStopped: () => void;
 }
 
 /**
@@ -70,15 +75,25 @@ export class StreamConsumer {
   }
 
   /**
-   * Stops reading, lets the handler in flight finish (and acknowledge), then closes the reading
-   * connection. Entries fetched but not yet handled stay pending and are claimed by another member.
+   * Stops reading, lets the handler in flight finish (and acknowledge) for up to the module's
+   * `shutdownTimeout`, then closes the reading connection. Entries fetched but not yet handled stay
+   * pending and are claimed by another member.
    */
   async stop(): Promise<void> {
     if (this.stopping) return this.running;
     this.stopping = true;
     this.settings.blockingClient.disconnect();
-    await this.running;
-    await this.leaveGroupIfIdle();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      this.running?.then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(resolve, this.settings.stopTimeoutMs, false);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (finished === false) this.logger.warn(`Consumer "${this.name}" of stream "${this.settings.stream}" stopped with a handler still running; its entry will be delivered again`);
+    else await this.leaveGroupIfIdle();
+    this.settings.onStopped();
   }
 
   private async run(): Promise<void> {
@@ -87,8 +102,11 @@ export class StreamConsumer {
         if (!this.groupReady) await this.ensureGroup();
         if (Date.now() >= this.nextClaimAt) await this.claimStale();
         const entries = await this.readNew();
+        const readAt = Date.now();
         for (const [id, fields] of entries) {
           if (this.stopping) break;
+          // Entries waiting behind a slow handler past claimIdle may have been claimed by another member.
+          if (Date.now() - readAt >= this.settings.claimIdleMs && !(await this.stillOwned(id))) continue;
           await this.process(id, fields, 1);
         }
         this.failures = 0;
@@ -119,20 +137,33 @@ export class StreamConsumer {
       if (deleted.length > 0) await client.xack(streamKey, group, ...deleted.map(String));
       const claimed = normalize(entries.filter((entry) => Array.isArray(entry?.[1])));
       if (claimed.length === 0) continue;
-      const deliveries = await this.deliveryCounts(claimed);
+      const deliveries = await this.deliveryCounts(claimed.map(([id]) => id));
       for (const [id, fields] of claimed) {
         if (this.stopping) return;
-        const count = deliveries.get(id) ?? maxDeliveries + 1;
+        const count = deliveries.get(id);
+        if (count === undefined) continue; // acknowledged or claimed by another member meanwhile
         if (count > maxDeliveries) await this.deadLetter(id, fields, count - 1, 'max-deliveries');
         else await this.process(id, fields, count);
       }
     } while (cursor !== '0-0' && !this.stopping);
   }
 
-  private async deliveryCounts(entries: RawEntry[]): Promise<Map<string, number>> {
+  /** Delivery counts of the entries this consumer holds, asked one id at a time (in one round trip). */
+  private async deliveryCounts(ids: string[]): Promise<Map<string, number>> {
     const { client, streamKey, group, consumer } = this.settings;
-    const pending = (await client.xpending(streamKey, group, entries[0][0], entries[entries.length - 1][0], entries.length, consumer)) as [string, string, number, number][];
-    return new Map(pending.map(([id, , , count]) => [id, Number(count)]));
+    const pipeline = client.pipeline();
+    for (const id of ids) pipeline.xpending(streamKey, group, id, id, 1, consumer);
+    const replies = (await pipeline.exec()) ?? [];
+    const counts = new Map<string, number>();
+    for (const [error, pending] of replies) {
+      if (error) throw error;
+      for (const [id, , , count] of pending as [string, string, number, number][]) counts.set(id, Number(count));
+    }
+    return counts;
+  }
+
+  private async stillOwned(id: string): Promise<boolean> {
+    return (await this.deliveryCounts([id])).has(id);
   }
 
   private async process(id: string, fields: Field[], deliveries: number): Promise<void> {
@@ -159,8 +190,8 @@ export class StreamConsumer {
 
   private async deadLetter(id: string, fields: Field[], deliveries: number, reason: 'max-deliveries' | 'malformed'): Promise<void> {
     const { client, streamKey, deadLetterKey, group, stream } = this.settings;
-    await deadLetterScript.run(client, [streamKey, deadLetterKey], [group, id, deliveries, reason, fieldValue(fields, 'd') ?? '', DEAD_LETTER_MAX_LEN]);
-    if (reason === 'max-deliveries') this.logger.warn(`Entry ${id} of stream "${stream}" failed ${deliveries} deliveries; moved to the dead-letter stream`);
+    const moved = await deadLetterScript.run<number>(client, [streamKey, deadLetterKey], [group, id, deliveries, reason, fieldValue(fields, 'd') ?? '', DEAD_LETTER_MAX_LEN]);
+    if (moved === 1 && reason === 'max-deliveries') this.logger.warn(`Entry ${id} of stream "${stream}" failed ${deliveries} deliveries; moved to the dead-letter stream`);
   }
 
   private async ensureGroup(): Promise<void> {
@@ -188,8 +219,7 @@ export class StreamConsumer {
   private async leaveGroupIfIdle(): Promise<void> {
     const { client, streamKey, group, consumer } = this.settings;
     try {
-      const pending = (await client.xpending(streamKey, group, '-', '+', 1, consumer)) as unknown[];
-      if (pending.length === 0) await client.xgroup('DELCONSUMER', streamKey, group, consumer);
+      await leaveGroupScript.run(client, [streamKey], [group, consumer]);
     } catch {
       // Redis is away: the name stays in the group, which is harmless.
     }

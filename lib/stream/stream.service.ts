@@ -76,10 +76,12 @@ export class StreamService implements BeforeApplicationShutdown {
       claimIdleMs: toPositiveMilliseconds(options.claimIdle ?? '30s', 'claimIdle'),
       maxDeliveries: positiveInteger('maxDeliveries', options.maxDeliveries ?? 5),
       startId: (options.from ?? 'start') === 'start' ? '0' : '$',
+      stopTimeoutMs: this.options.shutdownTimeoutMs,
       client: this.connections.get(),
       blockingClient: createBlockingConnection(this.connections.get(), blockMs, this.options.commandTimeoutMs),
       codec: this.options.codec,
       handler: handler as StreamHandler<unknown>,
+      onStopped: () => this.consumers.delete(consumer),
     });
     this.consumers.add(consumer);
     await consumer.start();
@@ -93,16 +95,22 @@ export class StreamService implements BeforeApplicationShutdown {
    */
   async deadLetters<T = unknown>(stream: string, { count = 100 }: { count?: number } = {}): Promise<DeadLetter<T>[]> {
     const key = this.deadLetterKey(stream);
-    const entries = (await this.connections.get().xrange(key, '-', '+', 'COUNT', count)) as [string, string[]][];
+    const client = this.connections.get();
+    const args = [key, '-', '+', 'COUNT', count] as const;
+    const entries = (await (this.options.codec.binary ? client.callBuffer('XRANGE', ...args) : client.xrange(...args))) as [string | Buffer, (string | Buffer)[]][];
     return entries.map(([id, fields]) => {
-      const field = (name: string) => fields[fields.indexOf(name) + 1];
+      const field = (name: string) => {
+        const index = fields.findIndex((field, i) => i % 2 === 0 && String(field) === name);
+        return index === -1 ? undefined : fields[index + 1];
+      };
+      const payload = field('d');
       return {
-        id,
-        originalId: field('id'),
-        group: field('group'),
+        id: String(id),
+        originalId: String(field('id')),
+        group: String(field('group')),
         deliveries: Number(field('deliveries')),
-        reason: field('reason') as DeadLetter['reason'],
-        event: this.tryDecode<T>(field('d'), key),
+        reason: String(field('reason')) as DeadLetter['reason'],
+        event: payload === undefined ? undefined : this.tryDecode<T>(payload, key),
       };
     });
   }
@@ -110,7 +118,6 @@ export class StreamService implements BeforeApplicationShutdown {
   /** Stops every consumer, letting handlers in flight finish, before the connections close. */
   async beforeApplicationShutdown(): Promise<void> {
     await Promise.all([...this.consumers].map((consumer) => consumer.stop()));
-    this.consumers.clear();
   }
 
   private streamKey(stream: string): string {
@@ -121,7 +128,7 @@ export class StreamService implements BeforeApplicationShutdown {
     return this.keys.tagged(['stream', nonEmpty('stream', stream)], 'dead-letter');
   }
 
-  private tryDecode<T>(payload: string, key: string): T | undefined {
+  private tryDecode<T>(payload: string | Buffer, key: string): T | undefined {
     try {
       return this.options.codec.decode<T>(payload, key);
     } catch {

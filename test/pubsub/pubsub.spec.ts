@@ -1,9 +1,10 @@
 import { Injectable, Logger, Scope, type INestApplicationContext } from '@nestjs/common';
+import calculateSlot from 'cluster-key-slot';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { masterNodes } from '../../lib/core/redis-client.js';
 import { OnMessage, PubSubService, RedisConnections, RedisKeys, RedisPatternsError, type PatternMessage } from '../../lib/index.js';
-import { waitFor } from '../support/redis-server.js';
+import { RedisClusterServers, waitFor } from '../support/redis-server.js';
 import { clusterConnection, startContext, topologies } from '../support/testing-app.js';
 import { ownRedisServer } from '../support/own-redis-server.js';
 
@@ -172,11 +173,14 @@ describe('@OnMessage', () => {
     );
     expect(error.mock.calls.map(([message]) => String(message))).toContain('@OnMessage Handlers.flaky failed on a message from "greetings": cannot handle hello');
     expect(warn.mock.calls.map(([message]) => String(message))).toContain(
-      '@OnMessage on RequestScoped.never is ignored: its class is request-scoped (or transient), so there is no single instance to call.',
+      '@OnMessage on RequestScoped.never is ignored: its class is request-scoped or transient, so there is no single instance to call.',
     );
+    const other = await startContext({ connection: topologies[0].connection(), keyPrefix: prefixOf(app) });
     await app.close();
-    await pubsub.publish('greetings', 'after close').catch(() => 0);
+    expect(await other.get(PubSubService).publish('greetings', 'after close')).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
     expect(calls).toHaveLength(5);
+    await other.close();
   });
 });
 
@@ -202,4 +206,90 @@ describe('when the server restarts', () => {
     await app.close();
     expect(completed).toBe(true);
   });
+});
+
+describe('subscription bookkeeping', () => {
+  it('an Observable unsubscribed before its SUBSCRIBE completes leaves no Redis subscription behind', async () => {
+    const app = await startContext({ connection: topologies[0].connection() });
+    const pubsub = app.get(PubSubService);
+    for (let i = 0; i < 5; i++) pubsub.subscribe('flicker').subscribe().unsubscribe();
+    await waitFor(async () => (await redisSubscribers(app, prefixOf(app) + 'flicker', false)) === 0, 'no subscription');
+    const received = firstValueFrom(pubsub.subscribe<string>('flicker'));
+    await waitFor(async () => (await redisSubscribers(app, prefixOf(app) + 'flicker', false)) === 1, 'one subscription');
+    await pubsub.publish('flicker', 'steady');
+    expect(await received).toBe('steady');
+    await app.close();
+  });
+
+  it('shuts down without trying to unsubscribe over closing connections', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await startContext({ connection: topologies[0].connection() });
+    const pubsub = app.get(PubSubService);
+    const subscriptions = ['a', 'b', 'c'].map((channel) => pubsub.subscribe(channel).subscribe());
+    await waitFor(async () => (await redisSubscribers(app, prefixOf(app) + 'c', false)) === 1, 'the subscriptions');
+    await app.close();
+    expect(subscriptions.every((subscription) => subscription.closed)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes('subscription'))).toEqual([]);
+    vi.restoreAllMocks();
+  });
+});
+
+describe('@OnMessage when Redis is down at startup', () => {
+  const own = ownRedisServer();
+  const received: unknown[] = [];
+
+  @Injectable()
+  class Listener {
+    @OnMessage('late')
+    listen(message: unknown) {
+      received.push(message);
+    }
+  }
+
+  it('subscribes once Redis is up, and publishing meanwhile fails at once', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    await own.server.stop();
+    const app = await startContext({ connection: own.server.address, connectTimeout: '200ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } }, { providers: [Listener] });
+    const pubsub = app.get(PubSubService);
+    await expect(pubsub.publish('late', 'too early')).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // longer than the command timeout
+    await own.server.start();
+    await waitFor(async () => (await pubsub.publish('late', 'hello').catch(() => 0)) === 1, 'the handler to be subscribed', 10_000);
+    await expect.poll(() => received).toEqual(['hello']);
+    await app.close();
+    vi.restoreAllMocks();
+  });
+});
+
+describe('on a cluster whose node restarts', () => {
+  let servers: RedisClusterServers;
+  beforeAll(async () => {
+    servers = await RedisClusterServers.start({ masters: 3 });
+  });
+  afterAll(() => servers?.destroy());
+
+  it('restores the sharded subscription and says that messages may have been missed', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await startContext({ connection: { cluster: { nodes: servers.nodes } }, reconnect: { minDelay: '20ms', maxDelay: '200ms' } });
+    const pubsub = app.get(PubSubService);
+    const received: string[] = [];
+    pubsub.subscribe<string>('restart').subscribe((message) => received.push(message));
+    await waitFor(async () => (await redisSubscribers(app, prefixOf(app) + 'restart', true)) === 1, 'the subscription');
+    await pubsub.publish('restart', 'before');
+
+    const slot = calculateSlot(prefixOf(app) + 'restart');
+    const slots = (await app.get(RedisConnections).get().cluster('SLOTS')) as unknown as [number, number, [string, number]][];
+    const ownerPort = slots.find(([from, to]) => slot >= from && slot <= to)![2][1];
+    const owner = servers.servers.find((server) => server.port === ownerPort)!;
+    const reconnected = firstValueFrom(pubsub.reconnected);
+    await owner.stop();
+    await owner.start();
+    await reconnected;
+    await waitFor(async () => (await pubsub.publish('restart', 'after').catch(() => 0)) === 1, 'the subscription to be restored', 20_000);
+    await expect.poll(() => received.at(-1)).toBe('after');
+    expect(received[0]).toBe('before');
+    await app.close();
+    vi.restoreAllMocks();
+  }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { Injectable, Logger, type INestApplicationContext } from '@nestjs/common';
+import { Injectable, Logger, Scope, type INestApplicationContext } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OnStreamMessage, RedisConnections, RedisKeys, StreamService, type StreamMessageInfo } from '../../lib/index.js';
 import { waitFor } from '../support/redis-server.js';
@@ -99,19 +99,26 @@ describe.each(topologies)('StreamService on $topology', ({ topology, connection 
   });
 
   it('at stop, lets the handler in flight finish and acknowledge, and leaves the group when idle', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = false;
     let finished = false;
     const consumer = await streams.consume(
       'slow',
       'g',
       async () => {
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        started = true;
+        await gate;
         finished = true;
       },
       { block: '50ms', consumer: 'slowpoke' },
     );
     await streams.add('slow', 1);
-    await expect.poll(() => pendingCount('slow', 'g')).toBe(1);
-    await consumer.stop();
+    await expect.poll(() => started).toBe(true);
+    expect(await pendingCount('slow', 'g')).toBe(1);
+    const stopped = consumer.stop();
+    setTimeout(release, 100);
+    await stopped;
     expect(finished).toBe(true);
     expect(await pendingCount('slow', 'g')).toBe(0);
     const consumers = (await redis().xinfo('CONSUMERS', keys.tagged(['stream', 'slow']), 'g')) as unknown[];
@@ -135,25 +142,30 @@ describe.each(topologies)('StreamService on $topology', ({ topology, connection 
       group: 'pool',
       name,
       mode,
-      claimIdle: '300ms',
+      claimIdle: '20s',
       batch: 5,
     });
 
     it('two workers share the events: every event handled exactly once, none left pending', async () => {
       const stream = `shared-${topology}`;
       const workers = await Promise.all([WorkerProcess.start('stream-worker', workerConfig('w1', 'record', stream)), WorkerProcess.start('stream-worker', workerConfig('w2', 'record', stream))]);
-      for (let n = 0; n < 200; n++) await streams.add(stream, { n });
-      await expect.poll(async () => redis().hlen(keys.key('handled')), { timeout: 20_000 }).toBe(200);
-      const counts = Object.values(await redis().hgetall(keys.key('handled')));
-      expect(counts.every((count) => count === '1')).toBe(true);
-      const byWorker = await redis().hgetall(keys.key('handled-by'));
-      expect(Number(byWorker.w1) + Number(byWorker.w2)).toBe(200);
-      expect(Number(byWorker.w1)).toBeGreaterThan(0);
-      expect(Number(byWorker.w2)).toBeGreaterThan(0);
-      expect(await pendingCount(stream, 'pool')).toBe(0);
-      for (const worker of workers) worker.kill('SIGTERM');
-      expect(await Promise.all(workers.map((worker) => worker.exited))).toEqual([0, 0]);
-      await Promise.all([redis().del(keys.key('handled')), redis().del(keys.key('handled-by'))]);
+      try {
+        for (let n = 0; n < 200; n++) await streams.add(stream, { n });
+        const handledBy = async () => Object.values(await redis().hgetall(keys.key('handled-by'))).reduce((sum, count) => sum + Number(count), 0);
+        await expect.poll(handledBy, { timeout: 20_000 }).toBe(200);
+        await expect.poll(() => pendingCount(stream, 'pool')).toBe(0);
+        const counts = await redis().hgetall(keys.key('handled'));
+        expect(Object.keys(counts)).toHaveLength(200);
+        expect(Object.values(counts).every((count) => count === '1')).toBe(true);
+        const byWorker = await redis().hgetall(keys.key('handled-by'));
+        expect(Number(byWorker.w1)).toBeGreaterThan(0);
+        expect(Number(byWorker.w2)).toBeGreaterThan(0);
+        for (const worker of workers) worker.kill('SIGTERM');
+        expect(await Promise.all(workers.map((worker) => worker.exited))).toEqual([0, 0]);
+      } finally {
+        for (const worker of workers) worker.kill('SIGKILL');
+        await Promise.all([redis().del(keys.key('handled')), redis().del(keys.key('handled-by'))]);
+      }
     }, 60_000);
 
     it('events held by a killed worker are claimed and handled by another member', async () => {
@@ -161,11 +173,14 @@ describe.each(topologies)('StreamService on $topology', ({ topology, connection 
       const ids: string[] = [];
       for (let n = 0; n < 5; n++) ids.push(await streams.add(stream, { n }));
       const doomed = await WorkerProcess.start('stream-worker', workerConfig('doomed', 'hang', stream));
-      // It fetches all five in one batch, and hangs in the handler of the first.
-      await expect.poll(() => redis().llen(keys.key('received', 'doomed')), { timeout: 10_000 }).toBe(1);
-      expect(await pendingCount(stream, 'pool')).toBe(5);
-      doomed.kill('SIGKILL');
-      await doomed.exited;
+      try {
+        // It fetches all five in one batch, and hangs in the handler of the first.
+        await expect.poll(() => redis().llen(keys.key('received', 'doomed')), { timeout: 10_000 }).toBe(1);
+        expect(await pendingCount(stream, 'pool')).toBe(5);
+      } finally {
+        doomed.kill('SIGKILL');
+        await doomed.exited;
+      }
 
       const handled: StreamMessageInfo[] = [];
       const survivor = await streams.consume(stream, 'pool', (_event, info) => void handled.push(info), { block: '50ms', claimIdle: '300ms' });
@@ -189,11 +204,28 @@ describe('@OnStreamMessage', () => {
     }
   }
 
-  it('consumes from startup and stops at shutdown', async () => {
-    const app = await startContext({ connection: topologies[0].connection() }, { providers: [Billing] });
+  @Injectable({ scope: Scope.TRANSIENT })
+  class Transient {
+    @OnStreamMessage('invoices', 'transient')
+    never(event: unknown) {
+      handled.push(['transient', event]);
+    }
+  }
+
+  it('consumes from startup, skips transient providers, and leaves the group at shutdown', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await startContext({ connection: topologies[0].connection() }, { providers: [Billing, Transient] });
+    const redis = app.get(RedisConnections).get();
+    const streamKey = app.get(RedisKeys).tagged(['stream', 'invoices']);
     await app.get(StreamService).add('invoices', { total: 10 });
     await expect.poll(() => handled).toEqual([[{ total: 10 }, 'billing']]);
+    expect(await redis.xinfo('GROUPS', streamKey)).toHaveLength(1);
+    expect(warn.mock.calls.map(([m]) => String(m))).toContain('@OnStreamMessage on Transient.never is ignored: its class is request-scoped or transient, so there is no single instance to call.');
+    const before = await startContext({ connection: topologies[0].connection(), keyPrefix: app.get(RedisKeys).prefix });
     await app.close();
+    expect(await before.get(RedisConnections).get().xinfo('CONSUMERS', streamKey, 'billing')).toEqual([]);
+    await before.close();
+    vi.restoreAllMocks();
   });
 });
 

@@ -41,7 +41,7 @@ await app.get(StreamService).consume<{ n: number }>(
   },
   { consumer: config.name, claimIdle: config.claimIdle as '1s', batch: config.batch },
 );
-console.log('ready');
+console.log('WORKER_READY');
 
 process.once('SIGTERM', () => {
   app.close().then(
