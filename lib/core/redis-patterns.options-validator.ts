@@ -1,5 +1,6 @@
 import { toTimerMilliseconds } from './duration.js';
 import { InvalidOptionError, ValueDescription } from './errors.js';
+import { isRecord, knownRecord, toBoolean, toNonEmptyString } from './validation.js';
 import {
   DEFAULT_CONNECTION,
   DEFAULT_OPTIONS,
@@ -34,23 +35,22 @@ const FORBIDDEN_IN_PREFIX = /[{}*?[\]\\]/;
  */
 export function resolveModuleOptions(options: RedisPatternsModuleOptions): ResolvedRedisPatternsOptions {
   if (!isRecord(options)) throw new InvalidOptionError('options', 'an object', options);
-  rejectUnknown('', options, MODULE_OPTION_NAMES);
+  knownRecord('', options, MODULE_OPTION_NAMES);
 
   const connections = new Map<string, RedisConnectionOptions>();
   connections.set(DEFAULT_CONNECTION, validateConnection('connection', options.connection));
-  for (const [name, connection] of Object.entries(optionalRecord('connections', options.connections))) {
+  if (options.connections !== undefined && !isRecord(options.connections)) throw new InvalidOptionError('connections', 'an object of named connections', options.connections);
+  for (const [name, connection] of Object.entries(options.connections ?? {})) {
     if (name === DEFAULT_CONNECTION) throw new InvalidOptionError('connections.default', `a name other than "${DEFAULT_CONNECTION}", which is the main connection`, name);
     connections.set(name, validateConnection(`connections.${name}`, connection));
   }
 
-  const reconnect: ReconnectOptions = optionalRecord('reconnect', options.reconnect);
-  rejectUnknown('reconnect.', reconnect as Record<string, unknown>, ['minDelay', 'maxDelay']);
+  const reconnect: ReconnectOptions = knownRecord('reconnect', options.reconnect, ['minDelay', 'maxDelay']);
   const minDelayMs = toTimerMilliseconds(reconnect.minDelay ?? DEFAULT_OPTIONS.reconnect.minDelay, 'reconnect.minDelay');
   const maxDelayMs = toTimerMilliseconds(reconnect.maxDelay ?? DEFAULT_OPTIONS.reconnect.maxDelay, 'reconnect.maxDelay');
   if (maxDelayMs < minDelayMs) throw new InvalidOptionError('reconnect.maxDelay', `a duration of at least reconnect.minDelay (${minDelayMs}ms)`, reconnect.maxDelay);
 
-  const pubsub = optionalRecord('pubsub', options.pubsub);
-  rejectUnknown('pubsub.', pubsub, ['sharded']);
+  const pubsub = knownRecord('pubsub', options.pubsub, ['sharded']);
   const sharded = pubsub.sharded ?? DEFAULT_OPTIONS.pubsub.sharded;
   if (sharded !== 'auto' && typeof sharded !== 'boolean') throw new InvalidOptionError('pubsub.sharded', "'auto', true or false", sharded);
 
@@ -59,11 +59,11 @@ export function resolveModuleOptions(options: RedisPatternsModuleOptions): Resol
     keyPrefix: validateKeyPrefix(options.keyPrefix ?? DEFAULT_OPTIONS.keyPrefix),
     commandTimeoutMs: toTimerMilliseconds(options.commandTimeout ?? DEFAULT_OPTIONS.commandTimeout, 'commandTimeout'),
     connectTimeoutMs: toTimerMilliseconds(options.connectTimeout ?? DEFAULT_OPTIONS.connectTimeout, 'connectTimeout'),
-    offlineQueue: boolean('offlineQueue', options.offlineQueue ?? DEFAULT_OPTIONS.offlineQueue),
+    offlineQueue: toBoolean('offlineQueue', options.offlineQueue ?? DEFAULT_OPTIONS.offlineQueue),
     reconnect: { minDelayMs, maxDelayMs },
     shutdownTimeoutMs: toTimerMilliseconds(options.shutdownTimeout ?? DEFAULT_OPTIONS.shutdownTimeout, 'shutdownTimeout', { allowZero: true }),
     codec: validateCodec(options.codec ?? DEFAULT_OPTIONS.codec()),
-    checkMaxmemoryPolicy: boolean('checkMaxmemoryPolicy', options.checkMaxmemoryPolicy ?? DEFAULT_OPTIONS.checkMaxmemoryPolicy),
+    checkMaxmemoryPolicy: toBoolean('checkMaxmemoryPolicy', options.checkMaxmemoryPolicy ?? DEFAULT_OPTIONS.checkMaxmemoryPolicy),
     pubsub: { sharded },
   };
 }
@@ -76,23 +76,23 @@ function validateConnection(path: string, connection: unknown): RedisConnectionO
   if (forms.length > 1) throw new InvalidOptionError(path, `only one of ${CONNECTION_FORMS.join(', ')}`, `${forms.join(' and ')} together`);
   switch (forms[0]) {
     case 'url':
-      rejectUnknown(`${path}.`, connection, ['url', 'options']);
+      knownRecord(path, connection, ['url', 'options']);
       validateUrl(`${path}.url`, connection.url);
       break;
     case 'cluster':
-      rejectUnknown(`${path}.`, connection, ['cluster']);
+      knownRecord(path, connection, ['cluster']);
       validateCluster(`${path}.cluster`, connection.cluster);
       break;
     case 'sentinel':
-      rejectUnknown(`${path}.`, connection, ['sentinel']);
+      knownRecord(path, connection, ['sentinel']);
       validateSentinel(`${path}.sentinel`, connection.sentinel);
       break;
     case 'client':
-      rejectUnknown(`${path}.`, connection, ['client']);
+      knownRecord(path, connection, ['client']);
       if (!isIoredisClient(connection.client)) throw new InvalidOptionError(`${path}.client`, 'an ioredis Redis or Cluster instance', connection.client);
       break;
     default:
-      rejectUnknown(`${path}.`, connection, HOST_OPTION_NAMES);
+      knownRecord(path, connection, HOST_OPTION_NAMES);
       validateServer(path, connection);
   }
   return connection as RedisConnectionOptions;
@@ -109,7 +109,7 @@ function validateUrl(path: string, url: unknown): void {
 }
 
 function validateServer(path: string, server: Record<string, unknown>): void {
-  if (server.host !== undefined) nonEmptyString(`${path}.host`, server.host);
+  if (server.host !== undefined) toNonEmptyString(`${path}.host`, server.host);
   if (server.port !== undefined) validatePort(`${path}.port`, server.port);
   if (server.db !== undefined && !(Number.isInteger(server.db) && (server.db as number) >= 0)) {
     throw new InvalidOptionError(`${path}.db`, 'an integer of 0 or more', server.db);
@@ -123,7 +123,7 @@ function validateServer(path: string, server: Record<string, unknown>): void {
 
 function validateCluster(path: string, cluster: unknown): void {
   if (!isRecord(cluster)) throw new InvalidOptionError(path, 'an object with nodes', cluster);
-  rejectUnknown(`${path}.`, cluster, ['nodes', 'options']);
+  knownRecord(path, cluster, ['nodes', 'options']);
   if (!Array.isArray(cluster.nodes) || cluster.nodes.length === 0) throw new InvalidOptionError(`${path}.nodes`, 'a non-empty array of "host:port" strings or { host, port }', cluster.nodes);
   cluster.nodes.forEach((node, index) => validateAddress(`${path}.nodes[${index}]`, node));
   if (cluster.options !== undefined && !isRecord(cluster.options)) throw new InvalidOptionError(`${path}.options`, 'an object of ioredis Cluster options', cluster.options);
@@ -131,10 +131,10 @@ function validateCluster(path: string, cluster: unknown): void {
 
 function validateSentinel(path: string, sentinel: unknown): void {
   if (!isRecord(sentinel)) throw new InvalidOptionError(path, 'an object with sentinels and name', sentinel);
-  rejectUnknown(`${path}.`, sentinel, ['sentinels', 'name', 'role', 'sentinelUsername', 'sentinelPassword', 'username', 'password', 'db', 'tls', 'sentinelTls', 'options']);
+  knownRecord(path, sentinel, ['sentinels', 'name', 'role', 'sentinelUsername', 'sentinelPassword', 'username', 'password', 'db', 'tls', 'sentinelTls', 'options']);
   if (!Array.isArray(sentinel.sentinels) || sentinel.sentinels.length === 0) throw new InvalidOptionError(`${path}.sentinels`, 'a non-empty array of "host:port" strings or { host, port }', sentinel.sentinels);
   sentinel.sentinels.forEach((node, index) => validateAddress(`${path}.sentinels[${index}]`, node));
-  nonEmptyString(`${path}.name`, sentinel.name);
+  toNonEmptyString(`${path}.name`, sentinel.name);
   if (sentinel.role !== undefined && sentinel.role !== 'master' && sentinel.role !== 'slave') throw new InvalidOptionError(`${path}.role`, "'master' or 'slave'", sentinel.role);
   validateServer(path, { ...sentinel, host: undefined, port: undefined });
   if (sentinel.sentinelTls !== undefined && sentinel.sentinelTls !== true && !isRecord(sentinel.sentinelTls)) {
@@ -150,7 +150,7 @@ function validateAddress(path: string, address: unknown): void {
     return;
   }
   if (!isRecord(address)) throw new InvalidOptionError(path, 'a "host:port" string or { host, port }', address);
-  nonEmptyString(`${path}.host`, address.host);
+  toNonEmptyString(`${path}.host`, address.host);
   validatePort(`${path}.port`, address.port);
 }
 
@@ -172,29 +172,6 @@ function validateCodec(codec: unknown): ResolvedRedisPatternsOptions['codec'] {
   return codec as unknown as ResolvedRedisPatternsOptions['codec'];
 }
 
-function boolean(option: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidOptionError(option, 'true or false', value);
-  return value;
-}
-
-function nonEmptyString(option: string, value: unknown): void {
-  if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(option, 'a non-empty string', value);
-}
-
-function optionalRecord(option: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (!isRecord(value)) throw new InvalidOptionError(option, 'an object', value);
-  return value;
-}
-
-function rejectUnknown(path: string, value: Record<string, unknown>, known: readonly string[]): void {
-  const unknown = Object.keys(value).find((name) => !known.includes(name));
-  if (unknown !== undefined) throw new InvalidOptionError(`${path}${unknown}`, `one of the known options (${known.join(', ')})`, new ValueDescription('an unknown option'));
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Duck-typed, so a client made by another copy of ioredis is accepted too. */
 function isIoredisClient(value: unknown): boolean {

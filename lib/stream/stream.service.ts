@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { toPositiveMilliseconds, toTimerMilliseconds } from '../core/duration.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { toNonEmptyString, toPositiveInteger } from '../core/validation.js';
 import { RedisKeys } from '../core/keys.js';
 import { createBlockingConnection } from '../core/redis-connection.factory.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
@@ -67,14 +68,14 @@ export class StreamService implements BeforeApplicationShutdown {
     const blockMs = toTimerMilliseconds(options.block ?? '2s', 'block');
     const consumer = new StreamConsumer({
       stream,
-      group: nonEmpty('group', group),
-      consumer: options.consumer === undefined ? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` : nonEmpty('consumer', options.consumer),
+      group: toNonEmptyString('group', group),
+      consumer: options.consumer === undefined ? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}` : toNonEmptyString('consumer', options.consumer),
       streamKey: this.streamKey(stream),
       deadLetterKey: this.deadLetterKey(stream),
-      batch: positiveInteger('batch', options.batch ?? 10),
+      batch: toPositiveInteger('batch', options.batch ?? 10),
       blockMs,
       claimIdleMs: toPositiveMilliseconds(options.claimIdle ?? '30s', 'claimIdle'),
-      maxDeliveries: positiveInteger('maxDeliveries', options.maxDeliveries ?? 5),
+      maxDeliveries: toPositiveInteger('maxDeliveries', options.maxDeliveries ?? 5),
       startId: (options.from ?? 'start') === 'start' ? '0' : '$',
       stopTimeoutMs: this.options.shutdownTimeoutMs,
       client: this.connections.get(),
@@ -121,11 +122,11 @@ export class StreamService implements BeforeApplicationShutdown {
   }
 
   private streamKey(stream: string): string {
-    return this.keys.tagged(['stream', nonEmpty('stream', stream)]);
+    return this.keys.tagged(['stream', toNonEmptyString('stream', stream)]);
   }
 
   private deadLetterKey(stream: string): string {
-    return this.keys.tagged(['stream', nonEmpty('stream', stream)], 'dead-letter');
+    return this.keys.tagged(['stream', toNonEmptyString('stream', stream)], 'dead-letter');
   }
 
   private tryDecode<T>(payload: string | Buffer, key: string): T | undefined {
@@ -135,14 +136,4 @@ export class StreamService implements BeforeApplicationShutdown {
       return undefined;
     }
   }
-}
-
-function nonEmpty(option: string, value: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw new InvalidOptionError(option, 'a non-empty string', value);
-  return value;
-}
-
-function positiveInteger(option: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw new InvalidOptionError(option, 'a positive integer', value);
-  return value;
 }
