@@ -1,5 +1,6 @@
 import { Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { CacheService } from '../cache/cache.service.js';
 import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
 import { OnStreamMessageExplorer } from '../stream/on-stream-message.explorer.js';
@@ -31,6 +32,7 @@ const providers: Provider[] = [
   OnMessageExplorer,
   StreamService,
   OnStreamMessageExplorer,
+  CacheService,
 ];
 
 /**
@@ -56,6 +58,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

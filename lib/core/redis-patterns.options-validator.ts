@@ -1,3 +1,4 @@
+import { resolveCacheOptions } from '../cache/cache.options-validator.js';
 import { toTimerMilliseconds } from './duration.js';
 import { InvalidOptionError, ValueDescription } from './errors.js';
 import { isRecord, knownRecord, toBoolean, toNonEmptyString } from './validation.js';
@@ -22,6 +23,7 @@ const MODULE_OPTION_NAMES = [
   'codec',
   'checkMaxmemoryPolicy',
   'pubsub',
+  'cache',
 ] as const satisfies readonly (keyof RedisPatternsModuleOptions)[];
 
 const HOST_OPTION_NAMES = ['host', 'port', 'username', 'password', 'db', 'tls', 'options'];
@@ -65,6 +67,7 @@ export function resolveModuleOptions(options: RedisPatternsModuleOptions): Resol
     codec: validateCodec(options.codec ?? DEFAULT_OPTIONS.codec()),
     checkMaxmemoryPolicy: toBoolean('checkMaxmemoryPolicy', options.checkMaxmemoryPolicy ?? DEFAULT_OPTIONS.checkMaxmemoryPolicy),
     pubsub: { sharded },
+    cache: resolveCacheOptions(options.cache),
   };
 }
 

@@ -1,6 +1,8 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
 import { JsonCodec, type RedisCodec } from './codec.js';
+import type { CacheOptions } from '../cache/cache.options.js';
+import type { ResolvedCacheOptions } from '../cache/cache.options-validator.js';
 import type { PubSubOptions } from '../pubsub/pubsub.options.js';
 import type { Duration } from './duration.js';
 
@@ -159,6 +161,8 @@ export interface RedisPatternsModuleOptions {
   checkMaxmemoryPolicy?: boolean;
   /** Pub/sub settings. */
   pubsub?: PubSubOptions;
+  /** Caching settings; give this section (even `{}`) when the app caches. */
+  cache?: CacheOptions;
 }
 
 /** The module options after validation, with defaults applied and durations in milliseconds. */
@@ -173,6 +177,7 @@ export interface ResolvedRedisPatternsOptions {
   codec: RedisCodec;
   checkMaxmemoryPolicy: boolean;
   pubsub: Required<PubSubOptions>;
+  cache: ResolvedCacheOptions;
 }
 
 /** The name of the main connection. */

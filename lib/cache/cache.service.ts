@@ -1,0 +1,525 @@
+import { randomBytes } from 'node:crypto';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { toMilliseconds, toPositiveMilliseconds, type Duration } from '../core/duration.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { encodeKeyPart, RedisKeys } from '../core/keys.js';
+import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
+import { masterNodes } from '../core/redis-client.js';
+import { RedisConnections } from '../core/redis-connections.service.js';
+import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
+import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
+import { RedisScript } from '../core/redis-script.js';
+import { PubSubService } from '../pubsub/pubsub.service.js';
+import { CacheInvalidationBus, globToRegExp } from './cache.bus.js';
+import { packEntry, unpackEntry } from './cache.entry.js';
+import { L1Cache } from './cache.l1.js';
+import type { ResolvedCacheOptions } from './cache.options-validator.js';
+
+const missScript = RedisScript.fromFile(new URL('./cache-miss.lua', import.meta.url));
+const storeScript = RedisScript.fromFile(new URL('./cache-store.lua', import.meta.url));
+const writeScript = RedisScript.fromFile(new URL('./cache-write.lua', import.meta.url));
+
+/** How long an eviction's generation bump is remembered: longer than any loader runs. */
+const GENERATION_TTL_MS = 3_600_000;
+/** The longest wait between a failed background refresh and the next attempt. */
+const MAX_REFRESH_BACKOFF_MS = 30_000;
+
+/**
+ * Options of one entry, for `getOrSet`, `set` and the decorators. Unset ones come from the
+ * module's `cache` options.
+ *
+ * @example
+ * { ttl: '5m', staleWhileRevalidate: '1m', tags: ['products'], l1: true }
+ */
+export interface CacheEntryOptions<T = unknown> {
+  /** How long the entry is fresh, or a function of the value. */
+  ttl?: Duration | ((value: T) => Duration);
+  /** How long after `ttl` the stale value may still be served while one refresh runs. */
+  staleWhileRevalidate?: Duration;
+  /** Cache null and undefined results, for `nullTtl`. */
+  cacheNull?: boolean;
+  nullTtl?: Duration;
+  /** Tags to invalidate the entry by, or a function of the value. */
+  tags?: readonly string[] | ((value: T) => readonly string[]);
+  /** Use the in-process tier for this entry. */
+  l1?: boolean;
+  /** Take the cross-instance stampede lock on a miss. */
+  lock?: boolean;
+  /** When it returns true for a loaded value, the value is returned but not stored. */
+  unless?: (value: T) => boolean;
+}
+
+/** Counters since startup; see `CacheService.stats()`. */
+export interface CacheStats {
+  l1: { hits: number; misses: number };
+  redis: { hits: number; misses: number };
+  /** Stale values served while a refresh ran (or failed). */
+  staleServed: number;
+  loaderCalls: number;
+  /** Callers that waited for another caller's loader in this process instead of calling their own. */
+  coalesced: number;
+  /** Redis commands that failed; the cache then fell back to the loader. */
+  errors: number;
+}
+
+/** One entry to write with `warm()`. */
+export interface WarmEntry<T = unknown> {
+  key: string;
+  value: T;
+  options?: CacheEntryOptions<T>;
+}
+
+interface EntryKeys {
+  value: string;
+  generation: string;
+  lock: string;
+}
+
+/** What a load settles with: the value, and its encoding when it was stored (to copy from). */
+interface Loaded {
+  value: unknown;
+  encoded?: string | Buffer;
+}
+
+/**
+ * Cache-aside over Redis, with an optional in-process L1 in front.
+ *
+ * - `getOrSet` calls the loader once per key per process however many callers miss at once, and,
+ *   with the stampede lock (on by default), once across all instances: the others poll for the
+ *   value for `stampede.wait`, then load it themselves.
+ * - Stale-while-revalidate: past `ttl`, within `staleWhileRevalidate`, the stale value is served
+ *   and one background refresh runs; if it fails, the stale value keeps being served (fail-safe)
+ *   and the refresh is retried after a backoff.
+ * - No stale write-back: a load that began before a delete or a write does not store its result.
+ * - Redis down: reads fall back to the loader (fail-open), L1 hits are still served, writes and
+ *   deletes reject. The outage is logged once and counted in `stats().errors`.
+ *
+ * @example
+ * const product = await this.cache.getOrSet(`product:${id}`, () => this.db.findProduct(id), { ttl: '10m', tags: ['products'] });
+ * await this.cache.invalidateTags(['products']);
+ */
+@Injectable()
+export class CacheService implements OnApplicationShutdown {
+  private readonly logger = new Logger('RedisPatterns:Cache');
+  private readonly settings: ResolvedCacheOptions;
+  private readonly l1: L1Cache;
+  private readonly bus: CacheInvalidationBus;
+  private readonly inFlight = new Map<string, Promise<Loaded>>();
+  private readonly refreshing = new Set<string>();
+  private readonly refreshBackoff = new Map<string, { until: number; delayMs: number }>();
+  private readonly counters: CacheStats = { l1: { hits: 0, misses: 0 }, redis: { hits: 0, misses: 0 }, staleServed: 0, loaderCalls: 0, coalesced: 0, errors: 0 };
+  private redisDown = false;
+  private listening = false;
+
+  constructor(
+    private readonly connections: RedisConnections,
+    private readonly keys: RedisKeys,
+    pubsub: PubSubService,
+    maxmemoryPolicy: MaxmemoryPolicyCheck,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
+  ) {
+    this.settings = options.cache;
+    if (this.settings.configured) maxmemoryPolicy.declare('cache', 'evictable');
+    this.l1 = new L1Cache(options.codec, this.settings.l1);
+    this.bus = new CacheInvalidationBus(pubsub, this.l1, this.settings.l1.enabled && this.settings.invalidation);
+  }
+
+  onApplicationShutdown(): void {
+    this.bus.stop();
+  }
+
+  /**
+   * The cached value, or undefined on a miss (a cached null is returned as null).
+   * @example
+   * const user = await this.cache.get<User>(`user:${id}`);
+   */
+  async get<T = unknown>(key: string, options: Pick<CacheEntryOptions, 'l1'> = {}): Promise<T | undefined> {
+    const keys = this.entryKeys(key);
+    const useL1 = this.usesL1(options.l1);
+    const local = useL1 ? this.l1Get(keys.value) : undefined;
+    if (local) return local.value as T;
+    const raw = await this.readRedis(keys.value);
+    const entry = raw === null ? undefined : unpackEntry(raw);
+    if (!entry) return undefined;
+    const value = this.options.codec.decode<T>(entry.encoded, keys.value);
+    if (useL1) this.remember(keys.value, value, entry.encoded, entry.freshUntil);
+    return value;
+  }
+
+  /**
+   * Writes a value. In-flight loaders of the key will not overwrite it, and other instances drop
+   * their L1 copy.
+   * @example
+   * await this.cache.set(`user:${user.id}`, user, { ttl: '10m', tags: [`org:${user.orgId}`] });
+   */
+  async set<T>(key: string, value: T, options: CacheEntryOptions<T> = {}): Promise<void> {
+    const keys = this.entryKeys(key);
+    const entryOptions = options as CacheEntryOptions;
+    const { payload, pxMs, freshUntil, encoded } = this.prepare(keys.value, value, entryOptions);
+    await writeScript.run(this.client(), [keys.value, keys.generation], [GENERATION_TTL_MS, payload, pxMs]);
+    await this.tag(keys.value, value, entryOptions, pxMs);
+    if (this.usesL1(options.l1)) this.remember(keys.value, value, encoded, freshUntil);
+    await this.bus.publish({ keys: [keys.value] });
+  }
+
+  /**
+   * Deletes entries. A load of one of them that is in flight will not store its (older) result.
+   * @returns how many entries existed.
+   * @example
+   * await this.cache.delete(`user:${id}`, `user-by-email:${email}`);
+   */
+  async delete(...keys: string[]): Promise<number> {
+    const redisKeys = keys.map((key) => this.entryKeys(key));
+    return this.deleteRedisKeys(redisKeys.map((entry) => entry.value));
+  }
+
+  /**
+   * The cached value; on a miss, the loader's result, stored for the next caller. See the class
+   * documentation for stampede protection, stale-while-revalidate and failure behaviour.
+   * @example
+   * const rates = await this.cache.getOrSet('fx-rates', () => this.fx.fetch(), { ttl: '1m', staleWhileRevalidate: '10m' });
+   */
+  async getOrSet<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<T> {
+    const keys = this.entryKeys(key);
+    const useL1 = this.usesL1(options.l1);
+    const local = useL1 ? this.l1Get(keys.value) : undefined;
+    if (local) return local.value as T;
+
+    const pending = this.inFlight.get(keys.value);
+    if (pending) {
+      this.counters.coalesced++;
+      return this.copyOf(await pending, keys.value) as T;
+    }
+    const flight = this.load(keys, loader as () => unknown, options as CacheEntryOptions, useL1).finally(() => this.inFlight.delete(keys.value));
+    this.inFlight.set(keys.value, flight);
+    return (await flight).value as T;
+  }
+
+  /**
+   * Deletes every entry written with one of these tags, in Redis and in every instance's L1.
+   * @returns how many entries were deleted.
+   * @example
+   * await this.cache.invalidateTags([`org:${orgId}`]);
+   */
+  async invalidateTags(tags: readonly string[]): Promise<number> {
+    let deleted = 0;
+    for (const tag of tags) {
+      const tagKey = this.tagKey(tag);
+      const members = await this.client().smembers(tagKey);
+      if (members.length === 0) continue;
+      deleted += await this.deleteRedisKeys(members);
+      // Only the members seen: an entry tagged meanwhile stays in the set, and can be invalidated next time.
+      await this.client().srem(tagKey, ...members);
+    }
+    return deleted;
+  }
+
+  /**
+   * Deletes every entry whose key matches `pattern`, where `*` matches any run of characters and
+   * `?` one character; every other character is literal, and `\*` / `\?` are a literal `*` / `?`.
+   * Keys are found with SCAN on every master (never KEYS). Put user input in a pattern with
+   * {@link escapeCachePattern}, so it cannot widen it.
+   * @example
+   * await this.cache.deleteByPattern(`search:${escapeCachePattern(userId)}:*`);
+   */
+  async deleteByPattern(pattern: string): Promise<number> {
+    const match = this.scanPattern(pattern);
+    const found = new Set<string>();
+    for (const node of masterNodes(this.client())) {
+      for await (const batch of node.scanStream({ match, count: 500 })) for (const key of batch as string[]) found.add(key);
+    }
+    const deleted = found.size === 0 ? 0 : await this.deleteRedisKeys([...found], false);
+    this.l1.deleteMatching(globToRegExp(match));
+    await this.bus.publish({ pattern: match });
+    return deleted;
+  }
+
+  /**
+   * Deletes every entry whose key starts with `namespace` (every cache entry without one).
+   * @example
+   * await this.cache.clear('search:');
+   */
+  clear(namespace = ''): Promise<number> {
+    return this.deleteByPattern(`${escapeCachePattern(namespace)}*`);
+  }
+
+  /**
+   * Writes many entries, for example at startup.
+   * @example
+   * await this.cache.warm(products.map((p) => ({ key: `product:${p.id}`, value: p, options: { tags: ['products'] } })));
+   */
+  async warm(entries: readonly WarmEntry[]): Promise<void> {
+    await Promise.all(entries.map((entry) => this.set(entry.key, entry.value, entry.options)));
+  }
+
+  /** Counters since startup. */
+  stats(): CacheStats {
+    return structuredClone(this.counters);
+  }
+
+  private async load(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, useL1: boolean): Promise<Loaded> {
+    let raw: string | Buffer | null;
+    try {
+      raw = await this.readRedis(keys.value);
+    } catch (error) {
+      this.noteRedisError(error);
+      return this.callLoader(loader);
+    }
+    const entry = raw === null ? undefined : unpackEntry(raw);
+    if (entry) {
+      const value = this.options.codec.decode(entry.encoded, keys.value);
+      if (entry.freshUntil > Date.now()) {
+        this.counters.redis.hits++;
+        if (useL1) this.remember(keys.value, value, entry.encoded, entry.freshUntil);
+      } else {
+        this.counters.staleServed++;
+        this.refreshInBackground(keys, loader, options);
+      }
+      return { value, encoded: entry.encoded };
+    }
+    this.counters.redis.misses++;
+    return this.loadAndStore(keys, loader, options, useL1);
+  }
+
+  private async loadAndStore(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, useL1: boolean): Promise<Loaded> {
+    const lock = options.lock ?? this.settings.stampede.lock;
+    const token = lock ? randomBytes(12).toString('base64url') : '';
+    let reply: [1, string | Buffer] | [0, string, number];
+    try {
+      reply = await missScript.run(this.client(), [keys.value, keys.generation, keys.lock], [token, this.settings.stampede.lockTtlMs]);
+    } catch (error) {
+      this.noteRedisError(error);
+      return this.callLoader(loader);
+    }
+    // A value that is not a cache entry (written by someone else) is not served, nor overwritten.
+    if (reply[0] === 1) return this.loadedFromRedis(keys, reply[1], useL1) ?? this.callLoader(loader);
+    const [, generation, locked] = reply;
+    if (lock && locked === 0) {
+      const appeared = await this.waitForValue(keys, useL1);
+      if (appeared) return appeared;
+    }
+    let value: unknown;
+    try {
+      value = await this.callLoader(loader).then((loaded) => loaded.value);
+    } catch (error) {
+      if (locked === 1) await this.releaseLock(keys, token);
+      throw error;
+    }
+    return this.store(keys, value, options, generation, locked === 1 ? token : '', useL1);
+  }
+
+  /** Stores a loaded value unless a write or delete happened since `generation` was read. */
+  private async store(keys: EntryKeys, value: unknown, options: CacheEntryOptions, generation: string, token: string, useL1: boolean): Promise<Loaded> {
+    const uncacheable = ((value === null || value === undefined) && !(options.cacheNull ?? this.settings.cacheNull)) || options.unless?.(value) === true;
+    if (uncacheable) {
+      if (token) await this.releaseLock(keys, token);
+      return { value };
+    }
+    let prepared: ReturnType<CacheService['prepare']>;
+    try {
+      prepared = this.prepare(keys.value, value, options);
+    } catch (error) {
+      if (token) await this.releaseLock(keys, token);
+      throw error;
+    }
+    try {
+      const stored = await storeScript.run<number>(this.client(), [keys.value, keys.generation, keys.lock], [generation, prepared.payload, prepared.pxMs, token]);
+      if (stored === 1) {
+        await this.tag(keys.value, value, options, prepared.pxMs);
+        if (useL1) this.remember(keys.value, value, prepared.encoded, prepared.freshUntil);
+      }
+    } catch (error) {
+      this.noteRedisError(error);
+    }
+    return { value, encoded: prepared.encoded };
+  }
+
+  /** Another instance holds the lock: poll for its result, for at most `stampede.wait`. */
+  private async waitForValue(keys: EntryKeys, useL1: boolean): Promise<Loaded | undefined> {
+    const deadline = Date.now() + this.settings.stampede.waitMs;
+    let delay = 10;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+      delay = Math.min(delay * 2, 100);
+      let raw: string | Buffer | null;
+      try {
+        raw = await this.readRedis(keys.value);
+      } catch (error) {
+        this.noteRedisError(error);
+        return undefined;
+      }
+      if (raw !== null) return this.loadedFromRedis(keys, raw, useL1);
+    }
+    return undefined;
+  }
+
+  private loadedFromRedis(keys: EntryKeys, raw: string | Buffer, useL1: boolean): Loaded | undefined {
+    const entry = unpackEntry(raw);
+    if (!entry) return undefined;
+    const value = this.options.codec.decode(entry.encoded, keys.value);
+    if (useL1) this.remember(keys.value, value, entry.encoded, entry.freshUntil);
+    return { value, encoded: entry.encoded };
+  }
+
+  /** One refresh per key per process, and only where this instance gets the lock; failures back off. */
+  private refreshInBackground(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions): void {
+    const backoff = this.refreshBackoff.get(keys.value);
+    if (this.refreshing.has(keys.value) || (backoff && backoff.until > Date.now())) return;
+    this.refreshing.add(keys.value);
+    void this.refresh(keys, loader, options).finally(() => this.refreshing.delete(keys.value));
+  }
+
+  private async refresh(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions): Promise<void> {
+    const token = randomBytes(12).toString('base64url');
+    try {
+      const client = this.client();
+      const locked = await client.set(keys.lock, token, 'PX', this.settings.stampede.lockTtlMs, 'NX');
+      if (locked !== 'OK') return;
+      const generation = (await client.get(keys.generation)) ?? '0';
+      let value: unknown;
+      try {
+        value = (await this.callLoader(loader)).value;
+      } catch (error) {
+        await this.releaseLock(keys, token);
+        const delayMs = Math.min(MAX_REFRESH_BACKOFF_MS, (this.refreshBackoff.get(keys.value)?.delayMs ?? 500) * 2);
+        this.refreshBackoff.set(keys.value, { until: Date.now() + delayMs, delayMs });
+        this.logger.warn(`Refreshing "${keys.value}" failed; serving the stale value, next try in ${delayMs}ms: ${(error as Error)?.message ?? error}`);
+        return;
+      }
+      this.refreshBackoff.delete(keys.value);
+      await this.store(keys, value, options, generation, token, this.usesL1(options.l1));
+    } catch (error) {
+      this.noteRedisError(error);
+    }
+  }
+
+  private async releaseLock(keys: EntryKeys, token: string): Promise<void> {
+    await storeScript.run(this.client(), [keys.value, keys.generation, keys.lock], ['', '', 0, token]).catch((error: unknown) => this.noteRedisError(error));
+  }
+
+  private async callLoader(loader: () => unknown): Promise<Loaded> {
+    this.counters.loaderCalls++;
+    return { value: await loader() };
+  }
+
+  /** Deletes entries (bumping their generations), then tells the other instances. */
+  private async deleteRedisKeys(valueKeys: readonly string[], announce = true): Promise<number> {
+    const results = await Promise.all(valueKeys.map((key) => writeScript.run<number>(this.client(), [key, `${key}:g`], [GENERATION_TTL_MS, '', 0])));
+    this.l1.delete(valueKeys);
+    if (announce) await this.bus.publish({ keys: [...valueKeys] });
+    return results.reduce((sum, deleted) => sum + deleted, 0);
+  }
+
+  private async tag(valueKey: string, value: unknown, options: CacheEntryOptions, pxMs: number): Promise<void> {
+    const tags = typeof options.tags === 'function' ? options.tags(value) : options.tags;
+    if (!tags?.length) return;
+    await Promise.all(
+      tags.map(async (tag) => {
+        const tagKey = this.tagKey(tag);
+        await this.client().sadd(tagKey, valueKey);
+        // The set lives as long as its longest-lived entry.
+        await this.client().pexpire(tagKey, pxMs, 'GT');
+        await this.client().pexpire(tagKey, pxMs, 'NX');
+      }),
+    );
+  }
+
+  /** Encodes a value into what Redis stores, with its (jittered) lifetimes. */
+  private prepare(valueKey: string, value: unknown, options: CacheEntryOptions) {
+    const isNull = value === null || value === undefined;
+    const ttlOption = isNull ? (options.nullTtl ?? this.settings.nullTtlMs) : typeof options.ttl === 'function' ? options.ttl(value) : (options.ttl ?? this.settings.ttlMs);
+    const ttlMs = this.jittered(toPositiveMilliseconds(ttlOption, 'ttl'));
+    const staleMs = isNull ? 0 : toMilliseconds(options.staleWhileRevalidate ?? this.settings.staleWhileRevalidateMs, 'staleWhileRevalidate');
+    const freshUntil = Date.now() + ttlMs;
+    const encoded = this.options.codec.encode(value, valueKey);
+    return { payload: packEntry(freshUntil, encoded), pxMs: ttlMs + staleMs, freshUntil, encoded };
+  }
+
+  private jittered(ttlMs: number): number {
+    const spread = ttlMs * this.settings.jitter;
+    return Math.max(1, Math.round(ttlMs - spread + Math.random() * 2 * spread));
+  }
+
+  private async readRedis(valueKey: string): Promise<string | Buffer | null> {
+    const client = this.client();
+    const raw = await (this.options.codec.binary ? client.getBuffer(valueKey) : client.get(valueKey));
+    this.noteRedisUp();
+    return raw;
+  }
+
+  /** Puts an entry in L1, first joining the invalidation bus (only instances that use L1 listen). */
+  private remember(valueKey: string, value: unknown, encoded: string | Buffer, freshUntil: number): void {
+    if (!this.listening && this.settings.invalidation) {
+      this.listening = true;
+      this.bus.start();
+    }
+    this.l1.set(valueKey, value, encoded, freshUntil);
+  }
+
+  private l1Get(valueKey: string): { value: unknown } | undefined {
+    const hit = this.l1.get(valueKey);
+    if (hit) this.counters.l1.hits++;
+    else this.counters.l1.misses++;
+    return hit;
+  }
+
+  /** Coalesced waiters get their own copy unless L1 is shared. */
+  private copyOf(loaded: Loaded, valueKey: string): unknown {
+    if (this.settings.l1.shared || loaded.encoded === undefined) return loaded.value;
+    return this.options.codec.decode(loaded.encoded, valueKey);
+  }
+
+  private usesL1(requested: boolean | undefined): boolean {
+    return this.settings.l1.enabled && (requested ?? this.settings.l1.byDefault);
+  }
+
+  private noteRedisError(error: unknown): void {
+    this.counters.errors++;
+    if (this.redisDown) return;
+    this.redisDown = true;
+    this.logger.warn(`Redis is unavailable to the cache (${(error as Error)?.message ?? error}); calling loaders directly until it is back`);
+  }
+
+  private noteRedisUp(): void {
+    if (!this.redisDown) return;
+    this.redisDown = false;
+    this.logger.log('Redis is available to the cache again');
+  }
+
+  private entryKeys(key: string): EntryKeys {
+    if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError('key', 'a non-empty string', key);
+    const value = this.keys.tagged(['c', key]);
+    return { value, generation: `${value}:g`, lock: `${value}:l` };
+  }
+
+  private tagKey(tag: string): string {
+    if (typeof tag !== 'string' || tag.length === 0) throw new InvalidOptionError('tags', 'non-empty strings', tag);
+    return this.keys.tagged(['ct', tag]);
+  }
+
+  /** The SCAN pattern of value keys whose cache key matches `pattern`. */
+  private scanPattern(pattern: string): string {
+    let body = '';
+    for (let i = 0; i < pattern.length; i++) {
+      const char = pattern[i];
+      if (char === '\\' && i + 1 < pattern.length) body += encodeKeyPart(pattern[++i]);
+      else body += char === '*' || char === '?' ? char : encodeKeyPart(char);
+    }
+    return `${this.keys.prefix}{c:${body}}`;
+  }
+
+  private client() {
+    return this.connections.get();
+  }
+}
+
+/**
+ * Escapes `*`, `?` and `\` in text that goes into a `deleteByPattern` pattern, so that user input
+ * matches only itself.
+ * @example
+ * await cache.deleteByPattern(`user:${escapeCachePattern(name)}:*`);
+ */
+export function escapeCachePattern(text: string): string {
+  return text.replace(/[*?\\]/g, '\\$&');
+}
+

@@ -1,0 +1,62 @@
+import { RedisPatternsError } from '../core/errors.js';
+import { wrapMethod } from '../core/method-wrapper.js';
+import { argumentsKey } from './cache-key.js';
+import { CacheService, type CacheEntryOptions } from './cache.service.js';
+
+/** Which entry a decorated call uses: a fixed key, or a function of the method's arguments. */
+export type CacheKeyOption<A extends unknown[]> = string | ((...args: A) => string);
+
+/**
+ * Options of {@link Cacheable}. Unset ones come from the module's `cache` options.
+ *
+ * @example
+ * @Cacheable<[string], Product>({
+ *   key: (id) => `product:${id}`,
+ *   ttl: '10m',
+ *   tags: ([id], product) => ['products', `brand:${product.brandId}`],
+ *   unless: (product) => product.draft,
+ * })
+ */
+export interface CacheableOptions<A extends unknown[] = unknown[], R = unknown> extends Omit<CacheEntryOptions<R>, 'tags'> {
+  /** @default `<Class>.<method>:<arguments>` (stable: object key order does not matter) */
+  key?: CacheKeyOption<A>;
+  tags?: readonly string[] | ((args: A, result: R) => readonly string[]);
+  /** When false, the call bypasses the cache entirely. */
+  condition?: (...args: A) => boolean;
+}
+
+/**
+ * Caches what the method returns (cache-aside with stampede protection, see `CacheService.getOrSet`).
+ * Works on any method of any Nest provider or controller, sync or async; the decorated method
+ * always returns a Promise. `this` and the method's other metadata are kept.
+ *
+ * @example
+ * @Injectable()
+ * export class ProductService {
+ *   @Cacheable({ key: (id: string) => `product:${id}`, ttl: '10m', cacheNull: true })
+ *   async find(id: string): Promise<Product | null> { ... }
+ * }
+ */
+export function Cacheable<A extends unknown[] = unknown[], R = unknown>(options: CacheableOptions<A, R> = {}): MethodDecorator {
+  const { key, tags, condition, ...entryOptions } = options;
+  return (target, propertyKey, descriptor) =>
+    wrapMethod('Cacheable', CacheService, target, propertyKey, descriptor, (cache, call, args, method) => {
+      const typedArgs = args as A;
+      if (condition && !condition(...typedArgs)) return Promise.resolve(call());
+      return cache.getOrSet(resolveCacheKey(key, typedArgs, method, 'Cacheable'), call as () => R, {
+        ...entryOptions,
+        tags: typeof tags === 'function' ? (result: R) => tags(typedArgs, result) : tags,
+      });
+    });
+}
+
+/** The entry key of one call: the option, or `<Class>.<method>:<arguments>`. */
+export function resolveCacheKey<A extends unknown[]>(key: CacheKeyOption<A> | undefined, args: A, method: { className: string; methodName: string }, decorator: string): string {
+  try {
+    if (typeof key === 'string') return key;
+    if (typeof key === 'function') return key(...args);
+    return `${method.className}.${method.methodName}:${argumentsKey(args)}`;
+  } catch (error) {
+    throw new RedisPatternsError(`@${decorator} on ${method.className}.${method.methodName} could not build its cache key: ${(error as Error)?.message ?? error}`, { cause: error });
+  }
+}
