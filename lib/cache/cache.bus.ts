@@ -25,6 +25,9 @@ export class CacheInvalidationBus {
   private readonly logger = new Logger('RedisPatterns:Cache');
   private readonly instanceId = randomUUID();
   private readonly subscriptions: Subscription[] = [];
+  private started = false;
+  /** True once Redis confirmed the subscription: only then may L1 hold entries. */
+  listening = false;
 
   constructor(
     private readonly pubsub: PubSubService,
@@ -34,12 +37,18 @@ export class CacheInvalidationBus {
   ) {}
 
   start(): void {
+    if (this.started) return;
+    this.started = true;
     this.subscriptions.push(
       this.pubsub.subscribe<InvalidationMessage>(CHANNEL).subscribe((message) => this.receive(message)),
       this.pubsub.reconnected.subscribe(() => {
         this.logger.warn('Cleared the L1 cache: invalidations may have been missed while the subscriber was disconnected');
         this.l1.clear();
       }),
+    );
+    this.pubsub.whenSubscribed(CHANNEL).then(
+      () => (this.listening = true),
+      (error: Error) => this.logger.error(`L1 stays off: the invalidation channel could not be subscribed: ${error.message}`),
     );
   }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { toMilliseconds, toPositiveMilliseconds, type Duration } from '../core/duration.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { encodeKeyPart, RedisKeys } from '../core/keys.js';
@@ -99,7 +99,7 @@ interface Loaded {
  * await this.cache.invalidateTags(['products']);
  */
 @Injectable()
-export class CacheService implements OnApplicationShutdown {
+export class CacheService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('RedisPatterns:Cache');
   private readonly settings: ResolvedCacheOptions;
   private readonly l1: L1Cache;
@@ -109,7 +109,6 @@ export class CacheService implements OnApplicationShutdown {
   private readonly refreshBackoff = new Map<string, { until: number; delayMs: number }>();
   private readonly counters: CacheStats = { l1: { hits: 0, misses: 0 }, redis: { hits: 0, misses: 0 }, staleServed: 0, loaderCalls: 0, coalesced: 0, errors: 0 };
   private redisDown = false;
-  private listening = false;
 
   constructor(
     private readonly connections: RedisConnections,
@@ -122,6 +121,10 @@ export class CacheService implements OnApplicationShutdown {
     if (this.settings.configured) maxmemoryPolicy.declare('cache', 'evictable');
     this.l1 = new L1Cache(options.codec, this.settings.l1);
     this.bus = new CacheInvalidationBus(pubsub, this.l1, this.settings.l1.enabled && this.settings.invalidation);
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.settings.configured && this.settings.l1.enabled && this.settings.invalidation) this.bus.start();
   }
 
   onApplicationShutdown(): void {
@@ -447,11 +450,14 @@ export class CacheService implements OnApplicationShutdown {
     return raw;
   }
 
-  /** Puts an entry in L1, first joining the invalidation bus (only instances that use L1 listen). */
+  /**
+   * Puts an entry in L1 once this instance hears invalidations (it joins the bus on first use, and
+   * at startup when the module options have a `cache` section), so no L1 entry can miss one.
+   */
   private remember(valueKey: string, value: unknown, encoded: string | Buffer, freshUntil: number): void {
-    if (!this.listening && this.settings.invalidation) {
-      this.listening = true;
+    if (this.settings.invalidation && !this.bus.listening) {
       this.bus.start();
+      return;
     }
     this.l1.set(valueKey, value, encoded, freshUntil);
   }

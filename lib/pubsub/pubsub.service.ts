@@ -19,6 +19,8 @@ interface Subscription {
   /** The channel or pattern as Redis knows it, with the key prefix. */
   redisName: string;
   subscribers: Set<Subscriber<unknown>>;
+  /** Settles when Redis has confirmed (or refused) the subscription. */
+  confirmed: Promise<void>;
 }
 
 /**
@@ -98,6 +100,18 @@ export class PubSubService implements BeforeApplicationShutdown {
     return this.observe<PatternMessage<T>>('pattern', pattern);
   }
 
+  /**
+   * Resolves once Redis has confirmed the subscription to `channel` that a current `subscribe()`
+   * made: from then on, nothing published on it is missed (while the connection holds).
+   * @example
+   * this.pubsub.subscribe('orders').subscribe(handle);
+   * await this.pubsub.whenSubscribed('orders');
+   */
+  whenSubscribed(channel: string): Promise<void> {
+    const subscription = this.subscriptions.get(`channel:${this.options.keyPrefix}${channel}`);
+    return subscription ? subscription.confirmed : Promise.reject(new RedisPatternsError(`There is no subscription to "${channel}"; call subscribe() first.`));
+  }
+
   /** Completes every subscription before the connections close (which ends them in Redis too). */
   beforeApplicationShutdown(): void {
     this.closing = true;
@@ -113,9 +127,12 @@ export class PubSubService implements BeforeApplicationShutdown {
       const id = `${kind}:${redisName}`;
       let subscription = this.subscriptions.get(id);
       if (!subscription) {
-        subscription = { kind, redisName, subscribers: new Set() };
+        let confirm!: (done: Promise<unknown>) => void;
+        const confirmed = new Promise<void>((resolve, reject) => (confirm = (done) => done.then(() => resolve(), reject)));
+        subscription = { kind, redisName, subscribers: new Set(), confirmed };
+        confirmed.catch(() => undefined); // observed through the Observable's error
         this.subscriptions.set(id, subscription);
-        this.startRedisSubscription(id, subscription);
+        confirm(this.startRedisSubscription(id, subscription));
       }
       subscription.subscribers.add(subscriber as Subscriber<unknown>);
       return () => {
@@ -128,14 +145,13 @@ export class PubSubService implements BeforeApplicationShutdown {
     });
   }
 
-  private startRedisSubscription(id: string, subscription: Subscription): void {
+  private startRedisSubscription(id: string, subscription: Subscription): Promise<unknown> {
     const fail = (error: Error) => {
       if (this.subscriptions.get(id) !== subscription) return;
       this.subscriptions.delete(id);
       for (const subscriber of subscription.subscribers) subscriber.error(error);
     };
-    this.inOrder(() => this.isShardedOnceReady())
-      .then((sharded) => {
+    const done = this.inOrder(() => this.isShardedOnceReady()).then((sharded) => {
         if (subscription.kind === 'pattern' && sharded) {
           throw new RedisPatternsError(
             `Cannot subscribe to the pattern "${subscription.redisName}": pattern subscriptions cannot be sharded. ` +
@@ -145,8 +161,9 @@ export class PubSubService implements BeforeApplicationShutdown {
         const subscriberClient = this.subscriberClient();
         if (subscription.kind === 'pattern') return subscriberClient.psubscribe(subscription.redisName);
         return sharded ? subscriberClient.ssubscribe(subscription.redisName) : subscriberClient.subscribe(subscription.redisName);
-      })
-      .catch(fail);
+      });
+    done.catch(fail);
+    return done;
   }
 
   /** Runs `step` after every step queued before it, whatever their outcome. */

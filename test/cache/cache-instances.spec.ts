@@ -1,0 +1,118 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CacheService, RedisKeys } from '../../lib/index.js';
+import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
+import { WorkerProcess } from '../support/worker-process.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(topologies)('the cache across app instances on $topology', ({ connection }) => {
+  const keyPrefix = uniquePrefix();
+  let instances: INestApplicationContext[];
+  beforeAll(async () => {
+    instances = await Promise.all([1, 2, 3].map(() => startContext({ connection: connection(), keyPrefix, cache: { l1: { ttl: '1m' } } })));
+  });
+  afterAll(() => Promise.all(instances.map((app) => app.close())));
+
+  it('calls the loader once for 200 concurrent misses spread over three instances', async () => {
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(100);
+      return { loadedBy: calls };
+    };
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => instances[i % 3].get(CacheService).getOrSet('stampede', loader)));
+    expect(calls).toBe(1);
+    expect(results.every((result) => result.loadedBy === 1)).toBe(true);
+  });
+
+  it('without the lock, each instance loads once (per-process single flight only)', async () => {
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(100);
+      return 1;
+    };
+    await Promise.all(Array.from({ length: 60 }, (_, i) => instances[i % 3].get(CacheService).getOrSet('no-lock', loader, { lock: false })));
+    expect(calls).toBe(3);
+  });
+
+  it('drops the other instances\' L1 copies when one instance writes or deletes', async () => {
+    const [a, b] = instances.map((app) => app.get(CacheService));
+    await a.set('shared', 'v1', { l1: true });
+    // L1 holds entries once the instance hears invalidations (its subscription is confirmed).
+    await expect
+      .poll(async () => {
+        const hits = b.stats().l1.hits;
+        await b.get('shared', { l1: true });
+        return b.stats().l1.hits - hits;
+      })
+      .toBe(1);
+    expect(await b.get('shared', { l1: true })).toBe('v1');
+
+    await a.set('shared', 'v2', { l1: true });
+    await expect.poll(() => b.get('shared', { l1: true })).toBe('v2');
+    await a.delete('shared');
+    await expect.poll(() => b.get('shared', { l1: true })).toBeUndefined();
+  });
+
+  it('hands each caller its own copy from L1 unless shared', async () => {
+    const cache = instances[0].get(CacheService);
+    await cache.set('mutable', { items: [1] }, { l1: true });
+    await expect.poll(async () => (await cache.get('mutable', { l1: true }), cache.stats().l1.hits)).toBeGreaterThan(0);
+    const first = await cache.get<{ items: number[] }>('mutable', { l1: true });
+    first!.items.push(2);
+    expect(await cache.get('mutable', { l1: true })).toEqual({ items: [1] });
+  });
+
+  it('with one instance in a child process: L1 invalidation both ways, and one loader call across processes', async () => {
+    const worker = await WorkerProcess.start('cache-worker', { connection: connection(), keyPrefix });
+    try {
+      const cache = instances[0].get(CacheService);
+      await cache.set('cross', 'from-parent', { l1: true });
+      expect(await worker.request({ op: 'get', key: 'cross' })).toBe('from-parent');
+      await cache.set('cross', 'changed', { l1: true });
+      await expect.poll(() => worker.request({ op: 'get', key: 'cross' })).toBe('changed');
+      await worker.request({ op: 'set', key: 'cross', value: 'from-child' });
+      await expect.poll(() => cache.get('cross', { l1: true })).toBe('from-child');
+
+      let calls = 0;
+      const parentLoads = Array.from({ length: 50 }, () =>
+        cache.getOrSet('cross-stampede', async () => {
+          calls++;
+          await sleep(150);
+          return 'parent';
+        }),
+      );
+      const childLoads = Array.from({ length: 50 }, () => worker.request<string>({ op: 'getOrSet', key: 'cross-stampede', value: 'child', delayMs: 150 }));
+      const results = await Promise.all([...parentLoads, ...childLoads]);
+      const childCalls = (await worker.request<{ loaderCalls: number }>({ op: 'stats' })).loaderCalls;
+      expect(calls + childCalls).toBe(1);
+      expect(new Set(results).size).toBe(1);
+    } finally {
+      worker.endInput();
+      await Promise.race([worker.exited, sleep(5_000).then(() => worker.kill('SIGKILL'))]);
+    }
+  }, 60_000);
+});
+
+describe('L1 after the subscriber reconnects', () => {
+  it('is cleared, because invalidations may have been missed', async () => {
+    const { RedisServer } = await import('../support/redis-server.js');
+    const server = await RedisServer.start();
+    const app = await startContext({ connection: server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' }, cache: {} });
+    const cache = app.get(CacheService);
+    await expect.poll(async () => (await cache.set('survives-in-redis-only', 'x', { l1: true, ttl: '1m' }), await cache.get('survives-in-redis-only', { l1: true }), cache.stats().l1.hits)).toBeGreaterThan(0);
+    const hitsBefore = cache.stats().l1.hits;
+    await server.stop();
+    // While Redis is down the L1 copy is still served.
+    expect(await cache.get('survives-in-redis-only', { l1: true })).toBe('x');
+    expect(cache.stats().l1.hits).toBe(hitsBefore + 1);
+    await server.start();
+    // The restarted Redis is empty, and L1 was cleared on reconnect: the entry is gone everywhere.
+    await expect.poll(() => cache.get('survives-in-redis-only', { l1: true }).catch(() => 'error'), { timeout: 10_000 }).toBeUndefined();
+    expect(app.get(RedisKeys).prefix).toBeTruthy();
+    await app.close();
+    await server.destroy();
+  }, 30_000);
+});

@@ -1,0 +1,60 @@
+import 'reflect-metadata';
+import { createInterface } from 'node:readline';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { CacheService, RedisPatternsModule, type RedisConnectionOptions } from '../../../lib/index.js';
+
+/**
+ * A cache user in its own process, for multi-instance tests. Reads one JSON command per line on
+ * stdin and answers one JSON line on stdout:
+ * - {"op":"getOrSet","key":"k","value":1,"delayMs":100} loads `value` (after delayMs) on a miss;
+ * - {"op":"get","key":"k"}; {"op":"set","key":"k","value":1}; {"op":"stats"}.
+ */
+interface WorkerConfig {
+  connection: RedisConnectionOptions;
+  keyPrefix: string;
+}
+
+const config = JSON.parse(process.env.WORKER_CONFIG ?? '{}') as WorkerConfig;
+
+@Module({ imports: [RedisPatternsModule.forRoot({ connection: config.connection, keyPrefix: config.keyPrefix, cache: { l1: { ttl: '1m' } } })] })
+class WorkerModule {}
+
+const app = await NestFactory.createApplicationContext(WorkerModule, { logger: ['error'] });
+const cache = app.get(CacheService);
+let loaderCalls = 0;
+
+type Command = { id: number; op: 'getOrSet' | 'get' | 'set' | 'stats'; key: string; value?: unknown; delayMs?: number };
+
+async function run(command: Command): Promise<unknown> {
+  switch (command.op) {
+    case 'getOrSet':
+      return cache.getOrSet(
+        command.key,
+        async () => {
+          loaderCalls++;
+          await new Promise((resolve) => setTimeout(resolve, command.delayMs ?? 0));
+          return command.value;
+        },
+        { l1: true },
+      );
+    case 'get':
+      return cache.get(command.key, { l1: true });
+    case 'set':
+      return cache.set(command.key, command.value, { l1: true });
+    case 'stats':
+      return { ...cache.stats(), loaderCalls };
+  }
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const command = JSON.parse(line) as Command;
+  run(command).then(
+    (result) => console.log(JSON.stringify({ id: command.id, result })),
+    (error: Error) => console.log(JSON.stringify({ id: command.id, error: error.message })),
+  );
+});
+console.log('WORKER_READY');
+process.stdin.once('end', () => {
+  app.close().then(() => process.exit(0));
+});
