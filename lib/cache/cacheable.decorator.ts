@@ -40,9 +40,9 @@ export interface CacheableOptions<A extends unknown[] = unknown[], R = unknown> 
 export function Cacheable<A extends unknown[] = unknown[], R = unknown>(options: CacheableOptions<A, R> = {}): MethodDecorator {
   const { key, tags, condition, ...entryOptions } = options;
   return (target, propertyKey, descriptor) =>
-    wrapMethod('Cacheable', CacheService, target, propertyKey, descriptor, (cache, call, args, method) => {
+    wrapMethod('Cacheable', CacheService, target, propertyKey, descriptor, async (cache, call, args, method) => {
       const typedArgs = args as A;
-      if (condition && !condition(...typedArgs)) return Promise.resolve(call());
+      if (condition && !condition(...typedArgs)) return call();
       return cache.getOrSet(resolveCacheKey(key, typedArgs, method, 'Cacheable'), call as () => R, {
         ...entryOptions,
         tags: typeof tags === 'function' ? (result: R) => tags(typedArgs, result) : tags,

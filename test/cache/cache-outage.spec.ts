@@ -1,0 +1,39 @@
+import { Logger } from '@nestjs/common';
+import { describe, expect, it, vi } from 'vitest';
+import { CacheService } from '../../lib/index.js';
+import { ownRedisServer } from '../support/own-redis-server.js';
+import { waitFor } from '../support/redis-server.js';
+import { startContext } from '../support/testing-app.js';
+
+describe('the cache when Redis stops mid-test', () => {
+  const own = ownRedisServer();
+
+  it('calls loaders directly (fail-open), still serves L1, logs the outage once, and recovers', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    vi.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+    const app = await startContext({ connection: own.server.address, commandTimeout: '300ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' }, cache: {} });
+    const cache = app.get(CacheService);
+    await expect.poll(async () => (await cache.set('local', 'l1 copy', { l1: true }), await cache.get('local', { l1: true }), cache.stats().l1.hits)).toBeGreaterThan(0);
+    let loads = 0;
+    const loader = async () => ++loads;
+    await cache.getOrSet('remote', loader);
+
+    await own.server.stop();
+    expect(await cache.get('local', { l1: true })).toBe('l1 copy');
+    const during = await Promise.all(Array.from({ length: 10 }, () => cache.getOrSet('remote', loader)));
+    expect(during.every((value) => typeof value === 'number')).toBe(true);
+    expect(loads).toBeGreaterThanOrEqual(2);
+    expect(cache.stats().errors).toBeGreaterThan(0);
+    await expect(cache.set('remote', 1)).rejects.toThrow();
+    const outageWarnings = warn.mock.calls.map(([message]) => String(message)).filter((message) => message.startsWith('Redis is unavailable to the cache'));
+    expect(outageWarnings).toHaveLength(1);
+
+    await own.server.start();
+    await waitFor(async () => (await cache.set('remote', 'fresh').then(() => true, () => false)), 'Redis to be back', 10_000);
+    const loadsBefore = loads;
+    expect(await cache.getOrSet('remote', loader)).toBe('fresh');
+    expect(loads).toBe(loadsBefore);
+    await app.close();
+    vi.restoreAllMocks();
+  }, 30_000);
+});
