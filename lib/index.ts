@@ -1,6 +1,8 @@
 export type { CacheOptions, L1Options, StampedeOptions } from './cache/cache.options.js';
-export { CacheService, escapeCachePattern, type CacheEntryOptions, type CacheStats, type WarmEntry } from './cache/cache.service.js';
+export { CacheService, escapeCachePattern, type CacheEntryOptions, type CacheStats, type CacheStatus, type WarmEntry } from './cache/cache.service.js';
 export { CacheEvict, type CacheEvictOptions } from './cache/cache-evict.decorator.js';
+export { CacheInterceptor } from './cache/cache.interceptor.js';
+export { CacheTTL, NoCache } from './cache/cache-ttl.decorator.js';
 export { CachePut, type CachePutOptions } from './cache/cache-put.decorator.js';
 export { Cacheable, type CacheableOptions, type CacheKeyOption } from './cache/cacheable.decorator.js';
 export { JsonCodec, type RedisCodec } from './core/codec.js';

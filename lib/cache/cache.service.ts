@@ -75,10 +75,14 @@ interface EntryKeys {
   lock: string;
 }
 
-/** What a load settles with: the value, and its encoding when it was stored (to copy from). */
+/** Where a value came from: the cache (fresh), the cache past its ttl (stale), or the loader. */
+export type CacheStatus = 'hit' | 'stale' | 'miss';
+
+/** What a load settles with: the value, its encoding when it was stored (to copy from), and where it came from. */
 interface Loaded {
   value: unknown;
   encoded?: string | Buffer;
+  status: CacheStatus;
 }
 
 /**
@@ -183,19 +187,30 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * const rates = await this.cache.getOrSet('fx-rates', () => this.fx.fetch(), { ttl: '1m', staleWhileRevalidate: '10m' });
    */
   async getOrSet<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<T> {
+    return (await this.lookup(key, loader, options)).value;
+  }
+
+  /**
+   * `getOrSet`, also telling where the value came from (for `X-Cache` headers and the like).
+   * @example
+   * const { value, status } = await this.cache.lookup(key, load); // status: 'hit' | 'stale' | 'miss'
+   */
+  async lookup<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<{ value: T; status: CacheStatus }> {
     const keys = this.entryKeys(key);
     const useL1 = this.usesL1(options.l1);
     const local = useL1 ? this.l1Get(keys.value) : undefined;
-    if (local) return local.value as T;
+    if (local) return { value: local.value as T, status: 'hit' };
 
     const pending = this.inFlight.get(keys.value);
     if (pending) {
       this.counters.coalesced++;
-      return this.copyOf(await pending, keys.value) as T;
+      const loaded = await pending;
+      return { value: this.copyOf(loaded, keys.value) as T, status: loaded.status };
     }
     const flight = this.load(keys, loader as () => unknown, options as CacheEntryOptions, useL1).finally(() => this.inFlight.delete(keys.value));
     this.inFlight.set(keys.value, flight);
-    return (await flight).value as T;
+    const loaded = await flight;
+    return { value: loaded.value as T, status: loaded.status };
   }
 
   /**
@@ -271,14 +286,15 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     const entry = raw === null ? undefined : unpackEntry(raw);
     if (entry) {
       const value = this.options.codec.decode(entry.encoded, keys.value);
-      if (entry.freshUntil > Date.now()) {
+      const fresh = entry.freshUntil > Date.now();
+      if (fresh) {
         this.counters.redis.hits++;
         if (useL1) this.remember(keys.value, value, entry.encoded, entry.freshUntil);
       } else {
         this.counters.staleServed++;
         this.refreshInBackground(keys, loader, options);
       }
-      return { value, encoded: entry.encoded };
+      return { value, encoded: entry.encoded, status: fresh ? 'hit' : 'stale' };
     }
     this.counters.redis.misses++;
     return this.loadAndStore(keys, loader, options, useL1);
@@ -316,7 +332,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     const uncacheable = ((value === null || value === undefined) && !(options.cacheNull ?? this.settings.cacheNull)) || options.unless?.(value) === true;
     if (uncacheable) {
       if (token) await this.releaseLock(keys, token);
-      return { value };
+      return { value, status: 'miss' };
     }
     let prepared: ReturnType<CacheService['prepare']>;
     try {
@@ -334,7 +350,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     } catch (error) {
       this.noteRedisError(error);
     }
-    return { value, encoded: prepared.encoded };
+    return { value, encoded: prepared.encoded, status: 'miss' };
   }
 
   /** Another instance holds the lock: poll for its result, for at most `stampede.wait`. */
@@ -361,7 +377,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     if (!entry) return undefined;
     const value = this.options.codec.decode(entry.encoded, keys.value);
     if (useL1) this.remember(keys.value, value, entry.encoded, entry.freshUntil);
-    return { value, encoded: entry.encoded };
+    return { value, encoded: entry.encoded, status: 'hit' };
   }
 
   /** One refresh per key per process, and only where this instance gets the lock; failures back off. */
@@ -402,7 +418,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async callLoader(loader: () => unknown): Promise<Loaded> {
     this.counters.loaderCalls++;
-    return { value: await loader() };
+    return { value: await loader(), status: 'miss' };
   }
 
   /** Deletes entries (bumping their generations), then tells the other instances. */

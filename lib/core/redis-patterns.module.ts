@@ -1,5 +1,6 @@
 import { Module, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { CacheInterceptor } from '../cache/cache.interceptor.js';
 import { CacheService } from '../cache/cache.service.js';
 import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
@@ -33,6 +34,7 @@ const providers: Provider[] = [
   StreamService,
   OnStreamMessageExplorer,
   CacheService,
+  CacheInterceptor,
 ];
 
 /**
@@ -58,6 +60,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

@@ -1,0 +1,95 @@
+import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { from, lastValueFrom, type Observable } from 'rxjs';
+import { CacheService } from './cache.service.js';
+import { CacheTTL, NoCache } from './cache-ttl.decorator.js';
+
+interface HttpRequest {
+  method?: string;
+  url?: string;
+  originalUrl?: string;
+  headers?: Record<string, string | string[] | undefined>;
+  user?: { id?: unknown };
+}
+
+/**
+ * Caches the responses of HTTP GET handlers, through `CacheService` (so with stampede protection,
+ * L1 and stale-while-revalidate when configured).
+ *
+ * - The key is the route and its query (parameters sorted) plus {@link vary}: by default the
+ *   authenticated user's id when `request.user` exists, so one user's response never reaches another.
+ * - `Cache-Control: no-cache` in the request skips the cached copy and stores the new response.
+ * - Sets `X-Cache: HIT | MISS | STALE`. Only successful responses are cached (a thrown exception is not).
+ * - `@CacheTTL()` sets the TTL, `@NoCache()` turns it off. The `protected` hooks can be overridden.
+ *
+ * @example
+ * @Controller('products')
+ * @UseInterceptors(CacheInterceptor)
+ * export class ProductController {
+ *   @Get(':id')
+ *   @CacheTTL('1m')
+ *   find(@Param('id') id: string) { ... }
+ * }
+ */
+@Injectable()
+export class CacheInterceptor implements NestInterceptor {
+  constructor(
+    protected readonly cache: CacheService,
+    protected readonly reflector: Reflector,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const key = this.isRequestCacheable(context) ? this.trackBy(context) : undefined;
+    if (key === undefined) return next.handle();
+    const ttl = this.reflector.getAllAndOverride(CacheTTL, [context.getHandler(), context.getClass()]);
+    const request = context.switchToHttp().getRequest<HttpRequest>();
+    const run = () => lastValueFrom(next.handle());
+    return from(
+      (async () => {
+        if (this.wantsFreshResponse(request)) {
+          const body = await run();
+          await this.cache.set(key, body, { ttl }).catch(() => undefined);
+          this.setCacheHeader(context, 'MISS');
+          return body;
+        }
+        const { value, status } = await this.cache.lookup(key, run, { ttl });
+        this.setCacheHeader(context, status === 'hit' ? 'HIT' : status === 'stale' ? 'STALE' : 'MISS');
+        return value;
+      })(),
+    );
+  }
+
+  /** GET requests of HTTP handlers without `@NoCache()`. */
+  protected isRequestCacheable(context: ExecutionContext): boolean {
+    if (context.getType() !== 'http') return false;
+    if (this.reflector.getAllAndOverride(NoCache, [context.getHandler(), context.getClass()])) return false;
+    return context.switchToHttp().getRequest<HttpRequest>().method === 'GET';
+  }
+
+  /** The cache key of a request, or undefined to not cache it. */
+  protected trackBy(context: ExecutionContext): string | undefined {
+    const request = context.switchToHttp().getRequest<HttpRequest>();
+    const url = new URL(request.originalUrl ?? request.url ?? '/', 'http://localhost');
+    url.searchParams.sort();
+    const vary = this.vary(context);
+    return `http:${url.pathname}${url.search}${vary === undefined ? '' : `|vary:${vary}`}`;
+  }
+
+  /** What else the response depends on: by default the authenticated user's id, if any. */
+  protected vary(context: ExecutionContext): string | undefined {
+    const id = context.switchToHttp().getRequest<HttpRequest>().user?.id;
+    return id === undefined || id === null ? undefined : `user:${String(id)}`;
+  }
+
+  protected wantsFreshResponse(request: HttpRequest): boolean {
+    const cacheControl = request.headers?.['cache-control'];
+    return (Array.isArray(cacheControl) ? cacheControl.join(',') : (cacheControl ?? '')).includes('no-cache');
+  }
+
+  /** Works on Express (`setHeader`) and Fastify (`header`). */
+  protected setCacheHeader(context: ExecutionContext, value: 'HIT' | 'MISS' | 'STALE'): void {
+    const response = context.switchToHttp().getResponse<{ header?: (name: string, value: string) => unknown; setHeader?: (name: string, value: string) => unknown }>();
+    if (typeof response.header === 'function') response.header('X-Cache', value);
+    else response.setHeader?.('X-Cache', value);
+  }
+}
