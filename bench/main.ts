@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Redis } from 'ioredis';
 import { RedisServer } from '../test/support/redis-server.js';
+import { cacheScenarios } from './cache.scenarios.js';
 import { coreScenarios, KEY_COUNT, seed } from './core.scenarios.js';
 import { report, runAll } from './harness.js';
 import { messagingReport } from './messaging.scenarios.js';
@@ -17,7 +18,7 @@ try {
   await seed(admin);
   await admin.quit();
 
-  const suites = [await coreScenarios(server.url)];
+  const suites = [await coreScenarios(server.url), await cacheScenarios(server.url)];
   const results = await runAll(
     suites.flatMap((suite) => suite.scenarios),
     { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64] },

@@ -141,7 +141,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * const user = await this.cache.get<User>(`user:${id}`);
    */
   async get<T = unknown>(key: string, options: Pick<CacheEntryOptions, 'l1'> = {}): Promise<T | undefined> {
-    const keys = this.entryKeys(key);
+    const keys = this.entryKeys(this.valueKey(key));
     const useL1 = this.usesL1(options.l1);
     const local = useL1 ? this.l1Get(keys.value) : undefined;
     if (local) return local.value as T;
@@ -160,7 +160,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * await this.cache.set(`user:${user.id}`, user, { ttl: '10m', tags: [`org:${user.orgId}`] });
    */
   async set<T>(key: string, value: T, options: CacheEntryOptions<T> = {}): Promise<void> {
-    const keys = this.entryKeys(key);
+    const keys = this.entryKeys(this.valueKey(key));
     const entryOptions = options as CacheEntryOptions;
     const { payload, pxMs, freshUntil, encoded } = this.prepare(keys.value, value, entryOptions);
     await writeScript.run(this.client(), [keys.value, keys.generation], [GENERATION_TTL_MS, payload, pxMs]);
@@ -176,8 +176,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * await this.cache.delete(`user:${id}`, `user-by-email:${email}`);
    */
   async delete(...keys: string[]): Promise<number> {
-    const redisKeys = keys.map((key) => this.entryKeys(key));
-    return this.deleteRedisKeys(redisKeys.map((entry) => entry.value));
+    return this.deleteRedisKeys(keys.map((key) => this.valueKey(key)));
   }
 
   /**
@@ -186,8 +185,13 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * @example
    * const rates = await this.cache.getOrSet('fx-rates', () => this.fx.fetch(), { ttl: '1m', staleWhileRevalidate: '10m' });
    */
-  async getOrSet<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<T> {
-    return (await this.lookup(key, loader, options)).value;
+  getOrSet<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<T> {
+    // L1 hits answer without going through lookup()'s async steps.
+    if (this.usesL1(options.l1)) {
+      const local = this.l1Get(this.valueKey(key));
+      if (local) return Promise.resolve(local.value as T);
+    }
+    return this.lookup(key, loader, options).then((found) => found.value);
   }
 
   /**
@@ -196,21 +200,39 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * const { value, status } = await this.cache.lookup(key, load); // status: 'hit' | 'stale' | 'miss'
    */
   async lookup<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<{ value: T; status: CacheStatus }> {
-    const keys = this.entryKeys(key);
+    const valueKey = this.valueKey(key);
     const useL1 = this.usesL1(options.l1);
-    const local = useL1 ? this.l1Get(keys.value) : undefined;
+    const local = useL1 ? this.l1Get(valueKey) : undefined;
     if (local) return { value: local.value as T, status: 'hit' };
+    const entryOptions = options as CacheEntryOptions;
+    const load = loader as () => unknown;
 
-    const pending = this.inFlight.get(keys.value);
-    if (pending) {
-      this.counters.coalesced++;
-      const loaded = await pending;
-      return { value: this.copyOf(loaded, keys.value) as T, status: loaded.status };
+    // The hit path is one GET; only a miss (or an outage) goes through the per-key single flight.
+    const pending = this.inFlight.get(valueKey);
+    if (pending) return this.join(pending, valueKey) as Promise<{ value: T; status: CacheStatus }>;
+    let raw: string | Buffer | null;
+    try {
+      raw = await this.readRedis(valueKey);
+    } catch (error) {
+      this.noteRedisError(error);
+      return this.singleFlight(valueKey, () => this.callLoader(load)) as Promise<{ value: T; status: CacheStatus }>;
     }
-    const flight = this.load(keys, loader as () => unknown, options as CacheEntryOptions, useL1).finally(() => this.inFlight.delete(keys.value));
-    this.inFlight.set(keys.value, flight);
-    const loaded = await flight;
-    return { value: loaded.value as T, status: loaded.status };
+    const entry = raw === null ? undefined : unpackEntry(raw);
+    if (entry) {
+      const value = this.options.codec.decode<T>(entry.encoded, valueKey);
+      if (entry.freshUntil > Date.now()) {
+        this.counters.redis.hits++;
+        if (useL1) this.remember(valueKey, value, entry.encoded, entry.freshUntil);
+        return { value, status: 'hit' };
+      }
+      this.counters.staleServed++;
+      this.refreshInBackground(this.entryKeys(valueKey), load, entryOptions);
+      return { value, status: 'stale' };
+    }
+    this.counters.redis.misses++;
+    const loading = this.inFlight.get(valueKey);
+    if (loading) return this.join(loading, valueKey) as Promise<{ value: T; status: CacheStatus }>;
+    return this.singleFlight(valueKey, () => this.loadAndStore(this.entryKeys(valueKey), load, entryOptions, useL1)) as Promise<{ value: T; status: CacheStatus }>;
   }
 
   /**
@@ -275,29 +297,18 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     return structuredClone(this.counters);
   }
 
-  private async load(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, useL1: boolean): Promise<Loaded> {
-    let raw: string | Buffer | null;
-    try {
-      raw = await this.readRedis(keys.value);
-    } catch (error) {
-      this.noteRedisError(error);
-      return this.callLoader(loader);
-    }
-    const entry = raw === null ? undefined : unpackEntry(raw);
-    if (entry) {
-      const value = this.options.codec.decode(entry.encoded, keys.value);
-      const fresh = entry.freshUntil > Date.now();
-      if (fresh) {
-        this.counters.redis.hits++;
-        if (useL1) this.remember(keys.value, value, entry.encoded, entry.freshUntil);
-      } else {
-        this.counters.staleServed++;
-        this.refreshInBackground(keys, loader, options);
-      }
-      return { value, encoded: entry.encoded, status: fresh ? 'hit' : 'stale' };
-    }
-    this.counters.redis.misses++;
-    return this.loadAndStore(keys, loader, options, useL1);
+  /** Runs `start` as the one load of this key in this process; callers that come meanwhile join it. */
+  private async singleFlight(valueKey: string, start: () => Promise<Loaded>): Promise<{ value: unknown; status: CacheStatus }> {
+    const flight = start().finally(() => this.inFlight.delete(valueKey));
+    this.inFlight.set(valueKey, flight);
+    const loaded = await flight;
+    return { value: loaded.value, status: loaded.status };
+  }
+
+  private async join(flight: Promise<Loaded>, valueKey: string): Promise<{ value: unknown; status: CacheStatus }> {
+    this.counters.coalesced++;
+    const loaded = await flight;
+    return { value: this.copyOf(loaded, valueKey), status: loaded.status };
   }
 
   private async loadAndStore(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, useL1: boolean): Promise<Loaded> {
@@ -508,10 +519,15 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     this.logger.log('Redis is available to the cache again');
   }
 
-  private entryKeys(key: string): EntryKeys {
+  /** The Redis key of an entry: `<prefix>{c:<key>}`, its own hash tag (what `RedisKeys.tagged(['c', key])` builds). */
+  private valueKey(key: string): string {
     if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError('key', 'a non-empty string', key);
-    const value = this.keys.tagged(['c', key]);
-    return { value, generation: `${value}:g`, lock: `${value}:l` };
+    return `${this.keys.prefix}{c:${encodeKeyPart(key)}}`;
+  }
+
+  /** The keys of an entry's miss path, all in the value key's slot. */
+  private entryKeys(valueKey: string): EntryKeys {
+    return { value: valueKey, generation: `${valueKey}:g`, lock: `${valueKey}:l` };
   }
 
   private tagKey(tag: string): string {

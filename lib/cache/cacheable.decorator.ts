@@ -39,14 +39,19 @@ export interface CacheableOptions<A extends unknown[] = unknown[], R = unknown> 
  */
 export function Cacheable<A extends unknown[] = unknown[], R = unknown>(options: CacheableOptions<A, R> = {}): MethodDecorator {
   const { key, tags, condition, ...entryOptions } = options;
+  // Built once, unless the tags depend on the call.
+  const fixedOptions: CacheEntryOptions<R> | undefined = typeof tags === 'function' ? undefined : { ...entryOptions, tags };
   return (target, propertyKey, descriptor) =>
-    wrapMethod('Cacheable', CacheService, target, propertyKey, descriptor, async (cache, call, args, method) => {
-      const typedArgs = args as A;
-      if (condition && !condition(...typedArgs)) return call();
-      return cache.getOrSet(resolveCacheKey(key, typedArgs, method, 'Cacheable'), call as () => R, {
-        ...entryOptions,
-        tags: typeof tags === 'function' ? (result: R) => tags(typedArgs, result) : tags,
-      });
+    wrapMethod('Cacheable', CacheService, target, propertyKey, descriptor, (cache, call, args, method) => {
+      // Not an async function: an L1 hit costs one resolved promise. Errors still reject.
+      try {
+        const typedArgs = args as A;
+        if (condition && !condition(...typedArgs)) return Promise.resolve(call());
+        const callOptions = fixedOptions ?? { ...entryOptions, tags: (result: R) => (tags as (args: A, result: R) => readonly string[])(typedArgs, result) };
+        return cache.getOrSet(resolveCacheKey(key, typedArgs, method, 'Cacheable'), call as () => R, callOptions);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     });
 }
 

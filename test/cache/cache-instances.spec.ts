@@ -63,6 +63,17 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
     const first = await cache.get<{ items: number[] }>('mutable', { l1: true });
     first!.items.push(2);
     expect(await cache.get('mutable', { l1: true })).toEqual({ items: [1] });
+
+    const rich = { when: new Date(5), seen: new Map([['a', new Set([1])]]), bytes: Buffer.from([1, 2]) };
+    await cache.set('rich', rich, { l1: true });
+    const hitsBefore = cache.stats().l1.hits;
+    const copy = await cache.get<typeof rich>('rich', { l1: true });
+    expect(cache.stats().l1.hits).toBe(hitsBefore + 1);
+    expect(copy).toStrictEqual(rich);
+    copy!.when.setTime(0);
+    copy!.seen.get('a')!.add(2);
+    copy!.bytes[0] = 9;
+    expect(await cache.get('rich', { l1: true })).toStrictEqual(rich);
   });
 
   it('with one instance in a child process: L1 invalidation both ways, and one loader call across processes', async () => {
