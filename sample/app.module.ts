@@ -1,23 +1,26 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { RedisPatternsModule } from '../lib/index.js';
+import { Database, DATABASE_URL } from './database.js';
 import { HealthController } from './health.controller.js';
 import { NotificationsController } from './notifications.controller.js';
 import { FulfilmentWorker } from './fulfilment.worker.js';
 import { OrdersController } from './orders.controller.js';
+import { ProductsController } from './products.controller.js';
+import { ProductsRepository } from './products.repository.js';
 import { VisitsController } from './visits.controller.js';
 
 @Module({})
 export class AppModule {
-  static forRedis(redisUrl: string): DynamicModule {
+  static forRedis(redisUrl: string, databaseUrl?: string): DynamicModule {
     return {
       module: AppModule,
       imports: [
         TerminusModule.forRoot({ errorLogStyle: 'pretty' }),
-        RedisPatternsModule.forRoot({ connection: { url: redisUrl }, keyPrefix: 'sample:', isGlobal: true }),
+        RedisPatternsModule.forRoot({ connection: { url: redisUrl }, keyPrefix: 'sample:', isGlobal: true, cache: { ttl: '5m' } }),
       ],
-      controllers: [HealthController, VisitsController, NotificationsController, OrdersController],
-      providers: [FulfilmentWorker],
+      controllers: [HealthController, VisitsController, NotificationsController, OrdersController, ProductsController],
+      providers: [FulfilmentWorker, Database, { provide: DATABASE_URL, useValue: databaseUrl }, ProductsRepository],
     };
   }
 }

@@ -16,7 +16,7 @@ export interface RunningSample {
  * Starts the sample app. Without `redisUrl` it starts its own redis-server (from PATH, on a free
  * port) and stops it again in `close()`.
  */
-export async function startSample(options: { port?: number; redisUrl?: string; logger?: LoggerService | false } = {}): Promise<RunningSample> {
+export async function startSample(options: { port?: number; redisUrl?: string; databaseUrl?: string; logger?: LoggerService | false } = {}): Promise<RunningSample> {
   const logger = new Logger('Sample');
   let redisUrl = options.redisUrl;
   let ownRedis: RedisServer | undefined;
@@ -25,7 +25,7 @@ export async function startSample(options: { port?: number; redisUrl?: string; l
     redisUrl = ownRedis.url;
     if (options.logger !== false) logger.log(`REDIS_URL is not set: started redis-server at ${redisUrl}; it stops when the app stops`);
   }
-  const app = await NestFactory.create(AppModule.forRedis(redisUrl), { logger: options.logger });
+  const app = await NestFactory.create(AppModule.forRedis(redisUrl, options.databaseUrl), { logger: options.logger });
   await app.listen(options.port ?? 3000, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   return {

@@ -65,6 +65,50 @@ describe('sample app with REDIS_URL', () => {
   }, 30_000);
 });
 
+describe('sample product catalog (PGlite, cached)', () => {
+  let sample: RunningSample;
+  beforeAll(async () => {
+    const { host, port } = inject('redis').standalone;
+    sample = await startSample({ port: 0, redisUrl: `redis://${host}:${port}`, logger: false });
+  });
+  afterAll(() => sample.close());
+
+  const stats = async () => (await getJson(`${sample.url}/cache/stats`)).body;
+  const put = async (path: string, body: unknown) =>
+    (await fetch(`${sample.url}${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json();
+
+  it('serves a product from the database once, then from the cache', async () => {
+    const before = (await stats()).databaseQueries;
+    const first = await getJson(`${sample.url}/products/1`);
+    const second = await getJson(`${sample.url}/products/1`);
+    expect(first).toEqual({ status: 200, body: { id: '1', name: 'Book', category: 'paper', priceCents: 1999 } });
+    expect(second.body).toEqual(first.body);
+    expect((await stats()).databaseQueries - before).toBe(1);
+  });
+
+  it('caches an unknown id as a 404 (negative caching)', async () => {
+    const before = (await stats()).databaseQueries;
+    expect((await getJson(`${sample.url}/products/999`)).status).toBe(404);
+    expect((await getJson(`${sample.url}/products/999`)).status).toBe(404);
+    expect((await stats()).databaseQueries - before).toBe(1);
+  });
+
+  it('evicts the product and the tagged lists on update, so the next reads see the new price', async () => {
+    expect((await getJson(`${sample.url}/products?category=paper`)).body.map((p: any) => p.priceCents)).toEqual([1999, 499]);
+    await getJson(`${sample.url}/products/2`);
+    expect(await put('/products/2', { priceCents: 599 })).toMatchObject({ id: '2', priceCents: 599 });
+    expect((await getJson(`${sample.url}/products/2`)).body.priceCents).toBe(599);
+    expect((await getJson(`${sample.url}/products?category=paper`)).body.map((p: any) => p.priceCents)).toEqual([1999, 599]);
+  });
+
+  it('shows the hit ratio', async () => {
+    const body = await stats();
+    expect(body.hitRatio).toBeGreaterThan(0);
+    expect(body.loaderCalls).toBeGreaterThan(0);
+    expect(body).toHaveProperty('redis.hits');
+  });
+});
+
 describe('sample app without REDIS_URL', () => {
   it('starts its own redis-server and stops it on close', async () => {
     const sample = await startSample({ port: 0, logger: false });

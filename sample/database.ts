@@ -1,0 +1,51 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+
+/** The source of truth of the catalog: a real SQL database. */
+export interface SqlClient {
+  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+export const DATABASE_URL = Symbol('DATABASE_URL');
+
+/**
+ * PostgreSQL when DATABASE_URL is set, otherwise PGlite (PostgreSQL compiled to WebAssembly,
+ * in memory), so the sample starts with no database server installed.
+ */
+@Injectable()
+export class Database implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Database');
+  private client!: SqlClient;
+
+  constructor(@Inject(DATABASE_URL) private readonly url: string | undefined) {}
+
+  query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return this.client.query<T>(sql, params);
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.client = this.url ? await postgres(this.url) : await pglite();
+    this.logger.log(this.url ? 'Using PostgreSQL from DATABASE_URL' : 'DATABASE_URL is not set: using an in-memory PGlite database');
+    await this.client.query('create table if not exists products (id text primary key, name text not null, category text not null, price_cents integer not null)');
+    await this.client.query(
+      `insert into products values ('1', 'Book', 'paper', 1999), ('2', 'Notebook', 'paper', 499), ('3', 'Pen', 'office', 199),
+        ('4', 'Stapler', 'office', 1299), ('5', 'Lamp', 'home', 3499) on conflict (id) do nothing`,
+    );
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+async function pglite(): Promise<SqlClient> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = new PGlite();
+  return { query: async <T>(sql: string, params?: unknown[]) => (await db.query<T>(sql, params)).rows, close: () => db.close() };
+}
+
+async function postgres(url: string): Promise<SqlClient> {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  return { query: async <T>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[], close: () => pool.end() };
+}
