@@ -10,8 +10,11 @@ import { messagingReport } from './messaging.scenarios.js';
  * `npm run bench`: starts its own redis-server, seeds KEY_COUNT keys of about 1 KB, and measures
  * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3).
  * Then the messaging scenarios (pub/sub, streams), BENCH_MESSAGES messages each (default 20000).
+ * BENCH_FILTER (a regular expression over group names) runs a subset, e.g. BENCH_FILTER='cache hit'.
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+/** BENCH_FILTER: a regular expression; only the groups it matches run ('messaging' for pub/sub and streams). */
+const filter = new RegExp(process.env.BENCH_FILTER ?? '.', 'i');
 const server = await RedisServer.start();
 try {
   const admin = new Redis(server.address);
@@ -20,7 +23,7 @@ try {
 
   const suites = [await coreScenarios(server.url), await cacheScenarios(server.url)];
   const results = await runAll(
-    suites.flatMap((suite) => suite.scenarios),
+    suites.flatMap((suite) => suite.scenarios).filter((scenario) => filter.test(scenario.group)),
     { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64] },
   );
   console.log(`redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement, Node ${process.version}\n`);
@@ -28,8 +31,10 @@ try {
   await Promise.all(suites.map((suite) => suite.close()));
 
   const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
-  console.log(`\nMessaging: ${messages} messages per run, 64 publishers in flight; latency from publish to handler\n`);
-  console.log(await messagingReport(server.url, messages));
+  if (filter.test('messaging')) {
+    console.log(`\nMessaging: ${messages} messages per run, 64 publishers in flight; latency from publish to handler\n`);
+    console.log(await messagingReport(server.url, messages));
+  }
 } finally {
   await server.destroy();
 }

@@ -186,12 +186,12 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * const rates = await this.cache.getOrSet('fx-rates', () => this.fx.fetch(), { ttl: '1m', staleWhileRevalidate: '10m' });
    */
   getOrSet<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<T> {
-    // L1 hits answer without going through lookup()'s async steps.
+    // L1 hits answer without going through any async step.
     if (this.usesL1(options.l1)) {
       const local = this.l1Get(this.valueKey(key));
       if (local) return Promise.resolve(local.value as T);
     }
-    return this.lookup(key, loader, options).then((found) => found.value);
+    return this.find(key, loader as () => unknown, options as CacheEntryOptions, false) as Promise<T>;
   }
 
   /**
@@ -199,40 +199,44 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * @example
    * const { value, status } = await this.cache.lookup(key, load); // status: 'hit' | 'stale' | 'miss'
    */
-  async lookup<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<{ value: T; status: CacheStatus }> {
+  lookup<T>(key: string, loader: () => T | Promise<T>, options: CacheEntryOptions<T> = {}): Promise<{ value: T; status: CacheStatus }> {
+    return this.find(key, loader as () => unknown, options as CacheEntryOptions, true) as Promise<{ value: T; status: CacheStatus }>;
+  }
+
+  /** The read path of getOrSet and lookup: one GET on a hit; only a miss (or an outage) goes through the per-key single flight. */
+  private async find(key: string, loader: () => unknown, options: CacheEntryOptions, withStatus: boolean): Promise<unknown> {
     const valueKey = this.valueKey(key);
     const useL1 = this.usesL1(options.l1);
     const local = useL1 ? this.l1Get(valueKey) : undefined;
-    if (local) return { value: local.value as T, status: 'hit' };
-    const entryOptions = options as CacheEntryOptions;
-    const load = loader as () => unknown;
+    if (local) return withStatus ? { value: local.value, status: 'hit' } : local.value;
 
-    // The hit path is one GET; only a miss (or an outage) goes through the per-key single flight.
     const pending = this.inFlight.get(valueKey);
-    if (pending) return this.join(pending, valueKey) as Promise<{ value: T; status: CacheStatus }>;
+    if (pending) return this.join(pending, valueKey, withStatus);
     let raw: string | Buffer | null;
     try {
-      raw = await this.readRedis(valueKey);
+      const client = this.client();
+      raw = await (this.options.codec.binary ? client.getBuffer(valueKey) : client.get(valueKey));
+      if (this.redisDown) this.noteRedisUp();
     } catch (error) {
       this.noteRedisError(error);
-      return this.singleFlight(valueKey, () => this.callLoader(load)) as Promise<{ value: T; status: CacheStatus }>;
+      return this.singleFlight(valueKey, () => this.callLoader(loader), withStatus);
     }
     const entry = raw === null ? undefined : unpackEntry(raw);
     if (entry) {
-      const value = this.options.codec.decode<T>(entry.encoded, valueKey);
+      const value = this.options.codec.decode(entry.encoded, valueKey);
       if (entry.freshUntil > Date.now()) {
         this.counters.redis.hits++;
         if (useL1) this.remember(valueKey, value, entry.encoded, entry.freshUntil);
-        return { value, status: 'hit' };
+        return withStatus ? { value, status: 'hit' } : value;
       }
       this.counters.staleServed++;
-      this.refreshInBackground(this.entryKeys(valueKey), load, entryOptions);
-      return { value, status: 'stale' };
+      this.refreshInBackground(this.entryKeys(valueKey), loader, options);
+      return withStatus ? { value, status: 'stale' } : value;
     }
     this.counters.redis.misses++;
     const loading = this.inFlight.get(valueKey);
-    if (loading) return this.join(loading, valueKey) as Promise<{ value: T; status: CacheStatus }>;
-    return this.singleFlight(valueKey, () => this.loadAndStore(this.entryKeys(valueKey), load, entryOptions, useL1)) as Promise<{ value: T; status: CacheStatus }>;
+    if (loading) return this.join(loading, valueKey, withStatus);
+    return this.singleFlight(valueKey, () => this.loadAndStore(this.entryKeys(valueKey), loader, options, useL1), withStatus);
   }
 
   /**
@@ -298,17 +302,18 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /** Runs `start` as the one load of this key in this process; callers that come meanwhile join it. */
-  private async singleFlight(valueKey: string, start: () => Promise<Loaded>): Promise<{ value: unknown; status: CacheStatus }> {
+  private async singleFlight(valueKey: string, start: () => Promise<Loaded>, withStatus: boolean): Promise<unknown> {
     const flight = start().finally(() => this.inFlight.delete(valueKey));
     this.inFlight.set(valueKey, flight);
     const loaded = await flight;
-    return { value: loaded.value, status: loaded.status };
+    return withStatus ? { value: loaded.value, status: loaded.status } : loaded.value;
   }
 
-  private async join(flight: Promise<Loaded>, valueKey: string): Promise<{ value: unknown; status: CacheStatus }> {
+  private async join(flight: Promise<Loaded>, valueKey: string, withStatus: boolean): Promise<unknown> {
     this.counters.coalesced++;
     const loaded = await flight;
-    return { value: this.copyOf(loaded, valueKey), status: loaded.status };
+    const value = this.copyOf(loaded, valueKey);
+    return withStatus ? { value, status: loaded.status } : value;
   }
 
   private async loadAndStore(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, useL1: boolean): Promise<Loaded> {
