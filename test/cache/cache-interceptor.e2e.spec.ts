@@ -1,5 +1,7 @@
 import { Controller, Get, Injectable, NotFoundException, Param, Post, Query, UseInterceptors, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheInterceptor, CacheTTL, NoCache, RedisPatternsModule } from '../../lib/index.js';
@@ -56,16 +58,20 @@ class ItemsController {
   }
 }
 
-describe('CacheInterceptor over HTTP (Express)', () => {
+describe.each([
+  ['Express', () => new ExpressAdapter()],
+  ['Fastify', () => new FastifyAdapter()],
+])('CacheInterceptor over HTTP (%s)', (_platform, adapter) => {
   let app: INestApplication;
   let base: string;
   beforeAll(async () => {
+    for (const name of Object.keys(calls)) delete calls[name];
     const moduleRef = await Test.createTestingModule({
       imports: [RedisPatternsModule.forRoot({ connection: standaloneConnection(), keyPrefix: uniquePrefix(), cache: { staleWhileRevalidate: '10s' } })],
       controllers: [ItemsController],
       providers: [{ provide: APP_GUARD, useClass: FakeAuth }],
     }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
+    app = moduleRef.createNestApplication(adapter(), { logger: false });
     await app.listen(0, '127.0.0.1');
     base = `${(await app.getUrl()).replace('[::1]', '127.0.0.1')}/items`;
   });
