@@ -32,7 +32,7 @@ export class CacheInvalidationBus {
   constructor(
     private readonly pubsub: PubSubService,
     private readonly l1: L1Cache,
-    /** False when no instance can have L1 entries to drop (L1 or invalidation turned off). */
+    /** False when invalidation is turned off. */
     private readonly enabled: boolean,
   ) {}
 

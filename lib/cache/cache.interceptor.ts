@@ -9,7 +9,7 @@ interface HttpRequest {
   url?: string;
   originalUrl?: string;
   headers?: Record<string, string | string[] | undefined>;
-  user?: { id?: unknown };
+  user?: Record<string, unknown>;
 }
 
 /**
@@ -17,7 +17,8 @@ interface HttpRequest {
  * L1 and stale-while-revalidate when configured).
  *
  * - The key is the route and its query (parameters sorted) plus {@link vary}: by default the
- *   authenticated user's id when `request.user` exists, so one user's response never reaches another.
+ *   authenticated user's `id` (or `sub`, or `userId`) when `request.user` exists, so one user's
+ *   response never reaches another. A `request.user` with none of them is not cached at all.
  * - `Cache-Control: no-cache` in the request skips the cached copy and stores the new response.
  * - Sets `X-Cache: HIT | MISS | STALE`. Only successful responses are cached (a thrown exception is not).
  * - `@CacheTTL()` sets the TTL, `@NoCache()` turns it off. The `protected` hooks can be overridden.
@@ -43,16 +44,19 @@ export class CacheInterceptor implements NestInterceptor {
     if (key === undefined) return next.handle();
     const ttl = this.reflector.getAllAndOverride(CacheTTL, [context.getHandler(), context.getClass()]);
     const request = context.switchToHttp().getRequest<HttpRequest>();
+    const response = context.switchToHttp().getResponse<{ statusCode?: number }>();
     const run = () => lastValueFrom(next.handle());
+    // Only successful responses are stored (a handler may set another status without throwing).
+    const unless = () => (response.statusCode ?? 200) >= 300;
     return from(
       (async () => {
         if (this.wantsFreshResponse(request)) {
           const body = await run();
-          await this.cache.set(key, body, { ttl }).catch(() => undefined);
+          if (!unless()) await this.cache.set(key, body, { ttl }).catch(() => undefined);
           this.setCacheHeader(context, 'MISS');
           return body;
         }
-        const { value, status } = await this.cache.lookup(key, run, { ttl });
+        const { value, status } = await this.cache.lookup(key, run, { ttl, unless });
         this.setCacheHeader(context, status === 'hit' ? 'HIT' : status === 'stale' ? 'STALE' : 'MISS');
         return value;
       })(),
@@ -69,16 +73,22 @@ export class CacheInterceptor implements NestInterceptor {
   /** The cache key of a request, or undefined to not cache it. */
   protected trackBy(context: ExecutionContext): string | undefined {
     const request = context.switchToHttp().getRequest<HttpRequest>();
+    const vary = this.vary(context);
+    if (vary === null) return undefined;
     const url = new URL(request.originalUrl ?? request.url ?? '/', 'http://localhost');
     url.searchParams.sort();
-    const vary = this.vary(context);
     return `http:${url.pathname}${url.search}${vary === undefined ? '' : `|vary:${vary}`}`;
   }
 
-  /** What else the response depends on: by default the authenticated user's id, if any. */
-  protected vary(context: ExecutionContext): string | undefined {
-    const id = context.switchToHttp().getRequest<HttpRequest>().user?.id;
-    return id === undefined || id === null ? undefined : `user:${String(id)}`;
+  /**
+   * What else the response depends on: by default the authenticated user (`id`, `sub` or `userId`
+   * of `request.user`). Undefined: nothing else; null: it depends on something unknown, do not cache.
+   */
+  protected vary(context: ExecutionContext): string | undefined | null {
+    const user = context.switchToHttp().getRequest<HttpRequest>().user;
+    if (user === undefined || user === null) return undefined;
+    const id = user.id ?? user.sub ?? user.userId;
+    return id === undefined || id === null ? null : `user:${String(id)}`;
   }
 
   protected wantsFreshResponse(request: HttpRequest): boolean {

@@ -16,6 +16,11 @@ interface L1Entry {
 export class L1Cache {
   private readonly lru: LRUCache<string, L1Entry>;
   private readonly copyable: boolean;
+  /**
+   * Counts invalidations. A reader notes it before asking Redis and stores what Redis answered
+   * only if no invalidation came in meanwhile, so a late answer cannot bring back a dropped entry.
+   */
+  epoch = 0;
 
   constructor(
     private readonly codec: RedisCodec,
@@ -48,14 +53,17 @@ export class L1Cache {
   }
 
   delete(keys: readonly string[]): void {
+    this.epoch++;
     for (const key of keys) this.lru.delete(key);
   }
 
   deleteMatching(pattern: RegExp): void {
+    this.epoch++;
     for (const key of [...this.lru.keys()]) if (pattern.test(key)) this.lru.delete(key);
   }
 
   clear(): void {
+    this.epoch++;
     this.lru.clear();
   }
 

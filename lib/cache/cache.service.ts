@@ -21,8 +21,13 @@ const writeScript = RedisScript.fromFile(new URL('./cache-write.lua', import.met
 
 /** How long an eviction's generation bump is remembered: longer than any loader runs. */
 const GENERATION_TTL_MS = 3_600_000;
+/** A fresh generation token for a key that is written or deleted. */
+const newGeneration = () => randomBytes(9).toString('base64url');
+
 /** The longest wait between a failed background refresh and the next attempt. */
 const MAX_REFRESH_BACKOFF_MS = 30_000;
+/** How many keys' refresh backoffs are remembered at most. */
+const MAX_BACKOFF_ENTRIES = 10_000;
 
 /**
  * Options of one entry, for `getOrSet`, `set` and the decorators. Unset ones come from the
@@ -124,7 +129,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     this.settings = options.cache;
     if (this.settings.configured) maxmemoryPolicy.declare('cache', 'evictable');
     this.l1 = new L1Cache(options.codec, this.settings.l1);
-    this.bus = new CacheInvalidationBus(pubsub, this.l1, this.settings.l1.enabled && this.settings.invalidation);
+    this.bus = new CacheInvalidationBus(pubsub, this.l1, this.settings.invalidation);
   }
 
   onApplicationBootstrap(): void {
@@ -136,7 +141,8 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /**
-   * The cached value, or undefined on a miss (a cached null is returned as null).
+   * The cached value, or undefined on a miss (a cached null is returned as null) or while Redis
+   * cannot be reached.
    * @example
    * const user = await this.cache.get<User>(`user:${id}`);
    */
@@ -145,12 +151,20 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     const useL1 = this.usesL1(options.l1);
     const local = useL1 ? this.l1Get(keys.value) : undefined;
     if (local) return local.value as T;
-    const raw = await this.readRedis(keys.value);
+    const epoch = this.l1.epoch;
+    let raw: string | Buffer | null;
+    try {
+      raw = await this.readRedis(keys.value);
+    } catch (error) {
+      // Fail-open, like getOrSet: with Redis away, a read is a miss.
+      this.noteRedisError(error);
+      return undefined;
+    }
     const entry = raw === null ? undefined : unpackEntry(raw);
-    if (!entry) return undefined;
-    const value = this.options.codec.decode<T>(entry.encoded, keys.value);
-    if (useL1) this.remember(keys.value, value, entry.encoded, entry.freshUntil);
-    return value;
+    const decoded = entry && (await this.decodeOrDrop(keys.value, entry.encoded));
+    if (!entry || !decoded) return undefined;
+    if (useL1) this.remember(keys.value, decoded.value, entry.encoded, entry.freshUntil, epoch);
+    return decoded.value as T;
   }
 
   /**
@@ -163,9 +177,11 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     const keys = this.entryKeys(this.valueKey(key));
     const entryOptions = options as CacheEntryOptions;
     const { payload, pxMs, freshUntil, encoded } = this.prepare(keys.value, value, entryOptions);
-    await writeScript.run(this.client(), [keys.value, keys.generation], [GENERATION_TTL_MS, payload, pxMs]);
+    // Tagged before the write, so a tag invalidation cannot miss the new entry.
     await this.tag(keys.value, value, entryOptions, pxMs);
+    await writeScript.run(this.client(), [keys.value, keys.generation], [newGeneration(), GENERATION_TTL_MS, payload, pxMs]);
     if (this.usesL1(options.l1)) this.remember(keys.value, value, encoded, freshUntil);
+    else this.l1.delete([keys.value]);
     await this.bus.publish({ keys: [keys.value] });
   }
 
@@ -212,6 +228,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
 
     const pending = this.inFlight.get(valueKey);
     if (pending) return this.join(pending, valueKey, withStatus);
+    const epoch = this.l1.epoch;
     let raw: string | Buffer | null;
     try {
       const client = this.client();
@@ -219,19 +236,22 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
       if (this.redisDown) this.noteRedisUp();
     } catch (error) {
       this.noteRedisError(error);
+      // Redis is away: still one loader call per key in this process.
+      const joined = this.inFlight.get(valueKey);
+      if (joined) return this.join(joined, valueKey, withStatus);
       return this.singleFlight(valueKey, () => this.callLoader(loader), withStatus);
     }
     const entry = raw === null ? undefined : unpackEntry(raw);
-    if (entry) {
-      const value = this.options.codec.decode(entry.encoded, valueKey);
+    const value = entry && (await this.decodeOrDrop(valueKey, entry.encoded));
+    if (entry && value) {
       if (entry.freshUntil > Date.now()) {
         this.counters.redis.hits++;
-        if (useL1) this.remember(valueKey, value, entry.encoded, entry.freshUntil);
-        return withStatus ? { value, status: 'hit' } : value;
+        if (useL1) this.remember(valueKey, value.value, entry.encoded, entry.freshUntil, epoch);
+        return withStatus ? { value: value.value, status: 'hit' } : value.value;
       }
       this.counters.staleServed++;
       this.refreshInBackground(this.entryKeys(valueKey), loader, options);
-      return withStatus ? { value, status: 'stale' } : value;
+      return withStatus ? { value: value.value, status: 'stale' } : value.value;
     }
     this.counters.redis.misses++;
     const loading = this.inFlight.get(valueKey);
@@ -249,11 +269,11 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     let deleted = 0;
     for (const tag of tags) {
       const tagKey = this.tagKey(tag);
-      const members = await this.client().smembers(tagKey);
+      const members = await this.client().zrange(tagKey, '0', '-1');
       if (members.length === 0) continue;
+      // Only the members seen, and before deleting them: an entry tagged meanwhile stays in the set.
+      await this.client().zrem(tagKey, ...members);
       deleted += await this.deleteRedisKeys(members);
-      // Only the members seen: an entry tagged meanwhile stays in the set, and can be invalidated next time.
-      await this.client().srem(tagKey, ...members);
     }
     return deleted;
   }
@@ -301,9 +321,26 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     return structuredClone(this.counters);
   }
 
+  /**
+   * An entry the codec cannot read (corrupt, or written by an older codec) counts as a miss: it is
+   * logged, counted as an error, and deleted so the loader's value replaces it.
+   */
+  private async decodeOrDrop(valueKey: string, encoded: string | Buffer): Promise<{ value: unknown } | undefined> {
+    try {
+      return { value: this.options.codec.decode(encoded, valueKey) };
+    } catch (error) {
+      this.counters.errors++;
+      this.logger.warn(`Dropped the cache entry "${valueKey}": ${(error as Error).message.split(' (')[0]}`);
+      await this.deleteRedisKeys([valueKey]).catch((deleteError: unknown) => this.noteRedisError(deleteError));
+      return undefined;
+    }
+  }
+
   /** Runs `start` as the one load of this key in this process; callers that come meanwhile join it. */
   private async singleFlight(valueKey: string, start: () => Promise<Loaded>, withStatus: boolean): Promise<unknown> {
-    const flight = start().finally(() => this.inFlight.delete(valueKey));
+    const flight: Promise<Loaded> = start().finally(() => {
+      if (this.inFlight.get(valueKey) === flight) this.inFlight.delete(valueKey);
+    });
     this.inFlight.set(valueKey, flight);
     const loaded = await flight;
     return withStatus ? { value: loaded.value, status: loaded.status } : loaded.value;
@@ -321,14 +358,15 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     const token = lock ? randomBytes(12).toString('base64url') : '';
     let reply: [1, string | Buffer] | [0, string, number];
     try {
-      reply = await missScript.run(this.client(), [keys.value, keys.generation, keys.lock], [token, this.settings.stampede.lockTtlMs]);
+      reply = await missScript.run(this.client(), [keys.value, keys.generation, keys.lock], [token, this.settings.stampede.lockTtlMs], { buffers: this.options.codec.binary === true });
     } catch (error) {
       this.noteRedisError(error);
       return this.callLoader(loader);
     }
     // A value that is not a cache entry (written by someone else) is not served, nor overwritten.
     if (reply[0] === 1) return this.loadedFromRedis(keys, reply[1], useL1) ?? this.callLoader(loader);
-    const [, generation, locked] = reply;
+    const [, rawGeneration, locked] = reply;
+    const generation = String(rawGeneration);
     if (lock && locked === 0) {
       const appeared = await this.waitForValue(keys, useL1);
       if (appeared) return appeared;
@@ -358,11 +396,10 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
       throw error;
     }
     try {
+      // Tagged before the store, so a tag invalidation cannot miss the entry (an unused tag member is harmless).
+      await this.tag(keys.value, value, options, prepared.pxMs);
       const stored = await storeScript.run<number>(this.client(), [keys.value, keys.generation, keys.lock], [generation, prepared.payload, prepared.pxMs, token]);
-      if (stored === 1) {
-        await this.tag(keys.value, value, options, prepared.pxMs);
-        if (useL1) this.remember(keys.value, value, prepared.encoded, prepared.freshUntil);
-      }
+      if (stored === 1 && useL1) this.remember(keys.value, value, prepared.encoded, prepared.freshUntil);
     } catch (error) {
       this.noteRedisError(error);
     }
@@ -377,13 +414,16 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
       delay = Math.min(delay * 2, 100);
       let raw: string | Buffer | null;
+      let locked: number;
       try {
-        raw = await this.readRedis(keys.value);
+        [raw, locked] = await Promise.all([this.readRedis(keys.value), this.client().exists(keys.lock)]);
       } catch (error) {
         this.noteRedisError(error);
         return undefined;
       }
       if (raw !== null) return this.loadedFromRedis(keys, raw, useL1);
+      // The holder gave up (its loader failed, or its result was not cached): load here now.
+      if (locked === 0) return undefined;
     }
     return undefined;
   }
@@ -400,11 +440,12 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
   private refreshInBackground(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions): void {
     const backoff = this.refreshBackoff.get(keys.value);
     if (this.refreshing.has(keys.value) || (backoff && backoff.until > Date.now())) return;
+    if (backoff) this.refreshBackoff.delete(keys.value);
     this.refreshing.add(keys.value);
-    void this.refresh(keys, loader, options).finally(() => this.refreshing.delete(keys.value));
+    void this.refresh(keys, loader, options, backoff).finally(() => this.refreshing.delete(keys.value));
   }
 
-  private async refresh(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions): Promise<void> {
+  private async refresh(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, backoff: { delayMs: number } | undefined): Promise<void> {
     const token = randomBytes(12).toString('base64url');
     try {
       const client = this.client();
@@ -416,7 +457,9 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
         value = (await this.callLoader(loader)).value;
       } catch (error) {
         await this.releaseLock(keys, token);
-        const delayMs = Math.min(MAX_REFRESH_BACKOFF_MS, (this.refreshBackoff.get(keys.value)?.delayMs ?? 500) * 2);
+        const delayMs = Math.min(MAX_REFRESH_BACKOFF_MS, (backoff?.delayMs ?? 500) * 2);
+        // Bounded: past the limit the oldest backoffs are forgotten (a refresh may then come sooner).
+        if (this.refreshBackoff.size >= MAX_BACKOFF_ENTRIES) this.refreshBackoff.delete(this.refreshBackoff.keys().next().value as string);
         this.refreshBackoff.set(keys.value, { until: Date.now() + delayMs, delayMs });
         this.logger.warn(`Refreshing "${keys.value}" failed; serving the stale value, next try in ${delayMs}ms: ${(error as Error)?.message ?? error}`);
         return;
@@ -439,22 +482,28 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
 
   /** Deletes entries (bumping their generations), then tells the other instances. */
   private async deleteRedisKeys(valueKeys: readonly string[], announce = true): Promise<number> {
-    const results = await Promise.all(valueKeys.map((key) => writeScript.run<number>(this.client(), [key, `${key}:g`], [GENERATION_TTL_MS, '', 0])));
+    const results = await Promise.all(valueKeys.map((key) => writeScript.run<number>(this.client(), [key, `${key}:g`], [newGeneration(), GENERATION_TTL_MS, '', 0])));
     this.l1.delete(valueKeys);
     if (announce) await this.bus.publish({ keys: [...valueKeys] });
     return results.reduce((sum, deleted) => sum + deleted, 0);
   }
 
+  /**
+   * Adds the entry to its tags' sets: sorted sets scored by when the entry expires, so expired
+   * members are pruned on each write, and each set lives as long as its longest-lived member.
+   */
   private async tag(valueKey: string, value: unknown, options: CacheEntryOptions, pxMs: number): Promise<void> {
     const tags = typeof options.tags === 'function' ? options.tags(value) : options.tags;
     if (!tags?.length) return;
+    const now = Date.now();
     await Promise.all(
       tags.map(async (tag) => {
         const tagKey = this.tagKey(tag);
-        await this.client().sadd(tagKey, valueKey);
-        // The set lives as long as its longest-lived entry.
-        await this.client().pexpire(tagKey, pxMs, 'GT');
-        await this.client().pexpire(tagKey, pxMs, 'NX');
+        const client = this.client();
+        await client.zadd(tagKey, now + pxMs, valueKey);
+        await client.zremrangebyscore(tagKey, '-inf', now);
+        await client.pexpire(tagKey, pxMs, 'GT');
+        await client.pexpire(tagKey, pxMs, 'NX');
       }),
     );
   }
@@ -486,12 +535,12 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * Puts an entry in L1 once this instance hears invalidations (it joins the bus on first use, and
    * at startup when the module options have a `cache` section), so no L1 entry can miss one.
    */
-  private remember(valueKey: string, value: unknown, encoded: string | Buffer, freshUntil: number): void {
+  private remember(valueKey: string, value: unknown, encoded: string | Buffer, freshUntil: number, epochBefore = this.l1.epoch): void {
     if (this.settings.invalidation && !this.bus.listening) {
       this.bus.start();
       return;
     }
-    this.l1.set(valueKey, value, encoded, freshUntil);
+    if (this.l1.epoch === epochBefore) this.l1.set(valueKey, value, encoded, freshUntil);
   }
 
   private l1Get(valueKey: string): { value: unknown } | undefined {

@@ -37,16 +37,18 @@ export class RedisScript {
   }
 
   /**
-   * Runs the script. On a Cluster, keys that hash to different slots are rejected before anything
+   * Runs the script; with `buffers`, bulk replies come back as Buffers (for binary values). On a Cluster, keys that hash to different slots are rejected before anything
    * is sent, with a {@link CrossSlotError} that names them.
    */
-  async run<T = unknown>(client: RedisClient, keys: readonly string[], args: readonly ScriptArgument[] = []): Promise<T> {
+  async run<T = unknown>(client: RedisClient, keys: readonly string[], args: readonly ScriptArgument[] = [], { buffers = false } = {}): Promise<T> {
     if (isCluster(client)) this.assertOneSlot(keys);
     try {
-      return (await client.evalsha(this.sha1, keys.length, ...keys, ...args)) as T;
+      const reply = buffers ? client.callBuffer('EVALSHA', this.sha1, keys.length, ...keys, ...args) : client.evalsha(this.sha1, keys.length, ...keys, ...args);
+      return (await reply) as T;
     } catch (error) {
       if (!isNoScript(error)) throw error;
-      return (await client.eval(this.source, keys.length, ...keys, ...args)) as T;
+      const reply = buffers ? client.callBuffer('EVAL', this.source, keys.length, ...keys, ...args) : client.eval(this.source, keys.length, ...keys, ...args);
+      return (await reply) as T;
     }
   }
 

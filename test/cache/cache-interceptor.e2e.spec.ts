@@ -1,4 +1,4 @@
-import { Controller, Get, Injectable, NotFoundException, Param, Post, Query, UseInterceptors, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Injectable, NotFoundException, Param, Post, Query, Res, UseInterceptors, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -16,6 +16,7 @@ class FakeAuth implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<{ headers: Record<string, string>; user?: { id: string } }>();
     if (request.headers['x-user']) request.user = { id: request.headers['x-user'] };
+    if (request.headers['x-anonymous-token']) (request as { user?: unknown }).user = { scopes: ['read'] };
     return true;
   }
 }
@@ -32,6 +33,12 @@ class ItemsController {
   @CacheTTL(100)
   stale(): { calls: number } {
     return { calls: count('stale') };
+  }
+
+  @Get('teapot')
+  teapot(@Res({ passthrough: true }) response: { status(code: number): unknown }): { calls: number } {
+    response.status(418);
+    return { calls: count('teapot') };
   }
 
   @Get('live')
@@ -94,6 +101,17 @@ describe.each([
     expect(await get('/me', { 'x-user': 'bob' })).toMatchObject({ cache: 'MISS', body: { calls: 2 } });
     expect(await get('/me', { 'x-user': 'alice' })).toMatchObject({ cache: 'HIT', body: { calls: 1 } });
     expect(await get('/me')).toMatchObject({ cache: 'MISS', body: { calls: 3 } });
+  });
+
+  it('does not cache for a user it cannot tell apart (no id, sub or userId)', async () => {
+    expect(await get('/me', { 'x-anonymous-token': 't1' })).toMatchObject({ cache: null, body: { calls: 4 } });
+    expect(await get('/me', { 'x-anonymous-token': 't2' })).toMatchObject({ cache: null, body: { calls: 5 } });
+  });
+
+  it('does not cache a response whose status is not 2xx', async () => {
+    expect((await get('/teapot')).status).toBe(418);
+    expect((await get('/teapot')).status).toBe(418);
+    expect(calls.teapot).toBe(2);
   });
 
   it('honours Cache-Control: no-cache by fetching and storing a fresh response', async () => {
