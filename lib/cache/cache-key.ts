@@ -1,5 +1,19 @@
 import { createHash } from 'node:crypto';
 
+/** Characters a cache key cannot hold as they are: braces (the hash tag), glob characters, `\` and `%`. */
+const RESERVED = /[%{}*?[\]\\]/g;
+const HAS_RESERVED = /[%{}*?[\]\\]/;
+
+/**
+ * A cache key as it goes inside its hash tag: reserved characters are percent-encoded, `:` is
+ * kept (keys like `user:42` stay readable, and most keys need no work at all). A key therefore
+ * cannot leave its hash tag or act as a glob in a SCAN pattern.
+ */
+export function encodeCacheKey(key: string): string {
+  if (!HAS_RESERVED.test(key)) return key;
+  return key.replace(RESERVED, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
 /** Arguments up to this length appear in the key as they are; longer ones are hashed. */
 const MAX_READABLE_LENGTH = 64;
 

@@ -5,7 +5,7 @@
 -- ARGV[3]: payload or '', ARGV[4]: PX.
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 if ARGV[3] == '' then
-  return redis.call('DEL', KEYS[1])
+  return redis.call('UNLINK', KEYS[1])
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return 1

@@ -2,15 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { toMilliseconds, toPositiveMilliseconds, type Duration } from '../core/duration.js';
 import { InvalidOptionError } from '../core/errors.js';
-import { encodeKeyPart, RedisKeys } from '../core/keys.js';
+import { RedisKeys } from '../core/keys.js';
 import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
-import { masterNodes } from '../core/redis-client.js';
+import { masterNodes, type RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
 import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
 import { RedisScript } from '../core/redis-script.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
 import { CacheInvalidationBus, globToRegExp } from './cache.bus.js';
+import { encodeCacheKey } from './cache-key.js';
 import { packEntry, unpackEntry } from './cache.entry.js';
 import { L1Cache } from './cache.l1.js';
 import type { ResolvedCacheOptions } from './cache.options-validator.js';
@@ -118,15 +119,18 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly refreshBackoff = new Map<string, { until: number; delayMs: number }>();
   private readonly counters: CacheStats = { l1: { hits: 0, misses: 0 }, redis: { hits: 0, misses: 0 }, staleServed: 0, loaderCalls: 0, coalesced: 0, errors: 0 };
   private redisDown = false;
+  /** The main connection, looked up once. */
+  private readonly redis: RedisClient;
 
   constructor(
-    private readonly connections: RedisConnections,
+    connections: RedisConnections,
     private readonly keys: RedisKeys,
     pubsub: PubSubService,
     maxmemoryPolicy: MaxmemoryPolicyCheck,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
   ) {
     this.settings = options.cache;
+    this.redis = connections.get();
     if (this.settings.configured) maxmemoryPolicy.declare('cache', 'evictable');
     this.l1 = new L1Cache(options.codec, this.settings.l1);
     this.bus = new CacheInvalidationBus(pubsub, this.l1, this.settings.invalidation);
@@ -573,10 +577,10 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     this.logger.log('Redis is available to the cache again');
   }
 
-  /** The Redis key of an entry: `<prefix>{c:<key>}`, its own hash tag (what `RedisKeys.tagged(['c', key])` builds). */
+  /** The Redis key of an entry: `<prefix>{c:<key>}`, its own hash tag. */
   private valueKey(key: string): string {
     if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError('key', 'a non-empty string', key);
-    return `${this.keys.prefix}{c:${encodeKeyPart(key)}}`;
+    return `${this.keys.prefix}{c:${encodeCacheKey(key)}}`;
   }
 
   /** The keys of an entry's miss path, all in the value key's slot. */
@@ -594,14 +598,14 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     let body = '';
     for (let i = 0; i < pattern.length; i++) {
       const char = pattern[i];
-      if (char === '\\' && i + 1 < pattern.length) body += encodeKeyPart(pattern[++i]);
-      else body += char === '*' || char === '?' ? char : encodeKeyPart(char);
+      if (char === '\\' && i + 1 < pattern.length) body += encodeCacheKey(pattern[++i]);
+      else body += char === '*' || char === '?' ? char : encodeCacheKey(char);
     }
     return `${this.keys.prefix}{c:${body}}`;
   }
 
-  private client() {
-    return this.connections.get();
+  private client(): RedisClient {
+    return this.redis;
   }
 }
 

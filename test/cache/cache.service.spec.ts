@@ -1,6 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheService, CodecError, escapeCachePattern, RedisConnections, RedisKeys } from '../../lib/index.js';
+import { encodeCacheKey } from '../../lib/cache/cache-key.js';
 import { startContext, topologies } from '../support/testing-app.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -14,7 +15,7 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
   });
   afterAll(() => app.close());
 
-  const redisKey = (key: string) => app.get(RedisKeys).tagged(['c', key]);
+  const redisKey = (key: string) => `${app.get(RedisKeys).prefix}{c:${encodeCacheKey(key)}}`;
   const pttl = (key: string) => app.get(RedisConnections).get().pttl(redisKey(key));
 
   it('calls the loader on a miss, then serves the stored value with its types', async () => {
@@ -198,6 +199,16 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
     expect(await cache.get('user:2:profile')).toBe('user:2:profile');
     expect(await cache.clear('user:')).toBe(1);
     expect(await cache.get('admin:1')).toBe('admin:1');
+  });
+
+  it('keeps keys with braces, globs and % inside their own hash tag (the miss script runs on the cluster)', async () => {
+    for (const key of ['a}b{c', 'x*y?[z]', '100%\\done', 'user:42:profile']) {
+      expect(await cache.getOrSet(key, () => key)).toBe(key);
+      expect(await cache.get(key)).toBe(key);
+    }
+    expect(redisKey('user:42:profile')).toMatch(/\{c:user:42:profile\}$/);
+    expect(await cache.deleteByPattern('a}*')).toBe(1);
+    expect(await cache.get('x*y?[z]')).toBe('x*y?[z]');
   });
 
   it('warms many entries at once', async () => {
