@@ -48,8 +48,8 @@ export class MaxmemoryPolicyCheck implements OnApplicationBootstrap {
     const durable = [...this.declared].filter(([, durability]) => durability === 'durable').map(([feature]) => feature);
     if (durable.length > 0 && policy !== 'noeviction') {
       return (
-        `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of ${durable.join(', ')}, which carry TTLs. ` +
-        'Use noeviction, and keep a cache that needs eviction on a separate Redis.'
+        `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of ${durable.join(', ')}, which must not be lost ` +
+        '(volatile-* policies evict keys with a TTL, as locks and sessions have). Use noeviction, and keep a cache that needs eviction on a separate Redis.'
       );
     }
     if (durable.length === 0 && policy === 'noeviction') {

@@ -1,18 +1,30 @@
-import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { DecoratedMethodsExplorer } from '../core/decorated-methods.explorer.js';
-import { ON_STREAM_MESSAGE } from './on-stream-message.decorator.js';
+import { Injectable, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import { DecoratedMethodsExplorer, type DecoratedMethod } from '../core/decorated-methods.explorer.js';
+import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
+import { ON_STREAM_MESSAGE, type OnStreamMessageTarget } from './on-stream-message.decorator.js';
 import { StreamService } from './stream.service.js';
 
-/** Starts a consumer for every `@OnStreamMessage` method; StreamService stops them at shutdown. */
+/**
+ * Finds every `@OnStreamMessage` method at init (declaring stream keys durable for the
+ * maxmemory-policy check) and starts a consumer for each at bootstrap; StreamService stops them
+ * at shutdown.
+ */
 @Injectable()
-export class OnStreamMessageExplorer implements OnApplicationBootstrap {
+export class OnStreamMessageExplorer implements OnModuleInit, OnApplicationBootstrap {
+  private methods: DecoratedMethod<OnStreamMessageTarget>[] = [];
+
   constructor(
     private readonly explorer: DecoratedMethodsExplorer,
     private readonly streams: StreamService,
+    private readonly maxmemoryPolicy: MaxmemoryPolicyCheck,
   ) {}
 
+  onModuleInit(): void {
+    this.methods = this.explorer.find(ON_STREAM_MESSAGE, 'OnStreamMessage');
+    if (this.methods.length > 0) this.maxmemoryPolicy.declare('streams', 'durable');
+  }
+
   async onApplicationBootstrap(): Promise<void> {
-    const methods = this.explorer.find(ON_STREAM_MESSAGE, 'OnStreamMessage');
-    await Promise.all(methods.map(({ metadata: { stream, group, ...options }, handler }) => this.streams.consume(stream, group, handler, options)));
+    await Promise.all(this.methods.map(({ metadata: { stream, group, ...options }, handler }) => this.streams.consume(stream, group, handler, options)));
   }
 }

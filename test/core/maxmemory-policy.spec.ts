@@ -1,7 +1,7 @@
 import { Injectable, Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { MaxmemoryPolicyCheck, type KeyDurability } from '../../lib/index.js';
+import { MaxmemoryPolicyCheck, OnStreamMessage, type KeyDurability } from '../../lib/index.js';
 import { RedisServer } from '../support/redis-server.js';
 import { startContext } from '../support/testing-app.js';
 
@@ -42,7 +42,7 @@ describe('maxmemory-policy check at startup', () => {
 
   it.each(['allkeys-lru', 'volatile-lru', 'volatile-ttl', 'allkeys-random'])('warns when %s may evict durable keys, naming the features', async (policy) => {
     expect(await warningsWith(policy, [['cache', 'evictable'], ['lock', 'durable'], ['session', 'durable']])).toEqual([
-      `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of lock, session, which carry TTLs. Use noeviction, and keep a cache that needs eviction on a separate Redis.`,
+      `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of lock, session, which must not be lost (volatile-* policies evict keys with a TTL, as locks and sessions have). Use noeviction, and keep a cache that needs eviction on a separate Redis.`,
     ]);
   });
 
@@ -64,6 +64,22 @@ describe('maxmemory-policy check at startup', () => {
 
   it('stays quiet when no maxmemory is set, since Redis then never evicts', async () => {
     expect(await warningsWith('allkeys-lru', [['lock', 'durable']], true, '0')).toEqual([]);
+  });
+
+  it('counts @OnStreamMessage consumers as durable (stream keys carry no TTL, and must not be evicted)', async () => {
+    @Injectable()
+    class Consumer {
+      @OnStreamMessage('events', 'workers', { block: '50ms' })
+      handle() {}
+    }
+    await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await admin.config('SET', 'maxmemory', '100mb');
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await startContext({ connection: server.address }, { providers: [Consumer] });
+    await app.close();
+    expect(warn.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('maxmemory-policy'))).toEqual([
+      'Redis maxmemory-policy is "allkeys-lru": under memory pressure Redis may evict keys of streams, which must not be lost (volatile-* policies evict keys with a TTL, as locks and sessions have). Use noeviction, and keep a cache that needs eviction on a separate Redis.',
+    ]);
   });
 
   it('can be turned off', async () => {
