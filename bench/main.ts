@@ -4,12 +4,14 @@ import { RedisServer } from '../test/support/redis-server.js';
 import { cacheScenarios } from './cache.scenarios.js';
 import { coreScenarios, KEY_COUNT, seed } from './core.scenarios.js';
 import { report, runAll } from './harness.js';
+import { httpReport } from './http.scenarios.js';
 import { messagingReport } from './messaging.scenarios.js';
 
 /**
  * `npm run bench`: starts its own redis-server, seeds KEY_COUNT keys of about 1 KB, and measures
  * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3).
  * Then the messaging scenarios (pub/sub, streams), BENCH_MESSAGES messages each (default 20000).
+ * Then HTTP routes under autocannon ('http').
  * BENCH_FILTER (a regular expression over group names) runs a subset, e.g. BENCH_FILTER='cache hit'.
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
@@ -31,6 +33,10 @@ try {
   await Promise.all(suites.map((suite) => suite.close()));
 
   const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
+  if (filter.test('http')) {
+    console.log(`\nHTTP: Nest + Express, autocannon with 64 connections, ${seconds}s per route\n`);
+    console.log(await httpReport(server.url, seconds));
+  }
   if (filter.test('messaging')) {
     console.log(`\nMessaging: ${messages} messages per run, 64 publishers in flight; latency from publish to handler\n`);
     console.log(await messagingReport(server.url, messages));

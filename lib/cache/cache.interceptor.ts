@@ -75,9 +75,17 @@ export class CacheInterceptor implements NestInterceptor {
     const request = context.switchToHttp().getRequest<HttpRequest>();
     const vary = this.vary(context);
     if (vary === null) return undefined;
-    const url = new URL(request.originalUrl ?? request.url ?? '/', 'http://localhost');
-    url.searchParams.sort();
-    return `http:${url.pathname}${url.search}${vary === undefined ? '' : `|vary:${vary}`}`;
+    const url = request.originalUrl ?? request.url ?? '/';
+    const queryStart = url.indexOf('?');
+    let route = url;
+    if (queryStart !== -1) {
+      // Parameters sorted, so ?a=1&b=2 and ?b=2&a=1 share an entry.
+      const query = new URLSearchParams(url.slice(queryStart + 1));
+      query.sort();
+      const sorted = query.toString();
+      route = `${url.slice(0, queryStart)}${sorted ? `?${sorted}` : ''}`;
+    }
+    return `http:${route}${vary === undefined ? '' : `|vary:${vary}`}`;
   }
 
   /**
@@ -99,7 +107,8 @@ export class CacheInterceptor implements NestInterceptor {
   /** Works on Express (`setHeader`) and Fastify (`header`). */
   protected setCacheHeader(context: ExecutionContext, value: 'HIT' | 'MISS' | 'STALE'): void {
     const response = context.switchToHttp().getResponse<{ header?: (name: string, value: string) => unknown; setHeader?: (name: string, value: string) => unknown }>();
-    if (typeof response.header === 'function') response.header('X-Cache', value);
-    else response.setHeader?.('X-Cache', value);
+    // Node's own setHeader (Express) is the cheapest; a Fastify reply has header() instead.
+    if (typeof response.setHeader === 'function') response.setHeader('X-Cache', value);
+    else response.header?.('X-Cache', value);
   }
 }
