@@ -11,6 +11,8 @@ interface InvalidationMessage {
   keys?: string[];
   /** A SCAN pattern (only `*` and `?` wildcards) of entries that were deleted. */
   pattern?: string;
+  /** A tag, pattern or clear invalidation: loads in flight must not store their results. */
+  bulk?: boolean;
 }
 
 const CHANNEL = 'cache:invalidate';
@@ -34,6 +36,7 @@ export class CacheInvalidationBus {
     private readonly l1: L1Cache,
     /** False when invalidation is turned off. */
     private readonly enabled: boolean,
+    private readonly onBulkInvalidation: () => void,
   ) {}
 
   start(): void {
@@ -57,7 +60,7 @@ export class CacheInvalidationBus {
   }
 
   /** Never throws: a lost invalidation only leaves other L1s stale until their short TTL. */
-  async publish(change: { keys?: string[]; pattern?: string }): Promise<void> {
+  async publish(change: Omit<InvalidationMessage, 'from'>): Promise<void> {
     if (!this.enabled) return;
     try {
       await this.pubsub.publish(CHANNEL, { from: this.instanceId, ...change } satisfies InvalidationMessage);
@@ -68,6 +71,7 @@ export class CacheInvalidationBus {
 
   private receive(message: InvalidationMessage): void {
     if (message.from === this.instanceId) return;
+    if (message.bulk) this.onBulkInvalidation();
     if (message.keys) this.l1.delete(message.keys);
     if (message.pattern !== undefined) this.l1.deleteMatching(globToRegExp(message.pattern));
   }

@@ -119,6 +119,12 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly refreshBackoff = new Map<string, { until: number; delayMs: number }>();
   private readonly counters: CacheStats = { l1: { hits: 0, misses: 0 }, redis: { hits: 0, misses: 0 }, staleServed: 0, loaderCalls: 0, coalesced: 0, errors: 0 };
   private redisDown = false;
+  /**
+   * Counts tag, pattern and clear invalidations, made here or (over the bus) by another instance.
+   * A load stores its result only if none happened since it began: such an invalidation may have
+   * covered the entry before it existed.
+   */
+  private bulkEpoch = 0;
   /** The main connection, looked up once. */
   private readonly redis: RedisClient;
 
@@ -133,7 +139,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     this.redis = connections.get();
     if (this.settings.configured) maxmemoryPolicy.declare('cache', 'evictable');
     this.l1 = new L1Cache(options.codec, this.settings.l1);
-    this.bus = new CacheInvalidationBus(pubsub, this.l1, this.settings.invalidation);
+    this.bus = new CacheInvalidationBus(pubsub, this.l1, this.settings.invalidation, () => this.bulkInvalidated());
   }
 
   onApplicationBootstrap(): void {
@@ -270,15 +276,19 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    * await this.cache.invalidateTags([`org:${orgId}`]);
    */
   async invalidateTags(tags: readonly string[]): Promise<number> {
+    this.bulkInvalidated();
     let deleted = 0;
+    const deletedKeys: string[] = [];
     for (const tag of tags) {
       const tagKey = this.tagKey(tag);
       const members = await this.client().zrange(tagKey, '0', '-1');
       if (members.length === 0) continue;
       // Only the members seen, and before deleting them: an entry tagged meanwhile stays in the set.
       await this.client().zrem(tagKey, ...members);
-      deleted += await this.deleteRedisKeys(members);
+      deleted += await this.deleteRedisKeys(members, false);
+      deletedKeys.push(...members);
     }
+    await this.bus.publish({ keys: deletedKeys, bulk: true });
     return deleted;
   }
 
@@ -292,13 +302,14 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
    */
   async deleteByPattern(pattern: string): Promise<number> {
     const match = this.scanPattern(pattern);
+    this.bulkInvalidated();
     const found = new Set<string>();
     for (const node of masterNodes(this.client())) {
       for await (const batch of node.scanStream({ match, count: 500 })) for (const key of batch as string[]) found.add(key);
     }
     const deleted = found.size === 0 ? 0 : await this.deleteRedisKeys([...found], false);
     this.l1.deleteMatching(globToRegExp(match));
-    await this.bus.publish({ pattern: match });
+    await this.bus.publish({ pattern: match, bulk: true });
     return deleted;
   }
 
@@ -358,6 +369,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async loadAndStore(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, useL1: boolean): Promise<Loaded> {
+    const bulkEpoch = this.bulkEpoch;
     const lock = options.lock ?? this.settings.stampede.lock;
     const token = lock ? randomBytes(12).toString('base64url') : '';
     let reply: [1, string | Buffer] | [0, string, number];
@@ -382,12 +394,14 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
       if (locked === 1) await this.releaseLock(keys, token);
       throw error;
     }
-    return this.store(keys, value, options, generation, locked === 1 ? token : '', useL1);
+    return this.store(keys, value, options, generation, locked === 1 ? token : '', useL1, bulkEpoch);
   }
 
   /** Stores a loaded value unless a write or delete happened since `generation` was read. */
-  private async store(keys: EntryKeys, value: unknown, options: CacheEntryOptions, generation: string, token: string, useL1: boolean): Promise<Loaded> {
-    const uncacheable = ((value === null || value === undefined) && !(options.cacheNull ?? this.settings.cacheNull)) || options.unless?.(value) === true;
+  private async store(keys: EntryKeys, value: unknown, options: CacheEntryOptions, generation: string, token: string, useL1: boolean, bulkEpoch: number): Promise<Loaded> {
+    // A tag, pattern or clear invalidation since the load began may have covered this entry: do not store.
+    const invalidated = this.bulkEpoch !== bulkEpoch;
+    const uncacheable = invalidated || ((value === null || value === undefined) && !(options.cacheNull ?? this.settings.cacheNull)) || options.unless?.(value) === true;
     if (uncacheable) {
       if (token) await this.releaseLock(keys, token);
       return { value, status: 'miss' };
@@ -451,6 +465,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async refresh(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, backoff: { delayMs: number } | undefined): Promise<void> {
     const token = randomBytes(12).toString('base64url');
+    const bulkEpoch = this.bulkEpoch;
     try {
       const client = this.client();
       const locked = await client.set(keys.lock, token, 'PX', this.settings.stampede.lockTtlMs, 'NX');
@@ -469,7 +484,7 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
         return;
       }
       this.refreshBackoff.delete(keys.value);
-      await this.store(keys, value, options, generation, token, this.usesL1(options.l1));
+      await this.store(keys, value, options, generation, token, this.usesL1(options.l1), bulkEpoch);
     } catch (error) {
       this.noteRedisError(error);
     }
@@ -533,6 +548,10 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     const raw = await (this.options.codec.binary ? client.getBuffer(valueKey) : client.get(valueKey));
     this.noteRedisUp();
     return raw;
+  }
+
+  private bulkInvalidated(): void {
+    this.bulkEpoch++;
   }
 
   /**

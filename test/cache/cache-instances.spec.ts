@@ -77,6 +77,20 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
     await expect.poll(() => b.get('shared', { l1: true })).toBeUndefined();
   });
 
+  it('a tag invalidation on one instance keeps another instance\'s in-flight load from storing', async () => {
+    const [a, b] = instances.map((app) => app.get(CacheService));
+    // B joins the bus (its subscription confirmed) before the race.
+    await expect.poll(async () => (await b.set('bus-ready', 1, { l1: true }), await b.get('bus-ready', { l1: true }), b.stats().l1.hits)).toBeGreaterThan(0);
+    const loading = b.getOrSet('tagged-elsewhere', async () => {
+      await sleep(200);
+      return 'old';
+    }, { tags: ['remote-tag'] });
+    await sleep(30);
+    await a.invalidateTags(['remote-tag']);
+    expect(await loading).toBe('old');
+    expect(await a.get('tagged-elsewhere')).toBeUndefined();
+  });
+
   it('hands each caller its own copy from L1 unless shared', async () => {
     const cache = instances[0].get(CacheService);
     await cache.set('mutable', { items: [1] }, { l1: true });

@@ -178,6 +178,22 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
     expect(await cache.get('aba')).toBeUndefined();
   });
 
+  it('a load in flight during a tag, pattern or clear invalidation does not store its result', async () => {
+    const slow = (value: string) => async () => {
+      await sleep(150);
+      return value;
+    };
+    for (const invalidate of [() => cache.invalidateTags(['bulk-tag']), () => cache.deleteByPattern('bulk:*'), () => cache.clear('bulk:')]) {
+      const loading = cache.getOrSet('bulk:entry', slow('old'), { tags: ['bulk-tag'] });
+      await sleep(30);
+      await invalidate();
+      expect(await loading).toBe('old');
+      expect(await cache.get('bulk:entry')).toBeUndefined();
+    }
+    expect(await cache.getOrSet('bulk:entry', slow('new'), { tags: ['bulk-tag'] })).toBe('new');
+    expect(await cache.get('bulk:entry')).toBe('new');
+  });
+
   it('invalidates by tag, including tags computed from the value', async () => {
     await cache.getOrSet('p1', () => ({ brand: 'acme' }), { tags: (value) => ['products', `brand:${value.brand}`] });
     await cache.set('p2', { brand: 'other' }, { tags: ['products', 'brand:other'] });
