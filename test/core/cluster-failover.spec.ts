@@ -40,12 +40,12 @@ describe('a cluster with replicas, when a master fails', () => {
       const replicaRoles = await Promise.all(replicas.map((replica) => roleOf(replica.port)));
       return replicas[replicaRoles.indexOf('master')]?.port;
     };
-    await waitFor(async () => (promotedPort = await findPromoted()) !== undefined, 'a replica to be promoted', 45_000);
-    await waitFor(async () => (await Promise.all(pairs.map((pair) => cluster.get(pair[0]).catch(() => null)))).every((value) => value === '1'), 'every key to be readable', 45_000);
+    await waitFor(async () => (promotedPort = await findPromoted()) !== undefined, 'a replica to be promoted', 90_000);
+    await waitFor(async () => (await Promise.all(pairs.map((pair) => cluster.get(pair[0]).catch(() => null)))).every((value) => value === '1'), 'every key to be readable', 90_000);
 
     // The promoted replica has the data but not the script: the first EVALSHA there gets NOSCRIPT.
     expect(await command(promotedPort!, `SCRIPT EXISTS ${addToBoth.sha1}`)).toBe('*1\r\n:0\r\n');
     for (const pair of pairs) expect(await addToBoth.run(cluster, pair, [1])).toEqual([2, 2]);
     expect(await command(promotedPort!, `SCRIPT EXISTS ${addToBoth.sha1}`)).toBe('*1\r\n:1\r\n');
-  }, 120_000);
+  }, 240_000);
 });
