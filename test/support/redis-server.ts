@@ -119,7 +119,8 @@ export class RedisClusterServers {
   static async start(options: { masters?: number; replicasPerMaster?: number } = {}): Promise<RedisClusterServers> {
     const masters = options.masters ?? 3;
     const replicas = options.replicasPerMaster ?? 0;
-    const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'];
+    // validity factor 0: a replica always takes over, however stale it thinks it is (a loaded test machine delays replication pings).
+    const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-replica-validity-factor', '0'];
     const servers: RedisServer[] = [];
     for (let i = 0; i < masters * (1 + replicas); i++) servers.push(await RedisServer.start({ args: clusterArgs, withBus: true }));
     const create = spawnSync(
