@@ -5,7 +5,7 @@ import type { PubSubService } from '../pubsub/pubsub.service.js';
 import type { L1Cache } from './cache.l1.js';
 
 /** What one instance tells the others after a write: which L1 entries to drop. */
-interface InvalidationMessage {
+export interface InvalidationMessage {
   from: string;
   /** Redis keys of entries that changed. */
   keys?: string[];
@@ -15,24 +15,54 @@ interface InvalidationMessage {
   bulk?: boolean;
 }
 
+/** How invalidation messages travel between instances. */
+export interface InvalidationTransport {
+  publish(message: InvalidationMessage): Promise<void>;
+  /**
+   * Starts delivering messages, and calls `onGap` whenever some may have been missed. Resolves once
+   * nothing published from then on can be missed (while the connection holds).
+   */
+  listen(onMessage: (message: InvalidationMessage) => void, onGap: () => void): Promise<void>;
+  stop(): Promise<void>;
+}
+
 const CHANNEL = 'cache:invalidate';
 
+/** Invalidation over pub/sub: at most once, so a reconnect of the subscriber counts as a gap. */
+export class PubSubTransport implements InvalidationTransport {
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(private readonly pubsub: PubSubService) {}
+
+  async publish(message: InvalidationMessage): Promise<void> {
+    await this.pubsub.publish(CHANNEL, message);
+  }
+
+  listen(onMessage: (message: InvalidationMessage) => void, onGap: () => void): Promise<void> {
+    this.subscriptions.push(this.pubsub.subscribe<InvalidationMessage>(CHANNEL).subscribe(onMessage), this.pubsub.reconnected.subscribe(onGap));
+    return this.pubsub.whenSubscribed(CHANNEL);
+  }
+
+  async stop(): Promise<void> {
+    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+  }
+}
+
 /**
- * Keeps the L1 tiers of all instances coherent over pub/sub: each write publishes the keys it
- * changed (after the Redis write succeeded), the other instances drop them, and an instance
- * ignores its own messages. Pub/sub is at most once, so when the subscriber connection comes back
- * after a disconnect, L1 is cleared.
+ * Keeps the L1 tiers of all instances coherent: each write publishes the keys it changed (after
+ * the Redis write succeeded), the other instances drop them, and an instance ignores its own
+ * messages. When messages may have been missed (a pub/sub reconnect, or a stream trimmed past the
+ * last entry read), L1 is cleared.
  */
 export class CacheInvalidationBus {
   private readonly logger = new Logger('RedisPatterns:Cache');
   private readonly instanceId = randomUUID();
-  private readonly subscriptions: Subscription[] = [];
   private started = false;
-  /** True once Redis confirmed the subscription: only then may L1 hold entries. */
+  /** True once the transport listens: only then may L1 hold entries. */
   listening = false;
 
   constructor(
-    private readonly pubsub: PubSubService,
+    private readonly transport: InvalidationTransport,
     private readonly l1: L1Cache,
     /** False when invalidation is turned off. */
     private readonly enabled: boolean,
@@ -42,28 +72,25 @@ export class CacheInvalidationBus {
   start(): void {
     if (this.started) return;
     this.started = true;
-    this.subscriptions.push(
-      this.pubsub.subscribe<InvalidationMessage>(CHANNEL).subscribe((message) => this.receive(message)),
-      this.pubsub.reconnected.subscribe(() => {
-        this.logger.warn('Cleared the L1 cache: invalidations may have been missed while the subscriber was disconnected');
-        this.l1.clear();
-      }),
-    );
-    this.pubsub.whenSubscribed(CHANNEL).then(
+    const onGap = () => {
+      this.logger.warn('Cleared the L1 cache: invalidations may have been missed');
+      this.l1.clear();
+    };
+    this.transport.listen((message) => this.receive(message), onGap).then(
       () => (this.listening = true),
-      (error: Error) => this.logger.error(`L1 stays off: the invalidation channel could not be subscribed: ${error.message}`),
+      (error: Error) => this.logger.error(`L1 stays off: cannot listen for invalidations: ${error.message}`),
     );
   }
 
-  stop(): void {
-    for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
+  stop(): Promise<void> {
+    return this.transport.stop();
   }
 
   /** Never throws: a lost invalidation only leaves other L1s stale until their short TTL. */
   async publish(change: Omit<InvalidationMessage, 'from'>): Promise<void> {
     if (!this.enabled) return;
     try {
-      await this.pubsub.publish(CHANNEL, { from: this.instanceId, ...change } satisfies InvalidationMessage);
+      await this.transport.publish({ from: this.instanceId, ...change });
     } catch (error) {
       this.logger.warn(`Could not publish a cache invalidation: ${(error as Error).message}`);
     }

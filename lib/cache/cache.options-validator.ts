@@ -14,7 +14,7 @@ export interface ResolvedCacheOptions {
   nullTtlMs: number;
   l1: { enabled: boolean; maxEntries: number; maxBytes: number; ttlMs: number; shared: boolean; byDefault: boolean };
   stampede: { lock: boolean; lockTtlMs: number; waitMs: number };
-  invalidation: boolean;
+  invalidation: false | 'pubsub' | 'stream';
 }
 
 /** Every default of the cache options, in one place. */
@@ -58,6 +58,12 @@ export function resolveCacheOptions(configured: CacheOptions | undefined): Resol
       lockTtlMs: toTimerMilliseconds(stampede.lockTtl ?? defaults.stampede.lockTtl, 'cache.stampede.lockTtl'),
       waitMs: toTimerMilliseconds(stampede.wait ?? defaults.stampede.wait, 'cache.stampede.wait', { allowZero: true }),
     },
-    invalidation: toBoolean('cache.invalidation', options.invalidation ?? defaults.invalidation),
+    invalidation: invalidationTransport(options.invalidation ?? defaults.invalidation),
   };
+}
+
+function invalidationTransport(value: unknown): ResolvedCacheOptions['invalidation'] {
+  if (value === true || value === 'pubsub') return 'pubsub';
+  if (value === false || value === 'stream') return value;
+  throw new InvalidOptionError('cache.invalidation', "true, false, 'pubsub' or 'stream'", value);
 }

@@ -25,8 +25,14 @@ export interface CacheOptions {
   l1?: false | L1Options;
   /** Stampede protection across instances. */
   stampede?: StampedeOptions;
-  /** Drop other instances' L1 entries when this one writes, over pub/sub. @default true */
-  invalidation?: boolean;
+  /**
+   * Drop other instances' L1 entries when this one writes: over pub/sub (`true` or `'pubsub'`;
+   * at most once, so L1 is cleared after a subscriber reconnect), or over a stream (`'stream'`;
+   * an instance that reconnects replays what it missed, and clears L1 only if the stream was
+   * trimmed past it). `false` turns it off.
+   * @default true
+   */
+  invalidation?: boolean | 'pubsub' | 'stream';
 }
 
 /** The in-process LRU tier. */

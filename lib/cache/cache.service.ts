@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { toMilliseconds, toPositiveMilliseconds, type Duration } from '../core/duration.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
@@ -10,7 +10,8 @@ import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
 import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
 import { RedisScript } from '../core/redis-script.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
-import { CacheInvalidationBus, globToRegExp } from './cache.bus.js';
+import { CacheInvalidationBus, globToRegExp, PubSubTransport } from './cache.bus.js';
+import { StreamTransport } from './cache-stream.transport.js';
 import { encodeCacheKey } from './cache-key.js';
 import { packEntry, unpackEntry } from './cache.entry.js';
 import { L1Cache } from './cache.l1.js';
@@ -109,7 +110,7 @@ interface Loaded {
  * await this.cache.invalidateTags(['products']);
  */
 @Injectable()
-export class CacheService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class CacheService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('RedisPatterns:Cache');
   private readonly settings: ResolvedCacheOptions;
   private readonly l1: L1Cache;
@@ -139,15 +140,19 @@ export class CacheService implements OnApplicationBootstrap, OnApplicationShutdo
     this.redis = connections.get();
     if (this.settings.configured) maxmemoryPolicy.declare('cache', 'evictable');
     this.l1 = new L1Cache(options.codec, this.settings.l1);
-    this.bus = new CacheInvalidationBus(pubsub, this.l1, this.settings.invalidation, () => this.bulkInvalidated());
+    const transport =
+      this.settings.invalidation === 'stream'
+        ? new StreamTransport(this.redis, keys.tagged('cache-invalidations'), options.codec, options.commandTimeoutMs)
+        : new PubSubTransport(pubsub);
+    this.bus = new CacheInvalidationBus(transport, this.l1, this.settings.invalidation !== false, () => this.bulkInvalidated());
   }
 
   onApplicationBootstrap(): void {
     if (this.settings.configured && this.settings.l1.enabled && this.settings.invalidation) this.bus.start();
   }
 
-  onApplicationShutdown(): void {
-    this.bus.stop();
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.bus.stop();
   }
 
   /**
