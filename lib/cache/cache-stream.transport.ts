@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { RedisCodec } from '../core/codec.js';
 import { backoffDelay, createBlockingConnection } from '../core/redis-connection.factory.js';
 import { untilReady, type RedisClient } from '../core/redis-client.js';
+import { streamField } from '../core/stream-fields.js';
 import type { InvalidationMessage, InvalidationTransport } from './cache.bus.js';
 
 /** How long one read waits for new entries. */
@@ -60,8 +61,9 @@ export class StreamTransport implements InvalidationTransport {
         const reply = (await reader.xread('BLOCK', BLOCK_MS, 'STREAMS', this.streamKey, this.lastId)) as [string, [string, string[]][]][] | null;
         for (const [id, fields] of reply?.[0]?.[1] ?? []) {
           this.lastId = id;
-          const payload = fields[fields.indexOf('d') + 1];
+          const payload = streamField(fields, 'd');
           try {
+            if (payload === undefined) throw new Error('no payload field');
             onMessage(this.codec.decode<InvalidationMessage>(payload, this.streamKey));
           } catch {
             this.logger.warn(`Skipped invalidation ${id}: it could not be decoded`);

@@ -515,6 +515,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
   /**
    * Adds the entry to its tags' sets: sorted sets scored by when the entry expires, so expired
    * members are pruned on each write, and each set lives as long as its longest-lived member.
+   * One pipelined round trip per tag (the commands of a tag share its key, hence its slot).
    */
   private async tag(valueKey: string, value: unknown, options: CacheEntryOptions, pxMs: number): Promise<void> {
     const tags = typeof options.tags === 'function' ? options.tags(value) : options.tags;
@@ -523,11 +524,15 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
     await Promise.all(
       tags.map(async (tag) => {
         const tagKey = this.tagKey(tag);
-        const client = this.client();
-        await client.zadd(tagKey, now + pxMs, valueKey);
-        await client.zremrangebyscore(tagKey, '-inf', now);
-        await client.pexpire(tagKey, pxMs, 'GT');
-        await client.pexpire(tagKey, pxMs, 'NX');
+        const replies = await this.client()
+          .pipeline()
+          .zadd(tagKey, now + pxMs, valueKey)
+          .zremrangebyscore(tagKey, '-inf', now)
+          .pexpire(tagKey, pxMs, 'GT')
+          .pexpire(tagKey, pxMs, 'NX')
+          .exec();
+        const failed = replies?.find(([error]) => error)?.[0];
+        if (failed) throw failed;
       }),
     );
   }

@@ -3,6 +3,7 @@ import type { RedisCodec } from '../core/codec.js';
 import { backoffDelay } from '../core/redis-connection.factory.js';
 import type { RedisClient } from '../core/redis-client.js';
 import { RedisScript } from '../core/redis-script.js';
+import { streamField } from '../core/stream-fields.js';
 import type { StreamHandler } from './stream.interfaces.js';
 
 const deadLetterScript = RedisScript.fromFile(new URL('./dead-letter.lua', import.meta.url));
@@ -168,7 +169,7 @@ export class StreamConsumer {
 
   private async process(id: string, fields: Field[], deliveries: number): Promise<void> {
     const { codec, handler, stream, group, client, streamKey } = this.settings;
-    const payload = fieldValue(fields, 'd');
+    const payload = streamField(fields, 'd');
     let event: unknown;
     try {
       if (payload === undefined) throw new Error('no payload field');
@@ -190,7 +191,7 @@ export class StreamConsumer {
 
   private async deadLetter(id: string, fields: Field[], deliveries: number, reason: 'max-deliveries' | 'malformed'): Promise<void> {
     const { client, streamKey, deadLetterKey, group, stream } = this.settings;
-    const moved = await deadLetterScript.run<number>(client, [streamKey, deadLetterKey], [group, id, deliveries, reason, fieldValue(fields, 'd') ?? '', DEAD_LETTER_MAX_LEN]);
+    const moved = await deadLetterScript.run<number>(client, [streamKey, deadLetterKey], [group, id, deliveries, reason, streamField(fields, 'd') ?? '', DEAD_LETTER_MAX_LEN]);
     if (moved === 1 && reason === 'max-deliveries') this.logger.warn(`Entry ${id} of stream "${stream}" failed ${deliveries} deliveries; moved to the dead-letter stream`);
   }
 
@@ -224,11 +225,6 @@ export class StreamConsumer {
       // Redis is away: the name stays in the group, which is harmless.
     }
   }
-}
-
-function fieldValue(fields: Field[], name: string): Field | undefined {
-  for (let i = 0; i < fields.length; i += 2) if (String(fields[i]) === name) return fields[i + 1];
-  return undefined;
 }
 
 function normalize(entries: [Field, Field[]][]): RawEntry[] {

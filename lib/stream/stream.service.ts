@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { toPositiveMilliseconds, toTimerMilliseconds } from '../core/duration.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { streamField } from '../core/stream-fields.js';
 import { toNonEmptyString, toPositiveInteger } from '../core/validation.js';
 import { RedisKeys } from '../core/keys.js';
 import { createBlockingConnection } from '../core/redis-connection.factory.js';
@@ -100,10 +101,7 @@ export class StreamService implements BeforeApplicationShutdown {
     const args = [key, '-', '+', 'COUNT', count] as const;
     const entries = (await (this.options.codec.binary ? client.callBuffer('XRANGE', ...args) : client.xrange(...args))) as [string | Buffer, (string | Buffer)[]][];
     return entries.map(([id, fields]) => {
-      const field = (name: string) => {
-        const index = fields.findIndex((field, i) => i % 2 === 0 && String(field) === name);
-        return index === -1 ? undefined : fields[index + 1];
-      };
+      const field = (name: string) => streamField(fields, name);
       const payload = field('d');
       return {
         id: String(id),
