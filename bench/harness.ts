@@ -22,10 +22,12 @@ export interface BenchSettings {
   seconds: number;
   warmupSeconds: number;
   concurrencies: readonly number[];
+  /** How many turns each measurement is split into. */
+  rounds: number;
 }
 
-/** Runs `concurrency` workers, each awaiting `run` in a loop, for `seconds`; returns operations per second. */
-export async function measure(scenario: Scenario, concurrency: number, seconds: number): Promise<number> {
+/** Runs `concurrency` workers, each awaiting `run` in a loop, for `seconds`; returns the operations done and the time taken. */
+export async function measure(scenario: Scenario, concurrency: number, seconds: number): Promise<{ operations: number; seconds: number }> {
   let next = 0;
   let done = 0;
   const deadline = performance.now() + seconds * 1000;
@@ -37,16 +39,27 @@ export async function measure(scenario: Scenario, concurrency: number, seconds: 
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return done / ((performance.now() - started) / 1000);
+  return { operations: done, seconds: (performance.now() - started) / 1000 };
 }
 
+/**
+ * Measures every scenario at each concurrency. The time of a measurement is split into `rounds`
+ * that take turns with the other scenarios, so a slow phase of the machine (another process, a
+ * GC of the server) weighs on every scenario alike instead of on whichever ran then.
+ */
 export async function runAll(scenarios: readonly Scenario[], settings: BenchSettings): Promise<Measurement[]> {
   const results: Measurement[] = [];
   for (const concurrency of settings.concurrencies) {
-    for (const scenario of scenarios) {
-      await measure(scenario, concurrency, settings.warmupSeconds);
-      results.push({ scenario, concurrency, opsPerSecond: await measure(scenario, concurrency, settings.seconds) });
+    for (const scenario of scenarios) await measure(scenario, concurrency, settings.warmupSeconds);
+    const totals = scenarios.map(() => ({ operations: 0, seconds: 0 }));
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const [index, scenario] of scenarios.entries()) {
+        const { operations, seconds } = await measure(scenario, concurrency, settings.seconds / settings.rounds);
+        totals[index].operations += operations;
+        totals[index].seconds += seconds;
+      }
     }
+    scenarios.forEach((scenario, index) => results.push({ scenario, concurrency, opsPerSecond: totals[index].operations / totals[index].seconds }));
   }
   return results;
 }

@@ -9,7 +9,8 @@ import { messagingReport } from './messaging.scenarios.js';
 
 /**
  * `npm run bench`: starts its own redis-server, seeds KEY_COUNT keys of about 1 KB, and measures
- * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3).
+ * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3),
+ * taken in 5 turns interleaved with the other scenarios.
  * Then the messaging scenarios (pub/sub, streams), BENCH_MESSAGES messages each (default 20000).
  * Then HTTP routes under autocannon ('http').
  * BENCH_FILTER (a regular expression over group names) runs a subset, e.g. BENCH_FILTER='cache hit'.
@@ -26,7 +27,7 @@ try {
   const suites = [await coreScenarios(server.url), await cacheScenarios(server.url)];
   const results = await runAll(
     suites.flatMap((suite) => suite.scenarios).filter((scenario) => filter.test(scenario.group)),
-    { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64] },
+    { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64], rounds: 5 },
   );
   console.log(`redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement, Node ${process.version}\n`);
   console.log(report(results));

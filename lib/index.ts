@@ -7,6 +7,7 @@ export { CachePut, type CachePutOptions } from './cache/cache-put.decorator.js';
 export { Cacheable, type CacheableOptions, type CacheKeyOption } from './cache/cacheable.decorator.js';
 export { JsonCodec, type RedisCodec } from './core/codec.js';
 export { toMilliseconds, type Duration, type DurationUnit } from './core/duration.js';
+export { CommandTimeoutError } from './core/command-timeout.js';
 export { CodecError, CrossSlotError, InvalidOptionError, RedisPatternsError, UnknownConnectionError } from './core/errors.js';
 export { encodeKeyPart, RedisKeys } from './core/keys.js';
 export { MaxmemoryPolicyCheck, type KeyDurability } from './core/maxmemory-policy.check.js';

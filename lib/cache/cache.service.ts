@@ -82,6 +82,9 @@ interface EntryKeys {
   lock: string;
 }
 
+/** What decodeOrDrop returns for an entry the codec cannot read. */
+const UNREADABLE = Symbol('unreadable');
+
 /** Where a value came from: the cache (fresh), the cache past its ttl (stale), or the loader. */
 export type CacheStatus = 'hit' | 'stale' | 'miss';
 
@@ -176,10 +179,10 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
       return undefined;
     }
     const entry = raw === null ? undefined : unpackEntry(raw);
-    const decoded = entry && (await this.decodeOrDrop(keys.value, entry.encoded));
-    if (!entry || !decoded) return undefined;
-    if (useL1) this.remember(keys.value, decoded.value, entry.encoded, entry.freshUntil, epoch);
-    return decoded.value as T;
+    const value = entry ? this.decodeOrDrop(keys.value, entry.encoded) : UNREADABLE;
+    if (!entry || value === UNREADABLE) return undefined;
+    if (useL1) this.remember(keys.value, value, entry.encoded, entry.freshUntil, epoch);
+    return value as T;
   }
 
   /**
@@ -257,16 +260,16 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
       return this.singleFlight(valueKey, () => this.callLoader(loader), withStatus);
     }
     const entry = raw === null ? undefined : unpackEntry(raw);
-    const value = entry && (await this.decodeOrDrop(valueKey, entry.encoded));
-    if (entry && value) {
+    const value = entry ? this.decodeOrDrop(valueKey, entry.encoded) : UNREADABLE;
+    if (entry && value !== UNREADABLE) {
       if (entry.freshUntil > Date.now()) {
         this.counters.redis.hits++;
-        if (useL1) this.remember(valueKey, value.value, entry.encoded, entry.freshUntil, epoch);
-        return withStatus ? { value: value.value, status: 'hit' } : value.value;
+        if (useL1) this.remember(valueKey, value, entry.encoded, entry.freshUntil, epoch);
+        return withStatus ? { value, status: 'hit' } : value;
       }
       this.counters.staleServed++;
       this.refreshInBackground(this.entryKeys(valueKey), loader, options);
-      return withStatus ? { value: value.value, status: 'stale' } : value.value;
+      return withStatus ? { value, status: 'stale' } : value;
     }
     this.counters.redis.misses++;
     const loading = this.inFlight.get(valueKey);
@@ -343,16 +346,17 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
 
   /**
    * An entry the codec cannot read (corrupt, or written by an older codec) counts as a miss: it is
-   * logged, counted as an error, and deleted so the loader's value replaces it.
+   * logged, counted as an error, and deleted so the loader's value replaces it. The delete is not
+   * awaited: it goes out on the entry's connection before any write of the miss that follows.
    */
-  private async decodeOrDrop(valueKey: string, encoded: string | Buffer): Promise<{ value: unknown } | undefined> {
+  private decodeOrDrop(valueKey: string, encoded: string | Buffer): unknown {
     try {
-      return { value: this.options.codec.decode(encoded, valueKey) };
+      return this.options.codec.decode(encoded, valueKey);
     } catch (error) {
       this.counters.errors++;
       this.logger.warn(`Dropped the cache entry "${valueKey}": ${(error as Error).message.split(' (')[0]}`);
-      await this.deleteRedisKeys([valueKey]).catch((deleteError: unknown) => this.noteRedisError(deleteError));
-      return undefined;
+      this.deleteRedisKeys([valueKey]).catch((deleteError: unknown) => this.noteRedisError(deleteError));
+      return UNREADABLE;
     }
   }
 

@@ -15,6 +15,7 @@ export function wrapMethod<S>(decoratorName: string, serviceType: Type<S>, targe
   const className = (target as { constructor: { name: string } }).constructor.name;
   const methodName = String(propertyKey);
   if (typeof original !== 'function') throw new RedisPatternsError(`@${decoratorName} can only decorate methods; ${className}.${methodName} is not one.`);
+  const method = { className, methodName };
   const serviceProperty = `__redisPatterns${serviceType.name}`;
   Inject(serviceType)(target, serviceProperty);
   const wrapped = function (this: Record<string, unknown>, ...args: unknown[]) {
@@ -24,7 +25,7 @@ export function wrapMethod<S>(decoratorName: string, serviceType: Type<S>, targe
         `@${decoratorName} on ${className}.${methodName} has no ${serviceType.name}: the class must be created by Nest, in a module that imports RedisPatternsModule (or with isGlobal: true).`,
       );
     }
-    return wrap(service, () => original.apply(this, args), args, { className, methodName });
+    return wrap(service, () => original.apply(this, args), args, method);
   };
   copyMethodMetadata(original, wrapped);
   Object.defineProperty(wrapped, 'name', { value: original.name });

@@ -1,6 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions, type SentinelAddress } from 'ioredis';
+import { enforceCommandTimeout } from './command-timeout.js';
 import { isCluster, type RedisClient } from './redis-client.js';
-import type { RedisConnectionOptions, ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
+import type { ClientConnectionOptions, RedisConnectionOptions, ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
 
 /** How a connection is used: `mode` for health and docs, `owned` when the module must close it. */
 export interface CreatedConnection {
@@ -11,7 +12,7 @@ export interface CreatedConnection {
 
 /**
  * Creates the ioredis client for one configured connection, with the module's bounded-failure
- * settings: command and connect timeouts, the offline queue off unless asked for, and reconnects
+ * settings: command and connect timeouts (the command timeout with one timer per client), the offline queue off unless asked for, and reconnects
  * with capped exponential backoff and jitter. Clients are created with `lazyConnect`; the module
  * connects them at startup.
  */
@@ -19,6 +20,14 @@ export function createConnection(name: string, connection: RedisConnectionOption
   if ('client' in connection) {
     return { client: connection.client, mode: isCluster(connection.client) ? 'cluster' : 'standalone', owned: false };
   }
+  const created = createClient(name, connection, options);
+  // A `commandTimeout` given in the ioredis options themselves is left to ioredis.
+  const own = isCluster(created.client) ? created.client.options.redisOptions?.commandTimeout : created.client.options.commandTimeout;
+  if (own === undefined) enforceCommandTimeout(created.client, options.commandTimeoutMs);
+  return created;
+}
+
+function createClient(name: string, connection: Exclude<RedisConnectionOptions, ClientConnectionOptions>, options: ResolvedRedisPatternsOptions): CreatedConnection {
   const common = commonOptions(name, options);
   if ('cluster' in connection) {
     const { nodes, options: clusterOptions = {} } = connection.cluster;
@@ -84,7 +93,6 @@ function commonOptions(name: string, options: ResolvedRedisPatternsOptions): Red
   const { minDelayMs, maxDelayMs } = options.reconnect;
   return {
     connectionName: `nrp:${name}`,
-    commandTimeout: options.commandTimeoutMs,
     connectTimeout: options.connectTimeoutMs,
     enableOfflineQueue: options.offlineQueue,
     maxRetriesPerRequest: options.offlineQueue ? 1 : 0,

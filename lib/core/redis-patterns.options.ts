@@ -127,8 +127,9 @@ export interface RedisPatternsModuleOptions {
    */
   keyPrefix?: string;
   /**
-   * How long one command may take before it fails. Also bounds a command sent while Redis is
-   * unreachable.
+   * How long one command may take before it fails with a `CommandTimeoutError` (at most a tenth
+   * later: one timer per connection checks the deadlines). Also bounds a command sent while Redis
+   * is unreachable. A `commandTimeout` in the ioredis options of a connection is left to ioredis.
    * @default '1s'
    */
   commandTimeout?: Duration;
