@@ -37,3 +37,9 @@ export type { AddOptions, ConsumeOptions, DeadLetter, StreamHandler, StreamMessa
 export { StreamService } from './stream/stream.service.js';
 export { RedisHealthIndicator, type RedisHealthOptions, type RedisHealthResult } from './core/redis.health.js';
 export { InjectCodec, InjectRedis } from './core/redis.decorators.js';
+export { RateLimit, SkipRateLimit } from './ratelimit/ratelimit.decorator.js';
+export { RateLimitExceededException } from './ratelimit/ratelimit.exception.js';
+export { RateLimitGuard, type RoutePolicy } from './ratelimit/ratelimit.guard.js';
+export type { MethodRateLimitPolicy, RateLimitAlgorithm, RateLimitDecision, RateLimitHeaders, RateLimitOptions, RateLimitPolicy, RateLimitTracker } from './ratelimit/ratelimit.options.js';
+export type { ResolvedPolicy } from './ratelimit/ratelimit.options-validator.js';
+export { RateLimitService, RateLimitUnavailableError, type RateLimitCheck } from './ratelimit/ratelimit.service.js';

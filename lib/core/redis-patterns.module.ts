@@ -4,6 +4,8 @@ import { CacheInterceptor } from '../cache/cache.interceptor.js';
 import { CacheService } from '../cache/cache.service.js';
 import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
+import { RateLimitGuard } from '../ratelimit/ratelimit.guard.js';
+import { RateLimitService } from '../ratelimit/ratelimit.service.js';
 import { OnStreamMessageExplorer } from '../stream/on-stream-message.explorer.js';
 import { StreamService } from '../stream/stream.service.js';
 import { DecoratedMethodsExplorer } from './decorated-methods.explorer.js';
@@ -35,6 +37,8 @@ const providers: Provider[] = [
   OnStreamMessageExplorer,
   CacheService,
   CacheInterceptor,
+  RateLimitService,
+  RateLimitGuard,
 ];
 
 /**
@@ -60,6 +64,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

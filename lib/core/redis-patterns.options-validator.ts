@@ -1,4 +1,5 @@
 import { resolveCacheOptions } from '../cache/cache.options-validator.js';
+import { resolveRateLimitOptions } from '../ratelimit/ratelimit.options-validator.js';
 import { toTimerMilliseconds } from './duration.js';
 import { InvalidOptionError, ValueDescription } from './errors.js';
 import { isRecord, knownRecord, toBoolean, toNonEmptyString } from './validation.js';
@@ -24,6 +25,7 @@ const MODULE_OPTION_NAMES = [
   'checkMaxmemoryPolicy',
   'pubsub',
   'cache',
+  'rateLimit',
 ] as const satisfies readonly (keyof RedisPatternsModuleOptions)[];
 
 const HOST_OPTION_NAMES = ['host', 'port', 'username', 'password', 'db', 'tls', 'options'];
@@ -68,6 +70,7 @@ export function resolveModuleOptions(options: RedisPatternsModuleOptions): Resol
     checkMaxmemoryPolicy: toBoolean('checkMaxmemoryPolicy', options.checkMaxmemoryPolicy ?? DEFAULT_OPTIONS.checkMaxmemoryPolicy),
     pubsub: { sharded },
     cache: resolveCacheOptions(options.cache),
+    rateLimit: resolveRateLimitOptions(options.rateLimit),
   };
 }
 

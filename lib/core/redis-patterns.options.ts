@@ -3,6 +3,8 @@ import type { Cluster, ClusterOptions, Redis, RedisOptions, SentinelAddress } fr
 import { JsonCodec, type RedisCodec } from './codec.js';
 import type { CacheOptions } from '../cache/cache.options.js';
 import type { ResolvedCacheOptions } from '../cache/cache.options-validator.js';
+import type { RateLimitOptions } from '../ratelimit/ratelimit.options.js';
+import type { ResolvedRateLimitOptions } from '../ratelimit/ratelimit.options-validator.js';
 import type { PubSubOptions } from '../pubsub/pubsub.options.js';
 import type { Duration } from './duration.js';
 
@@ -164,6 +166,8 @@ export interface RedisPatternsModuleOptions {
   pubsub?: PubSubOptions;
   /** Caching settings; give this section (even `{}`) when the app caches. */
   cache?: CacheOptions;
+  /** Rate-limiting settings: module-wide policies, headers, and what to do when Redis fails. */
+  rateLimit?: RateLimitOptions;
 }
 
 /** The module options after validation, with defaults applied and durations in milliseconds. */
@@ -179,6 +183,7 @@ export interface ResolvedRedisPatternsOptions {
   checkMaxmemoryPolicy: boolean;
   pubsub: Required<PubSubOptions>;
   cache: ResolvedCacheOptions;
+  rateLimit: ResolvedRateLimitOptions;
 }
 
 /** The name of the main connection. */

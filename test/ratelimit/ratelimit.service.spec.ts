@@ -1,0 +1,166 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidOptionError, RateLimitService, RedisConnections, type RateLimitPolicy } from '../../lib/index.js';
+import { startContext, topologies } from '../support/testing-app.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let caller = 0;
+/** A caller no other test uses. */
+const fresh = () => `caller-${++caller}-${Math.random().toString(36).slice(2)}`;
+
+/** Consumes `count` times in a row and returns how many were allowed. */
+async function admitted(service: RateLimitService, key: string, policy: RateLimitPolicy, count: number, cost = 1): Promise<number> {
+  let allowed = 0;
+  for (let i = 0; i < count; i++) if ((await service.consume(key, policy, cost)).allowed) allowed++;
+  return allowed;
+}
+
+describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
+  let app: INestApplicationContext;
+  let limits: RateLimitService;
+  beforeAll(async () => {
+    app = await startContext({ connection: connection() });
+    limits = app.get(RateLimitService);
+  });
+  afterAll(() => app.close());
+
+  describe('fixed window', () => {
+    const policy: RateLimitPolicy = { limit: 5, window: '2s', algorithm: 'fixed-window' };
+
+    it('admits `limit` per window, then reports what is left and when the window ends', async () => {
+      const key = fresh();
+      const first = await limits.consume(key, policy);
+      expect(first).toMatchObject({ policy: 'default', allowed: true, limit: 5, remaining: 4, retryAfterMs: 0, windowMs: 2000 });
+      expect(first.resetMs).toBeGreaterThan(0);
+      expect(first.resetMs).toBeLessThanOrEqual(2000);
+      expect(await admitted(limits, key, policy, 10)).toBe(4);
+      const rejected = await limits.consume(key, policy);
+      expect(rejected).toMatchObject({ allowed: false, remaining: 0 });
+      expect(rejected.retryAfterMs).toBe(rejected.resetMs);
+      await sleep(rejected.retryAfterMs! + 5);
+      expect(await admitted(limits, key, policy, 10)).toBe(5);
+    });
+
+    it('a rejected call spends nothing, and a cost counts as that many calls', async () => {
+      const key = fresh();
+      expect((await limits.consume(key, policy, 3)).remaining).toBe(2);
+      expect((await limits.consume(key, policy, 3)).allowed).toBe(false);
+      expect(await limits.consume(key, policy, 2)).toMatchObject({ allowed: true, remaining: 0 });
+    });
+
+    it('keys the counter by caller, in a hash that expires with the window', async () => {
+      const key = fresh();
+      await limits.consume(key, { ...policy, name: 'ttl' });
+      const redis = app.get(RedisConnections).get();
+      const [redisKey] = await scanFor(app, `*{rl:${key}}*`);
+      expect(redisKey).toMatch(new RegExp(`^t\\w+:\\{rl:${key}\\}:ttl$`));
+      const pttl = await redis.pttl(redisKey);
+      expect(pttl).toBeGreaterThan(0);
+      expect(pttl).toBeLessThanOrEqual(2000);
+      expect(await redis.hget(redisKey, 'c')).toBe('1');
+    });
+  });
+
+  describe('sliding window', () => {
+    const policy: RateLimitPolicy = { limit: 4, window: '1s' };
+
+    it('admits `limit` at first, and then only as the previous window\'s weight fades', async () => {
+      const key = fresh();
+      expect(await admitted(limits, key, policy, 10)).toBe(4);
+      const rejected = await limits.consume(key, policy);
+      expect(rejected.allowed).toBe(false);
+      expect(rejected.retryAfterMs).toBeGreaterThan(0);
+      await sleep(rejected.retryAfterMs! + 5);
+      // The retry-after is exact: one call fits now.
+      expect((await limits.consume(key, policy)).allowed).toBe(true);
+      // Two windows later nothing of this burst counts any more.
+      await sleep(2_050);
+      expect(await admitted(limits, key, policy, 10)).toBe(4);
+    });
+
+    it('never admits more than `limit` within any one window length', async () => {
+      const key = fresh();
+      const admittedAt: number[] = [];
+      const end = Date.now() + 2_500;
+      while (Date.now() < end) {
+        if ((await limits.consume(key, policy)).allowed) admittedAt.push(Date.now());
+        await sleep(20);
+      }
+      // Sliding-window counters approximate a log: a window may hold up to `limit` plus what the
+      // estimate drops at the edge, never twice the limit as fixed windows can.
+      for (const at of admittedAt) expect(admittedAt.filter((other) => other >= at && other < at + 1000).length).toBeLessThanOrEqual(policy.limit + 1);
+      expect(admittedAt.length).toBeGreaterThanOrEqual(8);
+    });
+  });
+
+  describe('token bucket (GCRA)', () => {
+    const policy: RateLimitPolicy = { limit: 10, window: '1s', algorithm: 'token-bucket', burst: 3 };
+
+    it('admits a burst, then one call per emission interval, with exact remaining and retry-after', async () => {
+      const key = fresh();
+      const burst = await Promise.all([1, 2, 3, 4].map(() => limits.consume(key, policy)));
+      expect(burst.filter((decision) => decision.allowed)).toHaveLength(3);
+      const rejected = burst.find((decision) => !decision.allowed)!;
+      expect(rejected.retryAfterMs).toBeGreaterThan(0);
+      expect(rejected.retryAfterMs).toBeLessThanOrEqual(100);
+      await sleep(rejected.retryAfterMs! + 2);
+      expect(await limits.consume(key, policy)).toMatchObject({ allowed: true, remaining: 0 });
+      await sleep(300); // three intervals: the bucket is full again
+      expect(await admitted(limits, key, policy, 5)).toBe(3);
+    });
+  });
+
+  it('blockFor rejects the caller for the whole penalty once the limit is exceeded', async () => {
+    const key = fresh();
+    const policy: RateLimitPolicy = { name: 'login', limit: 2, window: '200ms', algorithm: 'fixed-window', blockFor: '1500ms' };
+    expect(await admitted(limits, key, policy, 2)).toBe(2);
+    const blocked = await limits.consume(key, policy);
+    expect(blocked).toMatchObject({ allowed: false, retryAfterMs: 1500 });
+    await sleep(400); // the window is over, the block is not
+    const stillBlocked = await limits.consume(key, policy);
+    expect(stillBlocked.allowed).toBe(false);
+    expect(stillBlocked.retryAfterMs).toBeGreaterThan(900);
+    expect(stillBlocked.retryAfterMs).toBeLessThanOrEqual(1100);
+    await sleep(stillBlocked.retryAfterMs! + 10);
+    expect(await admitted(limits, key, policy, 3)).toBe(2);
+  });
+
+  it('rejects a cost above the limit without a Redis call, and bad input with errors naming it', async () => {
+    const key = fresh();
+    const policy: RateLimitPolicy = { limit: 3, window: '1s', algorithm: 'fixed-window' };
+    expect(await limits.consume(key, policy, 4)).toMatchObject({ allowed: false, retryAfterMs: undefined });
+    expect(await scanFor(app, `*{rl:${key}}*`)).toEqual([]);
+    await expect(limits.consume(key, policy, 0)).rejects.toThrow(new InvalidOptionError('cost', 'an integer of at least 1', 0));
+    await expect(limits.consume(key, policy, 1.5)).rejects.toThrow(/Invalid option "cost"/);
+    await expect(limits.consume('', policy)).rejects.toThrow(/Invalid option "key"/);
+    await expect(limits.consume(key, { limit: 0, window: '1s' })).rejects.toThrow(/Invalid option "policy.limit": expected a positive integer, got 0/);
+    await expect(limits.consume(key, { limit: 1, window: 0 })).rejects.toThrow(/Invalid option "policy.window": expected a duration greater than 0/);
+    await expect(limits.consume(key, { limit: 1, window: '1s', algorithm: 'leaky' as never })).rejects.toThrow(/policy.algorithm/);
+    await expect(limits.consume(key, { limit: 5, window: '1s', burst: 2 })).rejects.toThrow(/"policy.burst": expected no burst unless algorithm is 'token-bucket', got 2/);
+  });
+
+  it('encodes the caller, so a crafted key cannot reach another caller\'s counter or slot', async () => {
+    const victim = fresh();
+    const policy: RateLimitPolicy = { limit: 1, window: '5s', algorithm: 'fixed-window' };
+    expect((await limits.consume(victim, policy)).allowed).toBe(true);
+    // Looks like the victim's key from the inside of the tag out.
+    expect((await limits.consume(`${victim}}:default:x{`, policy)).allowed).toBe(true);
+    expect((await limits.consume(`rl:${victim}`, policy)).allowed).toBe(true);
+    expect((await limits.consume(victim, policy)).allowed).toBe(false);
+  });
+});
+
+async function scanFor(app: INestApplicationContext, pattern: string): Promise<string[]> {
+  const client = app.get(RedisConnections).get();
+  const nodes = 'nodes' in client && typeof client.nodes === 'function' && client.isCluster ? client.nodes('master') : [client];
+  const found: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== '0');
+  }
+  return found;
+}
