@@ -20,6 +20,8 @@ end
 local plans = {}
 local allAllowed = true
 local replies = {}
+-- What each policy has left without this call: reported instead when the call is rejected.
+local unspent = {}
 
 for i = 1, #KEYS do
   local base = 1 + (i - 1) * 6
@@ -43,13 +45,14 @@ for i = 1, #KEYS do
     else
       local newTat = tat + cost * interval
       allowed = newTat - tolerance <= nowUs
+      unspent[i] = math.max(0, math.floor((tolerance - (tat - nowUs)) / interval + 1e-9))
       if allowed then
         remaining = math.floor((tolerance - (newTat - nowUs)) / interval + 1e-9)
         reset = math.ceil((newTat - nowUs) / 1000)
         retry = 0
         plan = { 't', integer(math.ceil(newTat)), reset }
       else
-        remaining = math.max(0, math.floor((tolerance - (tat - nowUs)) / interval + 1e-9))
+        remaining = unspent[i]
         reset = math.ceil((tat - nowUs) / 1000)
         retry = math.ceil((newTat - tolerance - nowUs) / 1000)
       end
@@ -63,6 +66,7 @@ for i = 1, #KEYS do
         if w == index then plan = { 'c', math.max(0, c - cost) } end
       else
         allowed = c + cost <= limit
+        unspent[i] = limit - c
         remaining = limit - c - (allowed and cost or 0)
         reset = window - elapsed
         retry = allowed and 0 or reset
@@ -76,6 +80,7 @@ for i = 1, #KEYS do
         if w == index then current, previous = c, p elseif w == index - 1 then previous = c end
         local estimate = previous * (window - elapsed) / window + current
         allowed = estimate + cost <= limit
+        unspent[i] = math.max(0, math.floor(limit - estimate + 1e-9))
         remaining = math.max(0, math.floor(limit - estimate - (allowed and cost or 0) + 1e-9))
         if allowed then
           retry = 0
@@ -96,6 +101,7 @@ for i = 1, #KEYS do
   if not refund then
     if blockedUntil > now then
       allowed, remaining, retry = false, 0, blockedUntil - now
+      unspent[i] = 0
       reset = math.max(reset, retry)
     end
     if cost > (algorithm == 3 and burst or limit) then retry = -1 end
@@ -114,6 +120,10 @@ for i = 1, #KEYS do
     replies[#replies + 1] = retry
   end
   plans[i] = plan
+end
+
+if not refund and not allAllowed then
+  for i = 1, #KEYS do replies[(i - 1) * 4 + 2] = unspent[i] end
 end
 
 if refund or allAllowed then

@@ -1,0 +1,180 @@
+import { Controller, Get, Injectable, UseGuards, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RateLimit, RateLimitExceededException, RateLimitGuard, RedisPatternsModule, SkipRateLimit } from '../../lib/index.js';
+import { topologies, uniquePrefix } from '../support/testing-app.js';
+
+/** Plays authentication: `x-user` becomes `request.user`. */
+@Injectable()
+class FakeAuth implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    if (context.getType() !== 'http') return true;
+    const request = context.switchToHttp().getRequest<{ headers: Record<string, string>; user?: { id: string } }>();
+    if (request.headers['x-user']) request.user = { id: request.headers['x-user'] };
+    return true;
+  }
+}
+
+const queryCost = (context: ExecutionContext) => Number(context.switchToHttp().getRequest<{ query: Record<string, string> }>().query.cost);
+
+@Controller('limited')
+@UseGuards(RateLimitGuard)
+@RateLimit({ name: 'per-route', limit: 3, window: '10s', algorithm: 'fixed-window' })
+class LimitedController {
+  @Get('class')
+  classLimited() {
+    return { ok: true };
+  }
+
+  @Get('stacked')
+  @RateLimit({ name: 'burst', limit: 2, window: '10s', algorithm: 'fixed-window' })
+  @RateLimit({ name: 'hourly', limit: 5, window: '1h', algorithm: 'fixed-window' })
+  stacked() {
+    return { ok: true };
+  }
+
+  @Get('costly')
+  @RateLimit({ name: 'per-route', limit: 10, window: '10s', algorithm: 'fixed-window', cost: queryCost })
+  costly() {
+    return { ok: true };
+  }
+
+  @Get('skip-all')
+  @SkipRateLimit()
+  skipAll() {
+    return { ok: true };
+  }
+
+  @Get('skip-one')
+  @SkipRateLimit('per-route')
+  skipOne() {
+    return { ok: true };
+  }
+
+  @Get('by-user')
+  @RateLimit({ name: 'per-route', limit: 1, window: '10s', by: 'user' })
+  byUser() {
+    return { ok: true };
+  }
+
+  @Get('tenant')
+  @SkipRateLimit('global')
+  @RateLimit({ name: 'per-route', limit: 1, window: '10s', by: (context) => context.switchToHttp().getRequest<{ headers: Record<string, string> }>().headers['x-tenant'] })
+  tenant() {
+    return { ok: true };
+  }
+}
+
+describe.each(
+  topologies.flatMap(({ topology, connection }) => [
+    { platform: 'Express', topology, connection, adapter: () => new ExpressAdapter() },
+    { platform: 'Fastify', topology, connection, adapter: () => new FastifyAdapter() },
+  ]),
+)('RateLimitGuard over HTTP ($platform, $topology)', ({ connection, adapter }) => {
+  let app: INestApplication;
+  let base: string;
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [RedisPatternsModule.forRoot({ connection: connection(), keyPrefix: uniquePrefix(), rateLimit: { policies: [{ name: 'global', limit: 1000, window: '1m' }] } })],
+      controllers: [LimitedController],
+      providers: [{ provide: APP_GUARD, useClass: FakeAuth }],
+    }).compile();
+    app = moduleRef.createNestApplication(adapter(), { logger: false });
+    await app.listen(0, '127.0.0.1');
+    base = `${(await app.getUrl()).replace('[::1]', '127.0.0.1')}/limited`;
+  });
+  afterAll(() => app.close());
+
+  const get = async (path: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${base}${path}`, { headers });
+    const header = (name: string) => response.headers.get(name);
+    return {
+      status: response.status,
+      policy: header('ratelimit-policy'),
+      limits: header('ratelimit'),
+      legacy: [header('x-ratelimit-limit'), header('x-ratelimit-remaining')],
+      reset: Number(header('x-ratelimit-reset')),
+      retryAfter: header('retry-after'),
+      body: (await response.json()) as Record<string, unknown>,
+    };
+  };
+
+  it('admits the limit, then answers 429 with Retry-After and the IETF and legacy headers', async () => {
+    const first = await get('/class');
+    expect(first).toMatchObject({ status: 200, policy: '"global";q=1000;w=60, "per-route";q=3;w=10', limits: expect.stringMatching(/^"global";r=999;t=\d+, "per-route";r=2;t=\d+$/), legacy: ['3', '2'], retryAfter: null });
+    expect(first.reset).toBeGreaterThanOrEqual(1);
+    expect(first.reset).toBeLessThanOrEqual(10);
+    expect((await get('/class')).legacy).toEqual(['3', '1']);
+    expect((await get('/class')).legacy).toEqual(['3', '0']);
+    const rejected = await get('/class');
+    expect(rejected).toMatchObject({ status: 429, legacy: ['3', '0'], body: { statusCode: 429, message: 'Rate limit exceeded (per-route)' } });
+    expect(Number(rejected.retryAfter)).toBeGreaterThanOrEqual(1);
+    expect(Number(rejected.retryAfter)).toBeLessThanOrEqual(10);
+    expect(rejected.body.retryAfterMs).toBeGreaterThan(0);
+    // The rejected request did not count against the module-wide policy either.
+    expect(rejected.limits).toMatch(/^"global";r=997;t=\d+, "per-route";r=0;t=\d+$/);
+  });
+
+  it('checks stacked policies together and debits none when one rejects', async () => {
+    expect((await get('/stacked')).status).toBe(200);
+    const second = await get('/stacked');
+    expect(second.policy).toBe('"global";q=1000;w=60, "per-route";q=3;w=10, "hourly";q=5;w=3600, "burst";q=2;w=10');
+    expect(second.limits).toMatch(/"hourly";r=3;t=\d+, "burst";r=0;t=\d+$/);
+    const third = await get('/stacked');
+    expect(third.status).toBe(429);
+    expect(third.body.message).toBe('Rate limit exceeded (burst)');
+    // hourly still has 3: the rejected request spent nothing.
+    expect(third.limits).toMatch(/"per-route";r=1;t=\d+, "hourly";r=3;t=\d+, "burst";r=0;t=\d+$/);
+  });
+
+  it('spends the cost of each request, and rejects one that can never fit without Retry-After', async () => {
+    expect((await get('/costly?cost=4')).limits).toMatch(/"per-route";r=6;/);
+    const over = await get('/costly?cost=7');
+    expect(over.status).toBe(429);
+    expect(over.retryAfter).not.toBeNull();
+    expect((await get('/costly?cost=6')).status).toBe(200);
+    const never = await get('/costly?cost=11');
+    expect(never).toMatchObject({ status: 429, retryAfter: null, body: { retryAfterMs: null } });
+    expect((await get('/costly?cost=0')).status).toBe(500);
+  });
+
+  it('skips every policy, or only the named one', async () => {
+    const skipped = await get('/skip-all');
+    expect(skipped).toMatchObject({ status: 200, policy: null, limits: null, legacy: [null, null] });
+    expect((await get('/skip-one')).policy).toBe('"global";q=1000;w=60');
+  });
+
+  it('counts per user with by: "user", and per whatever a `by` function returns', async () => {
+    expect((await get('/by-user', { 'x-user': 'alice' })).status).toBe(200);
+    expect((await get('/by-user', { 'x-user': 'alice' })).status).toBe(429);
+    expect((await get('/by-user', { 'x-user': 'bob' })).status).toBe(200);
+    expect((await get('/tenant', { 'x-tenant': 'acme' })).status).toBe(200);
+    expect((await get('/tenant', { 'x-tenant': 'acme' })).status).toBe(429);
+    expect((await get('/tenant', { 'x-tenant': 'globex' })).status).toBe(200);
+    // A `by` function that returns nothing is a server error, not an unlimited request.
+    expect((await get('/tenant')).status).toBe(500);
+  });
+
+  it('throws without headers outside HTTP', async () => {
+    const guard = app.get(RateLimitGuard);
+    const rpc = () => {
+      const context = new ExecutionContextHost([{}, {}], LimitedController, LimitedController.prototype.tenant);
+      context.setType('rpc');
+      return context;
+    };
+    const tenantOf = { 'x-tenant': 'rpc-tenant' };
+    // /tenant skips the module-wide (per-IP) policy, and its `by` function reads headers from
+    // what switchToHttp returns: here, the rpc data.
+    const withHeaders = () => {
+      const context = rpc();
+      (context.getArgs() as unknown[])[0] = { headers: tenantOf };
+      return context;
+    };
+    await expect(guard.canActivate(withHeaders())).resolves.toBe(true);
+    await expect(guard.canActivate(withHeaders())).rejects.toBeInstanceOf(RateLimitExceededException);
+  });
+});
