@@ -109,6 +109,101 @@ describe('sample product catalog (PGlite, cached)', () => {
   });
 });
 
+describe('sample rate limiting', () => {
+  let sample: RunningSample;
+  // Its own redis-server: every counter starts empty, and the outage test can stop it.
+  beforeAll(async () => {
+    sample = await startSample({ port: 0, logger: false });
+  });
+  afterAll(() => sample.close());
+
+  const names = async (response: Response): Promise<string[]> => ((await response.json()) as { name: string }[]).map((product) => product.name);
+  const login = (body: unknown) => fetch(`${sample.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('GET /search allows 5 searches per 10s per IP, with RateLimit headers, then answers 429 with Retry-After', async () => {
+    const responses: Response[] = [];
+    for (let i = 0; i < 6; i++) responses.push(await fetch(`${sample.url}/search?q=ook`));
+    const allowed = responses.slice(0, 5);
+    expect(allowed.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(await names(allowed[0])).toEqual(['Book', 'Notebook']);
+    for (const [index, response] of allowed.entries()) {
+      expect(response.headers.get('ratelimit-policy')).toBe('"search";q=5;w=10');
+      expect(response.headers.get('ratelimit')).toMatch(new RegExp(`^"search";r=${4 - index};t=\\d+$`));
+      expect(response.headers.get('x-ratelimit-remaining')).toBe(String(4 - index));
+      expect(response.headers.get('retry-after')).toBeNull();
+    }
+
+    const rejected = responses[5];
+    expect(rejected.status).toBe(429);
+    expect(await rejected.json()).toMatchObject({ statusCode: 429, message: 'Rate limit exceeded (search)' });
+    expect(rejected.headers.get('ratelimit-policy')).toBe('"search";q=5;w=10');
+    expect(rejected.headers.get('ratelimit')).toMatch(/^"search";r=0;t=\d+$/);
+    expect(rejected.headers.get('x-ratelimit-limit')).toBe('5');
+    expect(rejected.headers.get('x-ratelimit-remaining')).toBe('0');
+    // Sliding window: when one more fits depends on where in the window the burst fell (at most 12s).
+    const retryAfter = Number(rejected.headers.get('retry-after'));
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(12);
+  });
+
+  it('POST /login blocks a username from an IP for 15 minutes after 5 attempts, even with the right password', async () => {
+    for (let i = 0; i < 5; i++) expect((await login({ username: 'mallory', password: `guess-${i}` })).status).toBe(401);
+
+    const blocked = await login({ username: 'mallory', password: 'guess-5' });
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('retry-after')).toBe('900');
+    expect(blocked.headers.get('ratelimit-policy')).toBe('"login";q=5;w=60');
+    expect(await blocked.json()).toMatchObject({ statusCode: 429, message: 'Rate limit exceeded (login)' });
+
+    // The username counts however it is spelled, and the right password does not lift the block.
+    const stillBlocked = await login({ username: ' Mallory ', password: 'demo' });
+    expect(stillBlocked.status).toBe(429);
+    expect(Number(stillBlocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Number(stillBlocked.headers.get('retry-after'))).toBeLessThanOrEqual(900);
+
+    // Another username from the same IP has its own count.
+    const ann = await login({ username: 'ann', password: 'demo' });
+    expect(ann.status).toBe(200);
+    expect(await ann.json()).toEqual({ username: 'ann' });
+    expect(ann.headers.get('ratelimit')).toMatch(/^"login";r=4;t=\d+$/);
+  });
+
+  it('POST /login without a username is limited by IP alone', async () => {
+    for (let i = 0; i < 5; i++) expect((await login({ password: 'guess' })).status).toBe(400);
+    const blocked = await login({});
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get('retry-after')).toBe('900');
+  });
+
+  it('POST /partners/:tenant/notify: PartnerClient.notify (2 per second per tenant) makes the third quick call wait', async () => {
+    const notify = async (tenant: string) => {
+      const response = await fetch(`${sample.url}/partners/${tenant}/notify`, { method: 'POST' });
+      return { status: response.status, body: (await response.json()) as { tenant: string; waitedMs: number } };
+    };
+    const calls = [await notify('acme'), await notify('acme'), await notify('acme')];
+    expect(calls.map((call) => call.status)).toEqual([200, 200, 200]);
+    for (const call of calls) expect(call.body).toEqual({ tenant: 'acme', waitedMs: expect.any(Number) });
+    expect(calls[2].body.waitedMs).toBeGreaterThan(0);
+  });
+
+  it('while Redis is down, /login answers 503 (onStoreError: closed) and /search admits unchecked (open, the default)', async () => {
+    const redis = sample.ownRedis!;
+    await redis.stop();
+    try {
+      await expect.poll(async () => (await login({ username: 'carol', password: 'demo' })).status, { timeout: 10_000 }).toBe(503);
+      // /search was over its limit in the first test; unchecked, it is admitted, without limit headers.
+      const search = await fetch(`${sample.url}/search?q=pen`);
+      expect(search.status).toBe(200);
+      expect(await names(search)).toEqual(['Pen']);
+      expect(search.headers.get('ratelimit')).toBeNull();
+    } finally {
+      await redis.start();
+    }
+    await expect.poll(async () => (await login({ username: 'carol', password: 'demo' })).status, { timeout: 15_000, interval: 200 }).toBe(200);
+  }, 40_000);
+});
+
 describe('sample app without REDIS_URL', () => {
   it('starts its own redis-server and stops it on close', async () => {
     const sample = await startSample({ port: 0, logger: false });
