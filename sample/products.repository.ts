@@ -41,6 +41,14 @@ export class ProductsRepository {
     return rows.map(toProduct);
   }
 
+  /** Not cached: products whose name contains `text` (case-insensitive; `%` and `_` match themselves), at most 20. */
+  async search(text: string): Promise<Product[]> {
+    this.queries++;
+    const pattern = `%${text.replace(/[\\%_]/g, '\\$&')}%`;
+    const rows = await this.db.query<ProductRow>('select * from products where name ilike $1 order by id limit 20', [pattern]);
+    return rows.map(toProduct);
+  }
+
   /** Evicts the product and every list, after the update succeeds. */
   @CacheEvict<[string, Partial<Product>]>({ key: (id) => `product:${id}`, tags: ['product-lists'] })
   async update(id: string, changes: Partial<Pick<Product, 'name' | 'priceCents'>>): Promise<Product | null> {

@@ -22,7 +22,7 @@ class Partner {
 
   @RateLimit<[string, number]>({ name: 'per-user', key: (user) => `${run}:${user}`, limit: 3, window: '10s', algorithm: 'fixed-window', cost: (_user, units) => units })
   @RateLimit<[string, number]>({ name: 'shared', key: () => `${run}:everyone`, limit: 4, window: '10s', algorithm: 'fixed-window' })
-  async spend(user: string, units: number): Promise<number> {
+  async spend(_user: string, units: number): Promise<number> {
     return units;
   }
 
