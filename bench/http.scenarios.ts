@@ -2,12 +2,14 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { CacheInterceptor as NestCacheInterceptor, CacheModule } from '@nestjs/cache-manager';
-import { Controller, Get, Injectable, Module, UseInterceptors, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, UseGuards, UseInterceptors, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import KeyvRedis from '@keyv/redis';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { Redis } from 'ioredis';
 import { Keyv } from 'keyv';
-import { Cacheable, CacheInterceptor, RedisPatternsModule } from '../lib/index.js';
+import { Cacheable, CacheInterceptor, RateLimit, RateLimitGuard, RedisPatternsModule } from '../lib/index.js';
 import { keyOf, sampleValue } from './core.scenarios.js';
 import { table } from './harness.js';
 
@@ -15,6 +17,8 @@ const autocannonBin = createRequire(import.meta.url).resolve('autocannon/autocan
 
 /** The same ~1 KB value behind every route. */
 const value = () => sampleValue(7);
+/** All of autocannon's requests come from one IP: a limit no run reaches, so every request is admitted. */
+const HUGE_LIMIT = 1e9;
 
 @Injectable()
 class ProductSource {
@@ -51,6 +55,13 @@ function routesModule(url: string) {
     cacheable() {
       return this.source.find();
     }
+
+    @Get('rate-limited')
+    @UseGuards(RateLimitGuard)
+    @RateLimit({ limit: HUGE_LIMIT, window: '1m', by: 'ip' })
+    rateLimited() {
+      return value();
+    }
   }
 
   @Module({ imports: [RedisPatternsModule.forRoot({ connection: { url }, keyPrefix: 'http-bench:', cache: { ttl: '1h' } })], controllers: [Routes], providers: [ProductSource] })
@@ -73,6 +84,23 @@ function nestCacheManagerModule(url: string) {
   return NestCacheManagerModule;
 }
 
+function throttlerModule(url: string) {
+  const redis = new Redis(url);
+
+  @Controller()
+  class ThrottlerRoutes {
+    @Get('throttled')
+    @UseGuards(ThrottlerGuard)
+    throttled() {
+      return value();
+    }
+  }
+
+  @Module({ imports: [ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: HUGE_LIMIT }], storage: new ThrottlerStorageRedisService(redis) })], controllers: [ThrottlerRoutes] })
+  class ThrottlerRoutesModule {}
+  return { ThrottlerRoutesModule, close: () => redis.quit() };
+}
+
 async function listen(module: unknown): Promise<{ app: INestApplication; base: string }> {
   const app = await NestFactory.create(module as never, { logger: false });
   await app.listen(0, '127.0.0.1');
@@ -90,27 +118,34 @@ async function requestsPerSecond(url: string, seconds: number): Promise<number> 
 /**
  * Over HTTP (Nest + Express, autocannon, 64 connections): a route doing a raw ioredis GET, routes
  * cached with CacheInterceptor and @Cacheable (every request a Redis hit), @nestjs/cache-manager's
- * interceptor with @keyv/redis, and a route that touches no Redis.
+ * interceptor with @keyv/redis, a route limited by RateLimitGuard (one @RateLimit policy, by IP)
+ * and the same route under @nestjs/throttler's ThrottlerGuard with @nest-lab/throttler-storage-redis
+ * (both with a limit no run reaches), and a route that touches no Redis. Each route is also given
+ * as a ratio to the plain route: a rate-limited route should stay at 0.9x or more.
  */
 export async function httpReport(url: string, seconds: number): Promise<string> {
   const routes = routesModule(url);
   const ours = await listen(routes.RoutesModule);
   const theirs = await listen(nestCacheManagerModule(url));
+  const throttler = throttlerModule(url);
+  const throttled = await listen(throttler.ThrottlerRoutesModule);
   const targets: [string, string][] = [
     ['route doing a raw ioredis GET + JSON.parse (baseline)', `${ours.base}/raw`],
     ['CacheInterceptor (Redis hit)', `${ours.base}/interceptor`],
     ['@Cacheable service method (Redis hit)', `${ours.base}/cacheable`],
     ['@nestjs/cache-manager CacheInterceptor + @keyv/redis', `${theirs.base}/nest-cache-manager`],
+    ['RateLimitGuard + @RateLimit (sliding window, by IP)', `${ours.base}/rate-limited`],
+    ['@nestjs/throttler ThrottlerGuard + @nest-lab Redis storage', `${throttled.base}/throttled`],
     ['plain route, no Redis', `${ours.base}/plain`],
   ];
   for (const [, target] of targets) await fetch(target); // warm the caches
-  const rows: string[][] = [];
-  let baseline = 0;
-  for (const [name, target] of targets) {
-    const rps = await requestsPerSecond(target, seconds);
-    baseline ||= rps;
-    rows.push([name, Math.round(rps).toLocaleString('en-US'), `${(rps / baseline).toFixed(2)}x`]);
-  }
-  await Promise.all([ours.app.close(), theirs.app.close(), routes.close()]);
-  return table(['route', 'req/s', 'vs baseline'], rows, 1);
+  const measured: number[] = [];
+  for (const [, target] of targets) measured.push(await requestsPerSecond(target, seconds));
+  await Promise.all([ours.app.close(), theirs.app.close(), throttled.app.close(), routes.close(), throttler.close()]);
+  const [baseline, plain] = [measured[0], measured[measured.length - 1]];
+  const rows = targets.map(([name], index) => {
+    const rps = measured[index];
+    return [name, Math.round(rps).toLocaleString('en-US'), `${(rps / baseline).toFixed(2)}x`, `${(rps / plain).toFixed(2)}x`];
+  });
+  return table(['route', 'req/s', 'vs baseline', 'vs plain'], rows, 1);
 }

@@ -93,6 +93,9 @@ function commonOptions(name: string, options: ResolvedRedisPatternsOptions): Red
   const { minDelayMs, maxDelayMs } = options.reconnect;
   return {
     connectionName: `nrp:${name}`,
+    // At most once: a command in flight when the connection drops fails rather than being re-sent
+    // after the reconnect (a rate-limit debit or a stream write would otherwise count twice).
+    autoResendUnfulfilledCommands: false,
     connectTimeout: options.connectTimeoutMs,
     enableOfflineQueue: options.offlineQueue,
     maxRetriesPerRequest: options.offlineQueue ? 1 : 0,

@@ -8,6 +8,8 @@ import { RateLimitService } from './ratelimit.service.js';
 
 /** Metadata: the HTTP policies of a controller or handler (read by RateLimitGuard). */
 export const RATE_LIMIT_POLICIES = 'redis-patterns:rate-limit:policies';
+/** Metadata: the policies declared on the target itself (not inherited). */
+const DECLARED_POLICIES = 'redis-patterns:rate-limit:declared';
 /** Metadata: `true` (skip every policy) or the names of the policies to skip. */
 export const SKIP_RATE_LIMIT = 'redis-patterns:rate-limit:skip';
 
@@ -18,7 +20,8 @@ const methodPolicies = new WeakMap<object, ResolvedPolicy[]>();
  * Limits a controller or an HTTP handler (enforced by `RateLimitGuard`), or, with `key`, a method
  * of any provider (enforced on every call). Several `@RateLimit`s with different names stack; all
  * of them are checked in one round trip, and none is debited unless all allow the call.
- * Policies are validated when the class is loaded, so a bad one fails at startup.
+ * Policies are validated when the class is loaded, so a bad one fails at startup. A method with
+ * a `key` policy always returns a Promise.
  *
  * @example
  * @Controller('search')
@@ -78,10 +81,14 @@ export function SkipRateLimit(...names: string[]): ClassDecorator & MethodDecora
   }) as ClassDecorator & MethodDecorator;
 }
 
+/** Adds a policy to a class or handler. A subclass keeps its parent's policies, except those it declares again by name. */
 function addPolicy(target: object, policy: ResolvedPolicy, where: string): void {
-  const policies: ResolvedPolicy[] = Reflect.getOwnMetadata(RATE_LIMIT_POLICIES, target) ?? [];
-  assertDistinctNames([...policies.map((existing) => existing.name), policy.name], where);
-  Reflect.defineMetadata(RATE_LIMIT_POLICIES, [...policies, policy], target);
+  const declared: ResolvedPolicy[] = [...(Reflect.getOwnMetadata(DECLARED_POLICIES, target) ?? []), policy];
+  assertDistinctNames(declared.map((existing) => existing.name), where);
+  Reflect.defineMetadata(DECLARED_POLICIES, declared, target);
+  const inherited: ResolvedPolicy[] = Reflect.getMetadata(RATE_LIMIT_POLICIES, Object.getPrototypeOf(target) as object) ?? [];
+  const names = new Set(declared.map((existing) => existing.name));
+  Reflect.defineMetadata(RATE_LIMIT_POLICIES, [...inherited.filter((parent) => !names.has(parent.name)), ...declared], target);
 }
 
 /** Decides a call of a limited method; over the limit it throws, or waits while every rejecting policy says `wait`. */

@@ -50,7 +50,7 @@ export class RateLimitGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const route = this.policiesOf(context);
-    if (route.length === 0 || (await this.shouldSkip(context))) return true;
+    if (route.length === 0 || alreadyDecided(context) || (await this.shouldSkip(context))) return true;
     const checks = await Promise.all(route.map((routePolicy) => this.check(context, routePolicy)));
     let decisions: RateLimitDecision[];
     try {
@@ -130,6 +130,17 @@ export class RateLimitGuard implements CanActivate {
     for (const names of skipped) if (Array.isArray(names)) for (const name of names) merged.delete(name);
     return [...merged.values()];
   }
+}
+
+/** Requests (or ws/rpc payloads) already decided, so a guard that is both global and per controller counts once. */
+const decided = new WeakSet<object>();
+
+function alreadyDecided(context: ExecutionContext): boolean {
+  const request: unknown = context.getArgByIndex(0);
+  if (typeof request !== 'object' || request === null) return false;
+  if (decided.has(request)) return true;
+  decided.add(request);
+  return false;
 }
 
 function requestOf(context: ExecutionContext): HttpRequest | undefined {

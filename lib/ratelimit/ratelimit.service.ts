@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
-import type { RedisClient } from '../core/redis-client.js';
+import { isCluster, type RedisClient } from '../core/redis-client.js';
+import { CommandTimeoutError } from '../core/command-timeout.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
 import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
@@ -45,42 +46,45 @@ export class RateLimitService {
   }
 
   /**
-   * Spends `cost` units of `policy` for `key` (any string naming the caller: it is encoded, so it
+   * Spends `cost` units (default: the policy's numeric `cost`, else 1) of `policy` for `key` (any string naming the caller: it is encoded, so it
    * cannot reach another caller's keys). A rejected call spends nothing.
    * When Redis fails, `onStoreError: 'open'` (the default) answers `allowed` with `unavailable`
    * set, and `'closed'` throws a `RateLimitUnavailableError`.
    * @example
    * const { allowed, retryAfterMs } = await this.rateLimits.consume(`sms:${phone}`, { limit: 3, window: '1h', algorithm: 'fixed-window' });
    */
-  async consume(key: string, policy: RateLimitPolicy, cost = 1): Promise<RateLimitDecision> {
+  async consume(key: string, policy: RateLimitPolicy, cost?: number): Promise<RateLimitDecision> {
     if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError('key', 'a non-empty string', key);
     const resolved = this.resolve(policy);
-    const [decision] = await this.decide([{ key: this.keys.tagged(['rl', key], resolved.name), policy: resolved, cost: toCost(cost, 'cost') }]);
+    const units = cost ?? (typeof resolved.cost === 'number' ? resolved.cost : 1);
+    const [decision] = await this.decide([{ key: this.keys.tagged(['rl', key], resolved.name), policy: resolved, cost: toCost(units, 'cost') }]);
     return decision;
   }
 
   /**
-   * Decides several policies for one call. Checks whose keys share a hash tag go in one script;
-   * if a caller's checks pass but another caller's fail, the passed ones are refunded, so a
-   * rejected call spends nothing.
+   * Decides several policies for one call, debiting none unless all allow it. On a Cluster, checks
+   * whose keys hash to different slots (different callers) run as one script per caller, in
+   * parallel, and the passed ones are refunded if another rejects. When a check's cost can never
+   * fit, the answer is that check's decision alone, and Redis is not asked.
    */
   async decide(checks: readonly RateLimitCheck[]): Promise<RateLimitDecision[]> {
-    // A cost above the capacity can never pass: rejected without asking Redis.
     const tooCostly = checks.find((check) => check.cost > check.policy.capacity);
     if (tooCostly) return [neverFits(tooCostly)];
-    const groups = groupByTag(checks);
-    try {
-      this.assertConnected();
-      const results = await Promise.all(groups.map((group) => this.run('consume', group)));
-      if (this.storeDown) this.storeBack();
-      if (groups.length === 1) return results[0];
-      const passed = results.map((decisions) => decisions.every((decision) => decision.allowed));
-      if (passed.includes(false)) await Promise.all(groups.filter((_, index) => passed[index]).map((group) => this.run('refund', group)));
-      const decisionOf = new Map(groups.flatMap((group, index) => group.map((check, at) => [check, results[index][at]] as const)));
-      return checks.map((check) => decisionOf.get(check)!);
-    } catch (error) {
-      return this.onStoreError(checks, error);
+    if (this.redis.status !== 'ready') return this.onStoreError(checks, new RedisPatternsError(`the Redis connection is ${this.redis.status}`));
+    const groups = isCluster(this.redis) ? groupByTag(checks) : [checks];
+    const settled = await Promise.allSettled(groups.map((group) => this.run('consume', group)));
+    const failure = settled.find((result) => result.status === 'rejected');
+    const consumed = settled.map((result, index) => (result.status === 'fulfilled' ? { group: groups[index], ...result.value } : undefined));
+    const passed = consumed.filter((result) => result !== undefined && result.decisions.every((decision) => decision.allowed));
+    if (failure || passed.length < groups.length) await this.refund(passed);
+    if (failure) {
+      if (!isStoreFailure(failure.reason)) throw failure.reason;
+      return this.onStoreError(checks, failure.reason);
     }
+    if (this.storeDown) this.storeBack();
+    if (groups.length === 1) return consumed[0]!.decisions;
+    const decisionOf = new Map(consumed.flatMap((result) => result!.group.map((check, at) => [check, result!.decisions[at]] as const)));
+    return checks.map((check) => decisionOf.get(check)!);
   }
 
   /** The key of one policy for one caller: `<prefix>{rl:<tracker>}:<scope>:<policy>`, the caller encoded. */
@@ -98,20 +102,26 @@ export class RateLimitService {
     return resolved;
   }
 
-  private async run(mode: 'consume' | 'refund', group: readonly RateLimitCheck[]): Promise<RateLimitDecision[]> {
+  private async run(mode: 'consume' | 'refund', group: readonly RateLimitCheck[], written: readonly number[] = []): Promise<{ decisions: RateLimitDecision[]; written: number[] }> {
     const args: (string | number)[] = [mode];
-    for (const { policy, cost } of group) args.push(policy.algorithm, policy.limit, policy.windowMs, policy.burst, cost, policy.blockMs);
+    group.forEach(({ policy, cost }, index) => args.push(policy.algorithm, policy.limit, policy.windowMs, policy.burst, cost, policy.blockMs, written[index] ?? 0));
     const reply = await script.run<number[]>(this.redis, group.map((check) => check.key), args);
-    return group.map(({ policy }, index) => {
-      const at = index * 4;
-      const retryAfterMs = reply[at + 3];
-      return { policy: policy.name, allowed: reply[at] === 1, limit: policy.limit, remaining: reply[at + 1], resetMs: reply[at + 2], retryAfterMs: retryAfterMs < 0 ? undefined : retryAfterMs, windowMs: policy.windowMs };
+    const decisions = group.map(({ policy }, index): RateLimitDecision => {
+      const [allowed, remaining, resetMs, retryAfterMs] = reply.slice(index * 5, index * 5 + 4);
+      return { policy: policy.name, allowed: allowed === 1, limit: policy.limit, remaining, resetMs, retryAfterMs: retryAfterMs < 0 ? undefined : retryAfterMs, windowMs: policy.windowMs };
     });
+    return { decisions, written: group.map((_, index) => reply[index * 5 + 4]) };
   }
 
-  /** Never send a decision to a connection that is not ready: a queued debit could land twice, or late. */
-  private assertConnected(): void {
-    if (this.redis.status !== 'ready') throw new RedisPatternsError(`the Redis connection is ${this.redis.status}`);
+  /** Gives back what passed groups spent when the call as a whole did not pass. Best effort: a failed refund is logged. */
+  private async refund(passed: readonly ({ group: readonly RateLimitCheck[]; written: number[] } | undefined)[]): Promise<void> {
+    await Promise.all(
+      passed.map((result) =>
+        this.run('refund', result!.group, result!.written).catch((error: unknown) =>
+          this.logger.warn(`Could not refund a rejected call's debit of ${result!.group.map((check) => `"${check.policy.name}"`).join(', ')}: ${(error as Error)?.message ?? error}`),
+        ),
+      ),
+    );
   }
 
   private onStoreError(checks: readonly RateLimitCheck[], error: unknown): RateLimitDecision[] {
@@ -142,6 +152,17 @@ function groupByTag(checks: readonly RateLimitCheck[]): RateLimitCheck[][] {
     else groups.set(tag, [check]);
   }
   return [...groups.values()];
+}
+
+/**
+ * Whether an error means Redis could not decide (down, unreachable, failing over, out of memory),
+ * as opposed to a bug (a CROSSSLOT key, a wrong type), which is thrown rather than failed open.
+ */
+function isStoreFailure(error: unknown): boolean {
+  if (error instanceof CommandTimeoutError || (error as Error)?.name === 'MaxRetriesPerRequestError') return true;
+  if (error instanceof RedisPatternsError) return error.message.startsWith('the Redis connection is');
+  const message = (error as Error)?.message ?? '';
+  return /^(Connection is closed|Stream isn't writeable|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|OOM|None of startup nodes|Failed to refresh slots)|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH/.test(message);
 }
 
 function neverFits({ policy }: RateLimitCheck): RateLimitDecision {

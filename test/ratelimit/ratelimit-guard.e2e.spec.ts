@@ -178,3 +178,39 @@ describe.each(
     await expect(guard.canActivate(withHeaders())).rejects.toBeInstanceOf(RateLimitExceededException);
   });
 });
+
+@Controller('base')
+@RateLimit({ name: 'base', limit: 100, window: '1m' })
+class BaseController {
+  @Get()
+  find() {
+    return { ok: true };
+  }
+}
+
+@Controller('derived')
+@RateLimit({ name: 'derived', limit: 50, window: '1m' })
+class DerivedController extends BaseController {}
+
+describe('RateLimitGuard as an APP_GUARD and per controller at once, with inherited policies', () => {
+  let app: INestApplication;
+  let base: string;
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [RedisPatternsModule.forRoot({ connection: topologies[0].connection(), keyPrefix: uniquePrefix() })],
+      controllers: [LimitedController, DerivedController],
+      providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }],
+    }).compile();
+    app = moduleRef.createNestApplication(new ExpressAdapter(), { logger: false });
+    await app.listen(0, '127.0.0.1');
+    base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+  afterAll(() => app.close());
+
+  it("counts a request once, and a subclass keeps its parent's policies beside its own", async () => {
+    const remaining = async (path: string) => (await fetch(`${base}${path}`)).headers.get('ratelimit');
+    expect(await remaining('/limited/class')).toMatch(/"per-route";r=2;/);
+    expect(await remaining('/limited/class')).toMatch(/"per-route";r=1;/);
+    expect(await remaining('/derived')).toMatch(/^"base";r=99;t=\d+, "derived";r=49;t=\d+$/);
+  });
+});

@@ -48,7 +48,7 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
       expect(await limits.consume(key, policy, 2)).toMatchObject({ allowed: true, remaining: 0 });
     });
 
-    it('keys the counter by caller, in a hash that expires with the window', async () => {
+    it('keys the counter by caller, in one string that expires with the window', async () => {
       const key = fresh();
       await limits.consume(key, { ...policy, name: 'ttl' });
       const redis = app.get(RedisConnections).get();
@@ -57,7 +57,8 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
       const pttl = await redis.pttl(redisKey);
       expect(pttl).toBeGreaterThan(0);
       expect(pttl).toBeLessThanOrEqual(2000);
-      expect(await redis.hget(redisKey, 'c')).toBe('1');
+      // "<window index> <count> <previous count> <blocked until>"
+      expect(await redis.get(redisKey)).toMatch(/^\d+ 1 0 0$/);
     });
   });
 
@@ -125,6 +126,19 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
     expect(await admitted(limits, key, policy, 3)).toBe(2);
   });
 
+  it('a blocked caller whose window is still full gets the longer of the two waits', async () => {
+    const key = fresh();
+    const policy: RateLimitPolicy = { name: 'long-window', limit: 2, window: '10m', algorithm: 'fixed-window', blockFor: '300ms' };
+    expect(await admitted(limits, key, policy, 2)).toBe(2);
+    const blocked = await limits.consume(key, policy);
+    expect(blocked.retryAfterMs).toBeGreaterThan(1000);
+    await sleep(100);
+    // Still blocked (200 ms of the block left), but the full window is what decides when it may pass.
+    const again = await limits.consume(key, policy);
+    expect(again.allowed).toBe(false);
+    expect(again.retryAfterMs).toBeGreaterThan(1000);
+  });
+
   it('rejects a cost above the limit without a Redis call, and bad input with errors naming it', async () => {
     const key = fresh();
     const policy: RateLimitPolicy = { limit: 3, window: '1s', algorithm: 'fixed-window' };
@@ -137,6 +151,13 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
     await expect(limits.consume(key, { limit: 1, window: 0 })).rejects.toThrow(/Invalid option "policy.window": expected a duration greater than 0/);
     await expect(limits.consume(key, { limit: 1, window: '1s', algorithm: 'leaky' as never })).rejects.toThrow(/policy.algorithm/);
     await expect(limits.consume(key, { limit: 5, window: '1s', burst: 2 })).rejects.toThrow(/"policy.burst": expected no burst unless algorithm is 'token-bucket', got 2/);
+  });
+
+  it('throws an error that is not an outage (here WRONGTYPE) instead of admitting the call', async () => {
+    const key = fresh();
+    const policy: RateLimitPolicy = { name: 'typed', limit: 5, window: '1s' };
+    await app.get(RedisConnections).get().lpush(limits.keyOf(key, 'x', limits.resolve(policy)).replace(':x:', ':'), 'not a counter');
+    await expect(limits.consume(key, policy)).rejects.toThrow(/WRONGTYPE/);
   });
 
   it('encodes the caller, so a crafted key cannot reach another caller\'s counter or slot', async () => {
