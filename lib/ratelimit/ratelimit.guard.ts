@@ -51,7 +51,7 @@ export class RateLimitGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const route = this.policiesOf(context);
     if (route.length === 0 || alreadyDecided(context) || (await this.shouldSkip(context))) return true;
-    const checks = await Promise.all(route.map((routePolicy) => this.check(context, routePolicy)));
+    const checks = route.length === 1 ? [await this.check(context, route[0])] : await Promise.all(route.map((routePolicy) => this.check(context, routePolicy)));
     let decisions: RateLimitDecision[];
     try {
       decisions = await this.rateLimits.decide(checks);
@@ -97,7 +97,8 @@ export class RateLimitGuard implements CanActivate {
 
   private async check(context: ExecutionContext, routePolicy: RoutePolicy): Promise<RateLimitCheck> {
     const { policy } = routePolicy;
-    const [tracker, cost] = await Promise.all([this.getTracker(context, policy), typeof policy.cost === 'function' ? policy.cost(context as never) : policy.cost]);
+    const tracker = await this.getTracker(context, policy);
+    const cost = typeof policy.cost === 'function' ? await policy.cost(context as never) : policy.cost;
     return { key: this.generateKey(context, tracker, routePolicy), policy, cost: toCost(cost, `rate limit "${policy.name}" cost`) };
   }
 

@@ -72,19 +72,31 @@ export class RateLimitService {
     if (tooCostly) return [neverFits(tooCostly)];
     if (this.redis.status !== 'ready') return this.onStoreError(checks, new RedisPatternsError(`the Redis connection is ${this.redis.status}`));
     const groups = isCluster(this.redis) ? groupByTag(checks) : [checks];
+    if (groups.length === 1) {
+      // The common case: every check in one script, so nothing to refund.
+      let reply: number[];
+      try {
+        reply = await script.run<number[]>(this.redis, checks.map((check) => check.key), scriptArguments('consume', checks));
+      } catch (error) {
+        return this.failed(checks, error);
+      }
+      if (this.storeDown) this.storeBack();
+      return parseReply(checks, reply).decisions;
+    }
     const settled = await Promise.allSettled(groups.map((group) => this.run('consume', group)));
     const failure = settled.find((result) => result.status === 'rejected');
     const consumed = settled.map((result, index) => (result.status === 'fulfilled' ? { group: groups[index], ...result.value } : undefined));
     const passed = consumed.filter((result) => result !== undefined && result.decisions.every((decision) => decision.allowed));
     if (failure || passed.length < groups.length) await this.refund(passed);
-    if (failure) {
-      if (!isStoreFailure(failure.reason)) throw failure.reason;
-      return this.onStoreError(checks, failure.reason);
-    }
+    if (failure) return this.failed(checks, failure.reason);
     if (this.storeDown) this.storeBack();
-    if (groups.length === 1) return consumed[0]!.decisions;
     const decisionOf = new Map(consumed.flatMap((result) => result!.group.map((check, at) => [check, result!.decisions[at]] as const)));
     return checks.map((check) => decisionOf.get(check)!);
+  }
+
+  private failed(checks: readonly RateLimitCheck[], error: unknown): RateLimitDecision[] {
+    if (!isStoreFailure(error)) throw error;
+    return this.onStoreError(checks, error);
   }
 
   /** The key of one policy for one caller: `<prefix>{rl:<tracker>}:<scope>:<policy>`, the caller encoded. */
@@ -102,15 +114,8 @@ export class RateLimitService {
     return resolved;
   }
 
-  private async run(mode: 'consume' | 'refund', group: readonly RateLimitCheck[], written: readonly number[] = []): Promise<{ decisions: RateLimitDecision[]; written: number[] }> {
-    const args: (string | number)[] = [mode];
-    group.forEach(({ policy, cost }, index) => args.push(policy.algorithm, policy.limit, policy.windowMs, policy.burst, cost, policy.blockMs, written[index] ?? 0));
-    const reply = await script.run<number[]>(this.redis, group.map((check) => check.key), args);
-    const decisions = group.map(({ policy }, index): RateLimitDecision => {
-      const [allowed, remaining, resetMs, retryAfterMs] = reply.slice(index * 5, index * 5 + 4);
-      return { policy: policy.name, allowed: allowed === 1, limit: policy.limit, remaining, resetMs, retryAfterMs: retryAfterMs < 0 ? undefined : retryAfterMs, windowMs: policy.windowMs };
-    });
-    return { decisions, written: group.map((_, index) => reply[index * 5 + 4]) };
+  private async run(mode: 'consume' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): Promise<{ decisions: RateLimitDecision[]; written: number[] }> {
+    return parseReply(group, await script.run<number[]>(this.redis, group.map((check) => check.key), scriptArguments(mode, group, written)));
   }
 
   /** Gives back what passed groups spent when the call as a whole did not pass. Best effort: a failed refund is logged. */
@@ -152,6 +157,29 @@ function groupByTag(checks: readonly RateLimitCheck[]): RateLimitCheck[][] {
     else groups.set(tag, [check]);
   }
   return [...groups.values()];
+}
+
+/** ARGV of ratelimit.lua: the mode, then seven numbers per policy. */
+function scriptArguments(mode: 'consume' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): (string | number)[] {
+  const args: (string | number)[] = [mode];
+  for (let index = 0; index < group.length; index++) {
+    const { policy, cost } = group[index];
+    args.push(policy.algorithm, policy.limit, policy.windowMs, policy.burst, cost, policy.blockMs, written?.[index] ?? 0);
+  }
+  return args;
+}
+
+/** The script's five integers per policy: the decision, and what it wrote (for a refund). */
+function parseReply(group: readonly RateLimitCheck[], reply: readonly number[]): { decisions: RateLimitDecision[]; written: number[] } {
+  const decisions: RateLimitDecision[] = [];
+  const written: number[] = [];
+  for (let index = 0, at = 0; index < group.length; index++, at += 5) {
+    const { policy } = group[index];
+    const retryAfterMs = reply[at + 3];
+    decisions.push({ policy: policy.name, allowed: reply[at] === 1, limit: policy.limit, remaining: reply[at + 1], resetMs: reply[at + 2], retryAfterMs: retryAfterMs < 0 ? undefined : retryAfterMs, windowMs: policy.windowMs });
+    written.push(reply[at + 4]);
+  }
+  return { decisions, written };
 }
 
 /**
