@@ -1,6 +1,7 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { from, lastValueFrom, type Observable } from 'rxjs';
+import { lastValueFrom, of, type Observable } from 'rxjs';
+import type { Duration } from '../core/duration.js';
 import { CacheService } from './cache.service.js';
 import { CacheTTL, NoCache } from './cache-ttl.decorator.js';
 
@@ -34,39 +35,52 @@ interface HttpRequest {
  */
 @Injectable()
 export class CacheInterceptor implements NestInterceptor {
+  /** Each handler's settings, per controller (a handler may be inherited by several). */
+  private readonly routes = new WeakMap<object, WeakMap<object, { noCache: boolean; ttl: Duration | undefined }>>();
+
   constructor(
     protected readonly cache: CacheService,
     protected readonly reflector: Reflector,
   ) {}
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const key = this.isRequestCacheable(context) ? this.trackBy(context) : undefined;
     if (key === undefined) return next.handle();
-    const ttl = this.reflector.getAllAndOverride(CacheTTL, [context.getHandler(), context.getClass()]);
+    const { ttl } = this.routeSettings(context);
     const request = context.switchToHttp().getRequest<HttpRequest>();
     const response = context.switchToHttp().getResponse<{ statusCode?: number }>();
     const run = () => lastValueFrom(next.handle());
     // Only successful responses are stored (a handler may set another status without throwing).
     const unless = () => (response.statusCode ?? 200) >= 300;
-    return from(
-      (async () => {
-        if (this.wantsFreshResponse(request)) {
-          const body = await run();
-          if (!unless()) await this.cache.set(key, body, { ttl }).catch(() => undefined);
-          this.setCacheHeader(context, 'MISS');
-          return body;
-        }
-        const { value, status } = await this.cache.lookup(key, run, { ttl, unless });
-        this.setCacheHeader(context, status === 'hit' ? 'HIT' : status === 'stale' ? 'STALE' : 'MISS');
-        return value;
-      })(),
-    );
+    if (this.wantsFreshResponse(request)) {
+      const body = await run();
+      if (!unless()) await this.cache.set(key, body, { ttl }).catch(() => undefined);
+      this.setCacheHeader(context, 'MISS');
+      return of(body);
+    }
+    const { value, status } = await this.cache.lookup(key, run, { ttl, unless });
+    this.setCacheHeader(context, status === 'hit' ? 'HIT' : status === 'stale' ? 'STALE' : 'MISS');
+    return of(value);
+  }
+
+  /** `@NoCache()` and `@CacheTTL()` of a handler, looked up once per handler. */
+  private routeSettings(context: ExecutionContext): { noCache: boolean; ttl: Duration | undefined } {
+    const [controller, handler] = [context.getClass(), context.getHandler()];
+    let byHandler = this.routes.get(controller);
+    if (!byHandler) this.routes.set(controller, (byHandler = new WeakMap()));
+    let settings = byHandler.get(handler);
+    if (!settings) {
+      const targets = [handler, controller];
+      settings = { noCache: this.reflector.getAllAndOverride(NoCache, targets) === true, ttl: this.reflector.getAllAndOverride(CacheTTL, targets) };
+      byHandler.set(handler, settings);
+    }
+    return settings;
   }
 
   /** GET requests of HTTP handlers without `@NoCache()`. */
   protected isRequestCacheable(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return false;
-    if (this.reflector.getAllAndOverride(NoCache, [context.getHandler(), context.getClass()])) return false;
+    if (this.routeSettings(context).noCache) return false;
     return context.switchToHttp().getRequest<HttpRequest>().method === 'GET';
   }
 

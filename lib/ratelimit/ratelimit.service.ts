@@ -90,7 +90,11 @@ export class RateLimitService {
     if (failure || passed.length < groups.length) await this.refund(passed);
     if (failure) return this.failed(checks, failure.reason);
     if (this.storeDown) this.storeBack();
-    const decisionOf = new Map(consumed.flatMap((result) => result!.group.map((check, at) => [check, result!.decisions[at]] as const)));
+    // A passed group was refunded if another rejected: report what it has left without this call.
+    const refunded = passed.length < groups.length;
+    const decisionOf = new Map(
+      consumed.flatMap((result) => result!.group.map((check, at) => [check, refunded && passed.includes(result) ? unspent(result!.decisions[at], check) : result!.decisions[at]] as const)),
+    );
     return checks.map((check) => decisionOf.get(check)!);
   }
 
@@ -157,6 +161,10 @@ function groupByTag(checks: readonly RateLimitCheck[]): RateLimitCheck[][] {
     else groups.set(tag, [check]);
   }
   return [...groups.values()];
+}
+
+function unspent(decision: RateLimitDecision, check: RateLimitCheck): RateLimitDecision {
+  return { ...decision, remaining: Math.min(check.policy.capacity, decision.remaining + check.cost) };
 }
 
 /** ARGV of ratelimit.lua: the mode, then seven numbers per policy. */
