@@ -117,6 +117,8 @@ describe.each(
     expect(rejected.body.retryAfterMs).toBeGreaterThan(0);
     // The rejected request did not count against the module-wide policy either.
     expect(rejected.limits).toMatch(/^"global";r=997;t=\d+, "per-route";r=0;t=\d+$/);
+    // Without trust proxy, X-Forwarded-For is the client's word and changes nothing.
+    expect((await get('/class', { 'x-forwarded-for': '198.51.100.1' })).status).toBe(429);
   });
 
   it('checks stacked policies together and debits none when one rejects', async () => {
@@ -221,5 +223,31 @@ describe('RateLimitGuard as an APP_GUARD and per controller at once, with inheri
     expect(await remaining('/limited/class')).toMatch(/"per-route";r=2;/);
     expect(await remaining('/limited/class')).toMatch(/"per-route";r=1;/);
     expect(await remaining('/derived')).toMatch(/^"base";r=99;t=\d+, "derived";r=49;t=\d+$/);
+  });
+});
+
+describe.each([
+  { platform: 'Express', adapter: () => new ExpressAdapter(), trust: (app: INestApplication) => (app.getHttpAdapter().getInstance() as { set(name: string, value: unknown): void }).set('trust proxy', true) },
+  { platform: 'Fastify', adapter: () => new FastifyAdapter({ trustProxy: true }), trust: () => undefined },
+])("by: 'ip' behind a trusted proxy ($platform)", ({ adapter, trust }) => {
+  let app: INestApplication;
+  let base: string;
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [RedisPatternsModule.forRoot({ connection: topologies[0].connection(), keyPrefix: uniquePrefix() })],
+      controllers: [LimitedController],
+    }).compile();
+    app = moduleRef.createNestApplication(adapter(), { logger: false });
+    trust(app);
+    await app.listen(0, '127.0.0.1');
+    base = `${(await app.getUrl()).replace('[::1]', '127.0.0.1')}/limited/class`;
+  });
+  afterAll(() => app.close());
+
+  it('counts each forwarded client separately, as the app\'s trust-proxy setting says', async () => {
+    const status = async (client: string) => (await fetch(base, { headers: { 'x-forwarded-for': client } })).status;
+    for (let i = 0; i < 3; i++) expect(await status('203.0.113.7')).toBe(200);
+    expect(await status('203.0.113.7')).toBe(429);
+    expect(await status('203.0.113.8')).toBe(200);
   });
 });
