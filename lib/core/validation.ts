@@ -22,7 +22,7 @@ export function toBoolean(option: string, value: unknown): boolean {
 }
 
 export function toPositiveInteger(option: string, value: unknown): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw new InvalidOptionError(option, 'a positive integer', value);
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new InvalidOptionError(option, 'a positive integer', value);
   return value as number;
 }
 

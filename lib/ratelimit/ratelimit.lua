@@ -4,9 +4,9 @@
 -- tag): a is the window index (windows) or the theoretical arrival time in microseconds (token
 -- bucket), c the count of window a, p the count of the window before, b blocked-until in ms.
 -- ARGV[1]: 'consume', or 'refund' (give back a debit made by an earlier consume).
--- Then per policy, seven numbers: algorithm (1 fixed window, 2 sliding window, 3 token bucket),
--- limit, window (ms), burst (token bucket), cost, block (ms, 0 for none), and for a refund what
--- the consume wrote (its `a`).
+-- Then per policy three arguments: its configuration "<algorithm>:<limit>:<window ms>:<burst>:
+-- <block ms>" (algorithm 1 fixed window, 2 sliding window, 3 token bucket; burst for the token
+-- bucket; block 0 for none), the cost, and for a refund what the consume wrote (its `a`).
 -- Returns five integers per policy: allowed (1 or 0), remaining, reset (ms until the full quota
 -- is back), retry after (ms, 0 when allowed; -1 when the cost can never fit), and the `a` written
 -- (-1 when nothing was), for a refund.
@@ -26,9 +26,10 @@ local passWrites, unspent, blockWrites = {}, {}, {}
 local allAllowed = true
 
 for i = 1, #KEYS do
-  local base = (i - 1) * 7 + 1
-  local algorithm, limit, window = tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
-  local burst, cost, block, written = tonumber(ARGV[base + 4]), tonumber(ARGV[base + 5]), tonumber(ARGV[base + 6]), tonumber(ARGV[base + 7])
+  local base = (i - 1) * 3 + 1
+  local sAlgorithm, sLimit, sWindow, sBurst, sBlock = string.match(ARGV[base + 1], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
+  local algorithm, limit, window, burst, block = tonumber(sAlgorithm), tonumber(sLimit), tonumber(sWindow), tonumber(sBurst), tonumber(sBlock)
+  local cost, written = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
   local state = redis.call('GET', KEYS[i])
   local a, c, p, b = 0, 0, 0, 0
   local found = false

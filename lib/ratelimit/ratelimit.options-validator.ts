@@ -16,6 +16,8 @@ export interface ResolvedPolicy {
   blockMs: number;
   /** The most one call may cost: the burst of a token bucket, otherwise the limit. */
   capacity: number;
+  /** What ratelimit.lua reads of the policy, as one argument: `algorithm:limit:window:burst:block`. */
+  scriptConfig: string;
   cost: number | ((...input: never[]) => number | Promise<number>);
   by: RateLimitPolicy['by'];
   onStoreError: 'open' | 'closed' | undefined;
@@ -80,14 +82,17 @@ export function resolvePolicy(policy: RateLimitPolicy | MethodRateLimitPolicy<ne
   if (isMethodPolicy && typeof method.key !== 'function') throw new InvalidOptionError(option('key'), 'a function of the method arguments returning a string', method.key);
   const onLimit = method.onLimit ?? defaults.onLimit;
   if (onLimit !== 'throw' && onLimit !== 'wait') throw new InvalidOptionError(option('onLimit'), "'throw' or 'wait'", onLimit);
+  const windowMs = toTimerMilliseconds(policy.window, option('window'));
+  const blockMs = toTimerMilliseconds(policy.blockFor ?? defaults.blockFor, option('blockFor'), { allowZero: true });
   return {
     name: toNonEmptyString(option('name'), policy.name ?? defaults.name),
     algorithm,
     limit,
-    windowMs: toTimerMilliseconds(policy.window, option('window')),
+    windowMs,
     burst,
-    blockMs: toTimerMilliseconds(policy.blockFor ?? defaults.blockFor, option('blockFor'), { allowZero: true }),
+    blockMs,
     capacity,
+    scriptConfig: `${algorithm}:${limit}:${windowMs}:${burst}:${blockMs}`,
     cost: cost as ResolvedPolicy['cost'],
     by,
     onStoreError: policy.onStoreError === undefined ? undefined : toStoreErrorMode(option('onStoreError'), policy.onStoreError),
