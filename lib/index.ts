@@ -43,3 +43,8 @@ export { RateLimitGuard, type RoutePolicy } from './ratelimit/ratelimit.guard.js
 export type { MethodRateLimitPolicy, RateLimitAlgorithm, RateLimitDecision, RateLimitHeaders, RateLimitOptions, RateLimitPolicy, RateLimitTracker } from './ratelimit/ratelimit.options.js';
 export type { ResolvedPolicy } from './ratelimit/ratelimit.options-validator.js';
 export { RateLimitService, RateLimitUnavailableError, type RateLimitCheck } from './ratelimit/ratelimit.service.js';
+export { Lock } from './lock/lock.js';
+export { LockLostError, LockNotAcquiredError, type LockBusyReason } from './lock/lock.exception.js';
+export type { AcquireOptions, LockOptions, WithLockOptions } from './lock/lock.options.js';
+export { LockService } from './lock/lock.service.js';
+export { WithLock } from './lock/with-lock.decorator.js';

@@ -3,6 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { CacheInterceptor } from '../cache/cache.interceptor.js';
 import { CacheService } from '../cache/cache.service.js';
 import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
+import { LockService } from '../lock/lock.service.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
 import { RateLimitGuard } from '../ratelimit/ratelimit.guard.js';
 import { RateLimitService } from '../ratelimit/ratelimit.service.js';
@@ -39,6 +40,7 @@ const providers: Provider[] = [
   CacheInterceptor,
   RateLimitService,
   RateLimitGuard,
+  LockService,
 ];
 
 /**
@@ -64,6 +66,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

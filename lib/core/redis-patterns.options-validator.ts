@@ -1,4 +1,5 @@
 import { resolveCacheOptions } from '../cache/cache.options-validator.js';
+import { resolveLockOptions } from '../lock/lock.options-validator.js';
 import { resolveRateLimitOptions } from '../ratelimit/ratelimit.options-validator.js';
 import { toTimerMilliseconds } from './duration.js';
 import { InvalidOptionError, ValueDescription } from './errors.js';
@@ -26,6 +27,7 @@ const MODULE_OPTION_NAMES = [
   'pubsub',
   'cache',
   'rateLimit',
+  'lock',
 ] as const satisfies readonly (keyof RedisPatternsModuleOptions)[];
 
 const HOST_OPTION_NAMES = ['host', 'port', 'username', 'password', 'db', 'tls', 'options'];
@@ -71,6 +73,7 @@ export function resolveModuleOptions(options: RedisPatternsModuleOptions): Resol
     pubsub: { sharded },
     cache: resolveCacheOptions(options.cache),
     rateLimit: resolveRateLimitOptions(options.rateLimit),
+    lock: resolveLockOptions(options.lock, [...connections.keys()]),
   };
 }
 

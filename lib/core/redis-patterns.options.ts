@@ -3,6 +3,8 @@ import type { Cluster, ClusterOptions, Redis, RedisOptions, SentinelAddress } fr
 import { JsonCodec, type RedisCodec } from './codec.js';
 import type { CacheOptions } from '../cache/cache.options.js';
 import type { ResolvedCacheOptions } from '../cache/cache.options-validator.js';
+import type { LockOptions } from '../lock/lock.options.js';
+import type { ResolvedLockOptions } from '../lock/lock.options-validator.js';
 import type { RateLimitOptions } from '../ratelimit/ratelimit.options.js';
 import type { ResolvedRateLimitOptions } from '../ratelimit/ratelimit.options-validator.js';
 import type { PubSubOptions } from '../pubsub/pubsub.options.js';
@@ -168,6 +170,8 @@ export interface RedisPatternsModuleOptions {
   cache?: CacheOptions;
   /** Rate-limiting settings: module-wide policies, headers, and what to do when Redis fails. */
   rateLimit?: RateLimitOptions;
+  /** Distributed-lock settings: default lease and wait, retry backoff, and Redlock. */
+  lock?: LockOptions;
 }
 
 /** The module options after validation, with defaults applied and durations in milliseconds. */
@@ -184,6 +188,7 @@ export interface ResolvedRedisPatternsOptions {
   pubsub: Required<PubSubOptions>;
   cache: ResolvedCacheOptions;
   rateLimit: ResolvedRateLimitOptions;
+  lock: ResolvedLockOptions;
 }
 
 /** The name of the main connection. */

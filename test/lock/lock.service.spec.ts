@@ -1,0 +1,168 @@
+import { Injectable, type INestApplicationContext } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidOptionError, LockLostError, LockNotAcquiredError, LockService, RedisConnections, WithLock, type Lock } from '../../lib/index.js';
+import { startContext, topologies } from '../support/testing-app.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let counter = 0;
+const fresh = (name: string) => `${name}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+
+@Injectable()
+class Jobs {
+  runs = 0;
+  seen: (Lock | undefined)[] = [];
+  constructor(private readonly locks: LockService) {}
+
+  @WithLock<[string, number]>({ key: (name) => `job:${name}`, ttl: '1s', onBusy: 'skip' })
+  async nightly(_name: string, ms: number): Promise<string> {
+    this.runs++;
+    this.seen.push(this.locks.current());
+    await sleep(ms);
+    return 'done';
+  }
+
+  @WithLock<[string]>({ key: (name) => `strict:${name}`, ttl: '1s' })
+  async strict(_name: string): Promise<string> {
+    await sleep(100);
+    return 'done';
+  }
+
+  @WithLock<[string]>({ key: (name) => `long:${name}`, ttl: '300ms' })
+  async long(_name: string): Promise<{ lost: boolean; token: number }> {
+    await sleep(1_000); // more than three leases
+    const lock = this.locks.current()!;
+    return { lost: lock.lost, token: lock.fencingToken };
+  }
+}
+
+describe.each(topologies)('LockService on $topology', ({ connection }) => {
+  let app: INestApplicationContext;
+  let locks: LockService;
+  let jobs: Jobs;
+  beforeAll(async () => {
+    app = await startContext({ connection: connection() }, { providers: [Jobs] });
+    locks = app.get(LockService);
+    jobs = app.get(Jobs);
+  });
+  afterAll(() => app.close());
+
+  it('gives the lock to one caller at a time, with strictly increasing fencing tokens', async () => {
+    const key = fresh('mutex');
+    let inside = 0;
+    let most = 0;
+    const tokens: number[] = [];
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        locks.using(key, async (lock) => {
+          inside++;
+          most = Math.max(most, inside);
+          tokens.push(lock.fencingToken);
+          await sleep(5);
+          inside--;
+        }, { wait: '10s' }),
+      ),
+    );
+    expect(most).toBe(1);
+    expect(tokens).toHaveLength(20);
+    expect(tokens.every((token, i) => i === 0 || token > tokens[i - 1])).toBe(true);
+  });
+
+  it('acquire without wait fails with reason "held", and tryAcquire answers null', async () => {
+    const key = fresh('busy');
+    const lock = await locks.acquire(key, { ttl: '5s' });
+    const error = await locks.acquire(key).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(LockNotAcquiredError);
+    expect(error).toMatchObject({ keys: [key], reason: 'held' });
+    expect((error as LockNotAcquiredError).getStatus()).toBe(409);
+    expect(await locks.tryAcquire(key)).toBeNull();
+    expect(await lock.release()).toBe(true);
+    const next = await locks.tryAcquire(key);
+    expect(next?.fencingToken).toBe(lock.fencingToken + 1);
+    await next?.release();
+  });
+
+  it('waits with backoff up to `wait`, then fails with reason "timeout"', async () => {
+    const key = fresh('wait');
+    const lock = await locks.acquire(key, { ttl: '5s' });
+    const started = Date.now();
+    const error = (await locks.acquire(key, { wait: '300ms' }).catch((caught: unknown) => caught)) as LockNotAcquiredError;
+    expect(error.reason).toBe('timeout');
+    expect(error.waitedMs).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    setTimeout(() => void lock.release(), 100);
+    const after = await locks.acquire(key, { wait: '5s' });
+    expect(after.fencingToken).toBeGreaterThan(lock.fencingToken);
+    await after.release();
+  });
+
+  it('release and extend by someone who does not hold the lock do nothing', async () => {
+    const key = fresh('holder');
+    const first = await locks.acquire(key, { ttl: '200ms' });
+    await sleep(300); // the lease runs out
+    expect(first.lost).toBe(true);
+    const second = await locks.acquire(key, { ttl: '5s' });
+    expect(await first.release()).toBe(false);
+    await expect(first.extend()).rejects.toBeInstanceOf(LockLostError);
+    // The second holder still has it.
+    expect(await locks.tryAcquire(key)).toBeNull();
+    expect(await second.release()).toBe(true);
+  });
+
+  it('aborts the signal when the key is deleted behind the holder\'s back', async () => {
+    const key = fresh('stolen');
+    const lock = await locks.acquire(key, { ttl: '600ms', autoExtend: true });
+    const aborted = new Promise<unknown>((resolve) => lock.signal.addEventListener('abort', () => resolve(lock.signal.reason)));
+    await app.get(RedisConnections).get().del(`${keyPrefixOf(app)}lock:{${key}}`);
+    const reason = await aborted;
+    expect(reason).toBeInstanceOf(LockLostError);
+    expect(lock.lost).toBe(true);
+    expect(await lock.release()).toBe(false);
+  });
+
+  it('renews the lease while a @WithLock method runs past its ttl, and releases it after', async () => {
+    const name = fresh('long');
+    const running = jobs.long(name);
+    await sleep(700);
+    // Past two leases of 300ms: still held by the method.
+    expect(await locks.tryAcquire(`long:${name}`)).toBeNull();
+    expect(await running).toMatchObject({ lost: false });
+    const after = await locks.tryAcquire(`long:${name}`);
+    expect(after).not.toBeNull();
+    await after!.release();
+  });
+
+  it('onBusy "skip" does not run the method; the default throws LockNotAcquiredError', async () => {
+    const name = fresh('nightly');
+    const results = await Promise.all([jobs.nightly(name, 200), jobs.nightly(name, 200), jobs.nightly(name, 200)]);
+    expect(results.filter((result) => result === 'done')).toHaveLength(1);
+    expect(results.filter((result) => result === undefined)).toHaveLength(2);
+    expect(jobs.seen.at(-1)?.key).toBe(`job:${name}`);
+    const strict = fresh('strict');
+    const outcomes = await Promise.allSettled([jobs.strict(strict), jobs.strict(strict)]);
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((outcomes.find((outcome) => outcome.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ reason: 'held' });
+  });
+
+  it('locks several keys at once, all or none', async () => {
+    const tag = fresh('order');
+    const both = await locks.acquire([`{${tag}}:stock`, `{${tag}}:payment`], { ttl: '5s' });
+    expect(both.keys).toEqual([`{${tag}}:payment`, `{${tag}}:stock`]);
+    expect(await locks.tryAcquire(`{${tag}}:stock`)).toBeNull();
+    await both.release();
+    const one = await locks.acquire(`{${tag}}:stock`);
+    expect(one.fencingToken).toBeGreaterThan(both.fencingToken);
+    expect(await locks.tryAcquire([`{${tag}}:stock`, `{${tag}}:payment`])).toBeNull();
+    await one.release();
+  });
+
+  it('rejects bad keys and options, naming them', async () => {
+    await expect(locks.acquire('')).rejects.toThrow(InvalidOptionError);
+    await expect(locks.acquire('k', { ttl: 0 })).rejects.toThrow(/"options.ttl": expected a duration greater than 0/);
+    await expect(locks.acquire('k', { wait: '1 minute' as never })).rejects.toThrow(/"options.wait"/);
+    expect(() => WithLock({ key: 'x', onBusy: 'queue' as never })({ constructor: { name: 'Jobs' } } as never, 'run', { value: () => undefined })).toThrow(/"@WithLock on Jobs.run.onBusy": expected 'throw' or 'skip'/);
+  });
+});
+
+function keyPrefixOf(app: INestApplicationContext): string {
+  return (app.get(LockService) as unknown as { keys: { prefix: string } }).keys.prefix;
+}
