@@ -1,0 +1,53 @@
+import 'reflect-metadata';
+import { createInterface } from 'node:readline';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { LockService, REDIS_CLIENT, RedisPatternsModule, type RedisConnectionOptions } from '../../../lib/index.js';
+import type { Redis } from 'ioredis';
+
+/**
+ * A lock user in its own process, for multi-instance tests. Reads one JSON command per line on
+ * stdin and answers one JSON line on stdout:
+ * - {"op":"increment","lock":"k","counter":"c","times":20} increments the Redis key `counter`
+ *   `times` times with a non-atomic GET, pause, SET, each under the lock; answers the fencing tokens.
+ */
+interface WorkerConfig {
+  connection: RedisConnectionOptions;
+  keyPrefix: string;
+}
+
+const config = JSON.parse(process.env.WORKER_CONFIG ?? '{}') as WorkerConfig;
+
+@Module({ imports: [RedisPatternsModule.forRoot({ connection: config.connection, keyPrefix: config.keyPrefix })] })
+class WorkerModule {}
+
+const app = await NestFactory.createApplicationContext(WorkerModule, { logger: ['error'] });
+const locks = app.get(LockService);
+const redis = app.get<Redis>(REDIS_CLIENT);
+
+type Command = { id: number; op: 'increment'; lock: string; counter: string; times: number };
+
+async function run(command: Command): Promise<unknown> {
+  return Promise.all(
+    Array.from({ length: command.times }, () =>
+      locks.using(command.lock, async (lock) => {
+        const value = Number((await redis.get(command.counter)) ?? 0);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        await redis.set(command.counter, String(value + 1));
+        return lock.fencingToken;
+      }, { wait: '30s', ttl: '5s' }),
+    ),
+  );
+}
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const command = JSON.parse(line) as Command;
+  run(command).then(
+    (result) => console.log(JSON.stringify({ id: command.id, result })),
+    (error: Error) => console.log(JSON.stringify({ id: command.id, error: error.message })),
+  );
+});
+console.log('WORKER_READY');
+process.stdin.once('end', () => {
+  app.close().then(() => process.exit(0));
+});
