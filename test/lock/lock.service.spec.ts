@@ -35,7 +35,7 @@ class Jobs {
   }
 }
 
-describe.each(topologies)('LockService on $topology', ({ connection }) => {
+describe.each(topologies)('LockService on $topology', ({ topology, connection }) => {
   let app: INestApplicationContext;
   let locks: LockService;
   let jobs: Jobs;
@@ -153,6 +153,28 @@ describe.each(topologies)('LockService on $topology', ({ connection }) => {
     expect(one.fencingToken).toBeGreaterThan(both.fencingToken);
     expect(await locks.tryAcquire([`{${tag}}:stock`, `{${tag}}:payment`])).toBeNull();
     await one.release();
+  });
+
+  it('on a Cluster, refuses keys to lock together that are in different slots, before sending anything', async () => {
+    const keys = ['account:1', 'account:2'];
+    if (topology === 'cluster') {
+      await expect(locks.acquire(keys)).rejects.toThrow(/Invalid option "key": expected keys locked together that share one hash tag on a Cluster/);
+    } else {
+      const lock = await locks.acquire(keys);
+      expect(lock.keys).toEqual(keys);
+      await lock.release();
+    }
+  });
+
+  it('releases the locks still held when the app shuts down', async () => {
+    const other = await startContext({ connection: connection(), keyPrefix: keyPrefixOf(app) });
+    const key = fresh('shutdown');
+    await other.get(LockService).acquire(key, { ttl: '1m' });
+    expect(await locks.tryAcquire(key)).toBeNull();
+    await other.close();
+    const after = await locks.tryAcquire(key);
+    expect(after).not.toBeNull();
+    await after!.release();
   });
 
   it('rejects bad keys and options, naming them', async () => {
