@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 
-/** The source of truth of the catalog: a real SQL database. */
+/** The source of truth of the catalog and of order payments: a real SQL database. */
 export interface SqlClient {
   query<T>(sql: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
@@ -30,6 +30,15 @@ export class Database implements OnModuleInit, OnApplicationShutdown {
     await this.client.query(
       `insert into products values ('1', 'Book', 'paper', 1999), ('2', 'Notebook', 'paper', 499), ('3', 'Pen', 'office', 199),
         ('4', 'Stapler', 'office', 1299), ('5', 'Lamp', 'home', 3499) on conflict (id) do nothing`,
+    );
+    // Payments (PaymentsService): what each order owes, with the fencing token of its last writer.
+    await this.client.query(
+      `create table if not exists order_balances (order_id text primary key, total_cents integer not null, balance_cents integer not null,
+        status text not null default 'open', fencing_token bigint not null default 0)`,
+    );
+    await this.client.query(
+      `create table if not exists order_payments (id bigint generated always as identity primary key, order_id text not null references order_balances,
+        amount_cents integer not null, fencing_token bigint not null, paid_at timestamptz not null default now())`,
     );
   }
 

@@ -21,7 +21,7 @@ export interface LockOptions {
    * Redlock: take each lock on a majority of these independent servers (named `connections`)
    * instead of on the main connection.
    */
-  redlock?: { connections: string[]; driftFactor?: number };
+  redlock?: { connections: readonly string[]; driftFactor?: number };
 }
 
 /** Options of one acquisition; unset ones come from the module's `lock` options. */

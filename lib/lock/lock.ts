@@ -80,6 +80,8 @@ export class Lock {
       this.lose('another holder has it, or its key is gone');
       throw this.signal.reason as LockLostError;
     }
+    // Released or lost while the renewal was on its way: no timer to re-arm.
+    if (this.released || this.lost) return;
     this.expiresAtMs = Date.now() + validityMs;
     this.watchLease(validityMs);
   }

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { LockService } from '../../lib/index.js';
+import { PaymentsService } from '../../sample/payments.service.js';
 import { startSample, type RunningSample } from '../../sample/sample.js';
 import { command } from '../support/redis-server.js';
 
@@ -202,6 +204,99 @@ describe('sample rate limiting', () => {
     }
     await expect.poll(async () => (await login({ username: 'carol', password: 'demo' })).status, { timeout: 15_000, interval: 200 }).toBe(200);
   }, 40_000);
+});
+
+describe('sample locks (PGlite)', () => {
+  let sample: RunningSample;
+  beforeAll(async () => {
+    const { host, port } = inject('redis').standalone;
+    sample = await startSample({ port: 0, redisUrl: `redis://${host}:${port}`, logger: false });
+  });
+  afterAll(() => sample.close());
+
+  const newOrder = async (totalCents: number) => {
+    const orderId = `o-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+    const invoiced = await postJson(`${sample.url}/orders/${orderId}/invoice`, { totalCents });
+    expect(invoiced).toEqual({ status: 201, body: { orderId, totalCents, balanceCents: totalCents, status: 'open', fencingToken: 0 } });
+    return orderId;
+  };
+  const pay = (orderId: string, body: unknown = {}) => postJson(`${sample.url}/orders/${orderId}/pay`, body);
+  const payments = async (orderId: string) => (await getJson(`${sample.url}/orders/${orderId}/payments`)).body;
+
+  it('POST /orders/:id/pay: 10 concurrent payments of one order run one at a time, and charge only what the balance allows', async () => {
+    const orderId = await newOrder(1000);
+    const results = await Promise.all(Array.from({ length: 10 }, () => pay(orderId, { amountCents: 300 })));
+
+    // Without the lock all ten would read 1000 and charge: here three fit, and the other seven see the balance the third left.
+    const charged = results.filter((result) => result.status === 201).map((result) => result.body);
+    const refused = results.filter((result) => result.status !== 201);
+    expect(charged).toHaveLength(3);
+    expect(refused).toHaveLength(7);
+    for (const result of refused) expect(result).toMatchObject({ status: 422, body: { message: `Order ${orderId} owes 100 cents; 300 is too much` } });
+
+    const tokens = charged.map((payment) => payment.fencingToken as number).sort((a, b) => a - b);
+    expect(new Set(tokens).size).toBe(3);
+    expect(charged.sort((a, b) => a.fencingToken - b.fencingToken).map((payment) => [payment.chargedCents, payment.balanceCents])).toEqual([
+      [300, 700],
+      [300, 400],
+      [300, 100],
+    ]);
+    const order = await payments(orderId);
+    expect(order).toMatchObject({ orderId, totalCents: 1000, balanceCents: 100, status: 'open', fencingToken: tokens[2] });
+    expect(order.payments.map((payment: any) => [payment.amountCents, payment.fencingToken])).toEqual(tokens.map((token) => [300, token]));
+
+    // Without an amount, a payment settles what is owed; after that the order takes no more.
+    const rest = await pay(orderId);
+    expect(rest).toMatchObject({ status: 201, body: { chargedCents: 100, balanceCents: 0, status: 'paid' } });
+    expect(rest.body.fencingToken).toBeGreaterThan(tokens[2]);
+    expect(await pay(orderId, { amountCents: 1 })).toMatchObject({ status: 422, body: { message: `Order ${orderId} is already paid` } });
+    expect(await payments(orderId)).toMatchObject({ balanceCents: 0, status: 'paid', fencingToken: rest.body.fencingToken });
+  });
+
+  it('a stale lock holder (its lease ran out while it stalled) cannot write over a later holder: the fencing token refuses it', async () => {
+    const orderId = await newOrder(1000);
+    // A holder that read the balance (1000), then stalled past its 200ms lease.
+    const stale = await sample.app.get(LockService).acquire(`order:${orderId}`, { ttl: '200ms' });
+    // A payment waits for the lock, gets it once the lease has run out, and charges 300.
+    const paid = await pay(orderId, { amountCents: 300 });
+    expect(paid).toMatchObject({ status: 201, body: { balanceCents: 700 } });
+    expect(paid.body.fencingToken).toBeGreaterThan(stale.fencingToken);
+    expect(stale.lost).toBe(true);
+
+    // The stale holder wakes up and writes what it computed from its read: refused, so the payment of 300 is not undone.
+    await expect(sample.app.get(PaymentsService).recordPayment(orderId, 500, 500, 'open', stale.fencingToken)).rejects.toThrow(
+      `Order ${orderId} was written by a later lock holder; fencing token ${stale.fencingToken} is stale`,
+    );
+    expect(await payments(orderId)).toMatchObject({ balanceCents: 700, fencingToken: paid.body.fencingToken, payments: [{ amountCents: 300 }] });
+    await stale.release();
+  });
+
+  it('POST /orders/:id/pay: 400 for a bad amount, 404 for an unknown order', async () => {
+    const orderId = await newOrder(500);
+    expect((await pay(orderId, { amountCents: -5 })).status).toBe(400);
+    expect((await pay(orderId, { amountCents: '5' })).status).toBe(400);
+    expect((await pay(`${orderId}-unknown`, { amountCents: 5 })).status).toBe(404);
+    expect((await getJson(`${sample.url}/orders/${orderId}-unknown/payments`)).status).toBe(404);
+    expect((await postJson(`${sample.url}/orders/${orderId}/invoice`, { totalCents: 500 })).status).toBe(409);
+  });
+
+  it('POST /jobs/nightly-report/run: of two concurrent runs, exactly one runs and the other is skipped', async () => {
+    const run = () => postJson(`${sample.url}/jobs/nightly-report/run`, {});
+    const runs = await Promise.all([run(), run()]);
+    expect(runs.map((result) => result.status)).toEqual([200, 200]);
+    const ran = runs.filter((result) => result.body.ran);
+    const skipped = runs.filter((result) => !result.body.ran);
+    expect(ran).toHaveLength(1);
+    expect(skipped).toHaveLength(1);
+    expect(ran[0].body.report).toMatchObject({ invoicedOrders: expect.any(Number), paidOrders: expect.any(Number), collectedCents: expect.any(Number), fencingToken: expect.any(Number) });
+    expect(ran[0].body.report.invoicedOrders).toBeGreaterThanOrEqual(1);
+    expect(skipped[0].body).toEqual({ ran: false, reason: 'skipped: another run holds the nightly-report lock' });
+
+    // The lock is released when the run ends, so the next night's run is not skipped.
+    const next = await run();
+    expect(next.body.ran).toBe(true);
+    expect(next.body.report.fencingToken).toBeGreaterThan(ran[0].body.report.fencingToken);
+  });
 });
 
 describe('sample app without REDIS_URL', () => {
