@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
 import { InvalidOptionError } from '../core/errors.js';
@@ -8,7 +8,7 @@ import { isCluster } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
 import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
-import { Lock } from './lock.js';
+import { Lock, type LockOwner } from './lock.js';
 import { LockNotAcquiredError } from './lock.exception.js';
 import type { AcquireOptions } from './lock.options.js';
 import { resolveAcquireOptions, type ResolvedAcquireOptions } from './lock.options-validator.js';
@@ -36,6 +36,8 @@ export class LockService implements BeforeApplicationShutdown {
   private readonly current$ = new AsyncLocalStorage<Lock>();
   private readonly held = new Set<Lock>();
   private readonly cluster: boolean;
+  private readonly tokens = new TokenSource();
+  private readonly owner: LockOwner;
 
   constructor(
     connections: RedisConnections,
@@ -47,6 +49,7 @@ export class LockService implements BeforeApplicationShutdown {
     this.store = redlock
       ? new RedlockStore(redlock.connections.map((name) => new SingleNodeStore(connections.get(name))), redlock.driftFactor)
       : new SingleNodeStore(connections.get());
+    this.owner = { store: this.store, onEnd: (lock) => this.held.delete(lock), warn: (message) => this.logger.warn(message) };
   }
 
   /**
@@ -106,7 +109,7 @@ export class LockService implements BeforeApplicationShutdown {
   async take(key: string | readonly string[], options: ResolvedAcquireOptions): Promise<Lock> {
     const userKeys = this.userKeys(key);
     const keys = this.redisKeys(userKeys);
-    const token = randomBytes(16).toString('hex');
+    const token = this.tokens.next();
     const started = performance.now();
     const { minDelayMs, maxDelayMs } = this.options.lock.retry;
     for (let attempt = 0; ; attempt++) {
@@ -117,7 +120,7 @@ export class LockService implements BeforeApplicationShutdown {
         throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, { cause: error });
       }
       if (result.acquired) {
-        const lock = new Lock(userKeys, result.fencingToken, result.validityMs, { store: this.store, keys, token, ttlMs: options.ttlMs, onEnd: (ended) => this.held.delete(ended), warn: (message) => this.logger.warn(message) }, options.autoExtend);
+        const lock = new Lock(userKeys, result.fencingToken, result.validityMs, { keys, token, ttlMs: options.ttlMs }, this.owner, options.autoExtend);
         this.held.add(lock);
         return lock;
       }
@@ -130,9 +133,13 @@ export class LockService implements BeforeApplicationShutdown {
     }
   }
 
-  /** Releases every lock still held when the app shuts down, so other instances need not wait out the leases. */
+  /**
+   * At shutdown, every lock still held is surrendered: its `signal` aborts (code still running
+   * under it learns it no longer has it), then it is released, so other instances need not wait
+   * out the lease.
+   */
   async beforeApplicationShutdown(): Promise<void> {
-    await Promise.all([...this.held].map((lock) => lock.release()));
+    await Promise.all([...this.held].map((lock) => lock.surrender('the app is shutting down')));
   }
 
   private userKeys(key: string | readonly string[]): string[] {
@@ -162,4 +169,23 @@ function hasHashTag(key: string): boolean {
   if (open === -1) return false;
   const close = key.indexOf('}', open + 1);
   return close > open + 1;
+}
+
+/**
+ * Lock tokens: 128 random bits from the operating system's CSPRNG, as hex. Drawn from a buffer
+ * refilled 256 tokens at a time, since one system call per lock costs more than the lock.
+ */
+class TokenSource {
+  private readonly pool = Buffer.alloc(16 * 256);
+  private offset = this.pool.length;
+
+  next(): string {
+    if (this.offset === this.pool.length) {
+      randomFillSync(this.pool);
+      this.offset = 0;
+    }
+    const token = this.pool.toString('hex', this.offset, this.offset + 16);
+    this.offset += 16;
+    return token;
+  }
 }

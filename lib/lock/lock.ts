@@ -1,16 +1,20 @@
 import { LockLostError } from './lock.exception.js';
 import type { LockKeys, LockStore } from './lock.store.js';
 
-/** What a Lock needs from the service that made it. */
-export interface LockContext {
+/** What every Lock of a service shares: where locks live, and whom to tell. */
+export interface LockOwner {
   store: LockStore;
-  keys: LockKeys;
-  token: string;
-  ttlMs: number;
   /** Called once the lock is released or lost. */
   onEnd(lock: Lock): void;
   /** Reports a failed release or renewal (never thrown at the caller of the protected code). */
   warn(message: string): void;
+}
+
+/** One acquisition's Redis keys, token and lease. */
+export interface LockLease {
+  keys: LockKeys;
+  token: string;
+  ttlMs: number;
 }
 
 /**
@@ -30,9 +34,11 @@ export interface LockContext {
 export class Lock {
   /** Strictly greater than every earlier token for each of the lock's keys. */
   readonly fencingToken: number;
-  private readonly controller = new AbortController();
   private expiresAtMs: number;
   private released = false;
+  private lostReason: LockLostError | undefined;
+  /** Made when someone asks for `signal` (most locks are released without anyone listening). */
+  private controller: AbortController | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
 
@@ -41,12 +47,12 @@ export class Lock {
     readonly keys: readonly string[],
     fencingToken: number,
     validityMs: number,
-    private readonly context: LockContext,
+    private readonly lease: LockLease,
+    private readonly owner: LockOwner,
     autoExtend: boolean,
   ) {
     this.fencingToken = fencingToken;
     this.expiresAtMs = Date.now() + validityMs;
-    this.watchLease(validityMs);
     if (autoExtend) this.scheduleRenewal();
   }
 
@@ -62,28 +68,37 @@ export class Lock {
 
   /** Aborted when the lease is lost; its `reason` is a LockLostError. */
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.lost) this.controller.abort(this.lostReason);
+      else if (!this.released) this.watchLease();
+    }
     return this.controller.signal;
   }
 
+  /** Whether the lease was lost (it ran out, or another holder has the key). */
   get lost(): boolean {
-    return this.controller.signal.aborted;
+    if (this.lostReason) return true;
+    if (this.released || Date.now() < this.expiresAtMs) return false;
+    this.lose('its lease ran out');
+    return true;
   }
 
   /**
    * Renews the lease for `ttlMs` (default: the lock's ttl).
    * @throws LockLostError when the lock is no longer held.
    */
-  async extend(ttlMs = this.context.ttlMs): Promise<void> {
+  async extend(ttlMs = this.lease.ttlMs): Promise<void> {
     if (this.released || this.lost) throw new LockLostError(this.keys, this.released ? 'it was released' : 'its lease had already been lost');
-    const validityMs = await this.context.store.extend(this.context.keys, this.context.token, ttlMs);
+    const validityMs = await this.owner.store.extend(this.lease.keys, this.lease.token, ttlMs);
     if (validityMs === undefined) {
       this.lose('another holder has it, or its key is gone');
-      throw this.signal.reason as LockLostError;
+      throw this.lostReason ?? new LockLostError(this.keys, 'it was released');
     }
-    // Released or lost while the renewal was on its way: no timer to re-arm.
-    if (this.released || this.lost) return;
+    // Released or lost while the renewal was on its way: nothing to re-arm.
+    if (this.released || this.lostReason) return;
     this.expiresAtMs = Date.now() + validityMs;
-    this.watchLease(validityMs);
+    if (this.controller) this.watchLease();
   }
 
   /**
@@ -94,12 +109,23 @@ export class Lock {
     if (this.released) return false;
     this.released = true;
     this.stopTimers();
-    this.context.onEnd(this);
-    if (this.lost) return false;
+    this.owner.onEnd(this);
+    return this.lostReason ? false : this.releaseKeys();
+  }
+
+  /** Tells anyone listening that the lock is gone (aborting `signal`), then releases it: at shutdown. */
+  async surrender(reason: string): Promise<void> {
+    if (this.released || this.lostReason) return;
+    this.lose(reason);
+    this.released = true;
+    await this.releaseKeys();
+  }
+
+  private async releaseKeys(): Promise<boolean> {
     try {
-      return await this.context.store.release(this.context.keys, this.context.token);
+      return await this.owner.store.release(this.lease.keys, this.lease.token);
     } catch (error) {
-      this.context.warn(`Could not release lock ${this.describe()} (its lease will run out by itself): ${(error as Error)?.message ?? error}`);
+      this.owner.warn(`Could not release lock ${this.describe()} (its lease will run out by itself): ${(error as Error)?.message ?? error}`);
       return false;
     }
   }
@@ -107,30 +133,31 @@ export class Lock {
   private scheduleRenewal(): void {
     this.renewTimer = setTimeout(() => {
       this.extend().then(
-        () => !this.released && this.scheduleRenewal(),
+        () => !this.released && !this.lostReason && this.scheduleRenewal(),
         (error: unknown) => {
-          if (this.released || this.lost) return;
-          // Redis unreachable: try again; the lease timer marks the lock lost if it runs out first.
-          this.context.warn(`Could not renew lock ${this.describe()}: ${(error as Error)?.message ?? error}`);
+          if (this.released || this.lostReason || this.lost) return;
+          // Redis unreachable: try again; the lease marks the lock lost if it runs out first.
+          this.owner.warn(`Could not renew lock ${this.describe()}: ${(error as Error)?.message ?? error}`);
           this.scheduleRenewal();
         },
       );
-    }, Math.max(1, Math.floor(this.context.ttlMs / 3)));
+    }, Math.max(1, Math.floor(this.lease.ttlMs / 3)));
     this.renewTimer.unref();
   }
 
-  /** Marks the lock lost when its lease runs out without a renewal. */
-  private watchLease(validityMs: number): void {
+  /** Aborts `signal` the moment the lease runs out without a renewal. */
+  private watchLease(): void {
     clearTimeout(this.leaseTimer);
-    this.leaseTimer = setTimeout(() => this.lose('its lease ran out'), Math.max(0, validityMs));
+    this.leaseTimer = setTimeout(() => this.lost, Math.max(0, this.expiresAtMs - Date.now()));
     this.leaseTimer.unref();
   }
 
   private lose(reason: string): void {
-    if (this.lost || this.released) return;
+    if (this.lostReason || this.released) return;
+    this.lostReason = new LockLostError(this.keys, reason);
     this.stopTimers();
-    this.controller.abort(new LockLostError(this.keys, reason));
-    this.context.onEnd(this);
+    this.controller?.abort(this.lostReason);
+    this.owner.onEnd(this);
   }
 
   private stopTimers(): void {

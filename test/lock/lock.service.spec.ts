@@ -166,12 +166,17 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
     }
   });
 
-  it('releases the locks still held when the app shuts down', async () => {
+  it('surrenders the locks still held when the app shuts down: signal aborted, key released', async () => {
     const other = await startContext({ connection: connection(), keyPrefix: keyPrefixOf(app) });
     const key = fresh('shutdown');
-    await other.get(LockService).acquire(key, { ttl: '1m' });
+    const held = await other.get(LockService).acquire(key, { ttl: '1m' });
+    const { signal } = held;
     expect(await locks.tryAcquire(key)).toBeNull();
     await other.close();
+    // Code still running under it is told.
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBeInstanceOf(LockLostError);
+    expect(held.lost).toBe(true);
     const after = await locks.tryAcquire(key);
     expect(after).not.toBeNull();
     await after!.release();
