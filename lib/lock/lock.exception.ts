@@ -1,25 +1,28 @@
-import { ConflictException } from '@nestjs/common';
+import { HttpException, HttpStatus } from '@nestjs/common';
 import { RedisPatternsError } from '../core/errors.js';
 
 /** Why a lock was not acquired: another holder has it, the wait ran out, or Redis could not be reached. */
 export type LockBusyReason = 'held' | 'timeout' | 'store-unavailable';
 
 /**
- * A lock could not be acquired. A Nest `ConflictException`, so a controller answers 409.
+ * A lock could not be acquired. A Nest `HttpException`, so a controller answers 409 Conflict
+ * when the lock is busy, and 503 Service Unavailable when Redis could not be reached.
  *
  * @example
  * try { await this.locks.acquire(`order:${id}`, { wait: '2s' }); }
  * catch (error) { if (error instanceof LockNotAcquiredError && error.reason === 'timeout') ... }
  */
-export class LockNotAcquiredError extends ConflictException {
+export class LockNotAcquiredError extends HttpException {
   constructor(
     readonly keys: readonly string[],
     readonly reason: LockBusyReason,
     readonly waitedMs: number,
     options?: { cause?: unknown },
   ) {
+    const status = reason === 'store-unavailable' ? HttpStatus.SERVICE_UNAVAILABLE : HttpStatus.CONFLICT;
     super(
-      { statusCode: 409, message: `Lock ${keys.map((key) => `"${key}"`).join(', ')} not acquired (${reason}${reason === 'store-unavailable' ? '' : ` after ${Math.round(waitedMs)}ms`})`, reason },
+      { statusCode: status, message: `Lock ${keys.map((key) => `"${key}"`).join(', ')} not acquired (${reason}${reason === 'store-unavailable' ? '' : ` after ${Math.round(waitedMs)}ms`})`, reason },
+      status,
       { cause: options?.cause },
     );
     this.name = 'LockNotAcquiredError';

@@ -5,6 +5,8 @@ import type { AcquireOptions, LockOptions } from './lock.options.js';
 
 /** The lock options after validation, durations in milliseconds. */
 export interface ResolvedLockOptions {
+  /** Whether the module options have a `lock` section (the app uses locks). */
+  configured: boolean;
   ttlMs: number;
   waitMs: number;
   retry: { minDelayMs: number; maxDelayMs: number };
@@ -35,6 +37,7 @@ export function resolveLockOptions(configured: LockOptions | undefined, connecti
   const maxDelayMs = toTimerMilliseconds(retry.maxDelay ?? defaults.retry.maxDelay, 'lock.retry.maxDelay');
   if (maxDelayMs < minDelayMs) throw new InvalidOptionError('lock.retry.maxDelay', `at least lock.retry.minDelay (${minDelayMs}ms)`, retry.maxDelay);
   return {
+    configured: configured !== undefined,
     ttlMs: toTimerMilliseconds(options.ttl ?? defaults.ttl, 'lock.ttl'),
     waitMs: toTimerMilliseconds(options.wait ?? defaults.wait, 'lock.wait', { allowZero: true }),
     retry: { minDelayMs, maxDelayMs },
@@ -43,8 +46,8 @@ export function resolveLockOptions(configured: LockOptions | undefined, connecti
 }
 
 /** Validates one acquisition's options against the module defaults; `where` names them in errors. */
-export function resolveAcquireOptions(options: AcquireOptions, defaults: ResolvedLockOptions, autoExtendByDefault: boolean, where: string): ResolvedAcquireOptions {
-  knownRecord(where, options, ['ttl', 'wait', 'autoExtend', 'key', 'onBusy']);
+export function resolveAcquireOptions(options: AcquireOptions, defaults: ResolvedLockOptions, autoExtendByDefault: boolean, where: string, fields: readonly string[]): ResolvedAcquireOptions {
+  knownRecord(where, options, fields);
   const autoExtend = options.autoExtend ?? autoExtendByDefault;
   if (typeof autoExtend !== 'boolean') throw new InvalidOptionError(`${where}.autoExtend`, 'true or false', autoExtend);
   return {

@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nes
 import calculateSlot from 'cluster-key-slot';
 import { InvalidOptionError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
+import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
 import { isCluster } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
@@ -42,10 +43,13 @@ export class LockService implements BeforeApplicationShutdown {
   constructor(
     connections: RedisConnections,
     private readonly keys: RedisKeys,
+    maxmemoryPolicy: MaxmemoryPolicyCheck,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
   ) {
     const { redlock } = options.lock;
-    this.cluster = isCluster(connections.get()) || (redlock?.connections.some((name) => isCluster(connections.get(name))) ?? false);
+    this.cluster = redlock ? redlock.connections.some((name) => isCluster(connections.get(name))) : isCluster(connections.get());
+    // An evicted lock key breaks exclusion; an evicted fence key resets the tokens.
+    if (options.lock.configured || withLockDefined) maxmemoryPolicy.declare('locks', 'durable');
     this.store = redlock
       ? new RedlockStore(redlock.connections.map((name) => new SingleNodeStore(connections.get(name))), redlock.driftFactor)
       : new SingleNodeStore(connections.get());
@@ -59,7 +63,7 @@ export class LockService implements BeforeApplicationShutdown {
    * const lock = await this.locks.acquire(['account:1', 'account:2'], { ttl: '5s', wait: '1s' });
    */
   async acquire(key: string | readonly string[], options: AcquireOptions = {}): Promise<Lock> {
-    return this.take(key, resolveAcquireOptions(options, this.options.lock, false, 'options'));
+    return this.take(key, resolveAcquireOptions(options, this.options.lock, false, 'options', ACQUIRE_FIELDS));
   }
 
   /**
@@ -82,7 +86,7 @@ export class LockService implements BeforeApplicationShutdown {
    * const total = await this.locks.using('nightly-report', () => this.reports.build(), { ttl: '1m' });
    */
   async using<T>(key: string | readonly string[], fn: (lock: Lock) => T | Promise<T>, options: AcquireOptions = {}): Promise<T> {
-    const lock = await this.take(key, resolveAcquireOptions(options, this.options.lock, true, 'options'));
+    const lock = await this.take(key, resolveAcquireOptions(options, this.options.lock, true, 'options', ACQUIRE_FIELDS));
     return this.runHolding(lock, fn);
   }
 
@@ -102,7 +106,7 @@ export class LockService implements BeforeApplicationShutdown {
 
   /** @internal Used by `@WithLock`: its options with the module's defaults. */
   acquireOptions(options: AcquireOptions, where: string): ResolvedAcquireOptions {
-    return resolveAcquireOptions(options, this.options.lock, true, where);
+    return resolveAcquireOptions(options, this.options.lock, true, where, [...ACQUIRE_FIELDS, 'key', 'onBusy']);
   }
 
   /** @internal Used by `@WithLock`: takes the lock with already-resolved options. */
@@ -126,7 +130,7 @@ export class LockService implements BeforeApplicationShutdown {
       }
       const waitedMs = performance.now() - started;
       const leftMs = options.waitMs - waitedMs;
-      if (leftMs <= 0) throw new LockNotAcquiredError(userKeys, options.waitMs === 0 ? 'held' : 'timeout', waitedMs);
+      if (leftMs <= 0) throw new LockNotAcquiredError(userKeys, options.waitMs === 0 && !result.expired ? 'held' : 'timeout', waitedMs);
       // Full jitter, never past the wait, and never longer than the holder's remaining lease.
       const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(attempt, 20), leftMs, Math.max(minDelayMs, result.heldForMs));
       await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.random() * ceiling)));
@@ -151,16 +155,28 @@ export class LockService implements BeforeApplicationShutdown {
   }
 
   /**
-   * `<prefix>lock:<key>` when the key has a hash tag of its own (keys locked together must share
-   * one on a Cluster), else `<prefix>lock:{<key>}`; each key's fence is `<lock key>:fence`.
+   * `<prefix>lock:{<key>}` (`%`, `{` and `}` percent-encoded), or `<prefix>lock:t:<key>` when the
+   * key has a hash tag of its own (keys locked together must share one on a Cluster); each key's
+   * fence is the same under `<prefix>fence:`, in the same slot. No key can name another's fence.
    */
   private redisKeys(userKeys: readonly string[]): LockKeys {
-    const locks = userKeys.map((key) => (hasHashTag(key) ? `${this.keys.prefix}lock:${key}` : `${this.keys.prefix}lock:{${key.replace(/[{}]/g, (brace) => (brace === '{' ? '%7B' : '%7D'))}}`));
+    const parts = userKeys.map((key) => (hasHashTag(key) ? `t:${key}` : `{${key.replace(/[%{}]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)}}`));
+    const locks = parts.map((part) => `${this.keys.prefix}lock:${part}`);
     if (this.cluster && locks.length > 1 && locks.some((lock) => calculateSlot(lock) !== calculateSlot(locks[0]))) {
       throw new InvalidOptionError('key', 'keys locked together that share one hash tag on a Cluster, such as ["{order:1}:payment", "{order:1}:stock"]', userKeys);
     }
-    return { locks, fences: locks.map((lock) => `${lock}:fence`) };
+    return { locks, fences: parts.map((part) => `${this.keys.prefix}fence:${part}`) };
   }
+}
+
+const ACQUIRE_FIELDS = ['ttl', 'wait', 'autoExtend'];
+
+/** Whether some class uses `@WithLock` (then the app uses locks, even without a `lock` section). */
+let withLockDefined = false;
+
+/** @internal Called by `@WithLock` when it decorates a method. */
+export function noteWithLock(): void {
+  withLockDefined = true;
 }
 
 /** Whether Redis would hash only part of the key: a `{` followed later by a `}` with something between. */

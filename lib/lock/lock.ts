@@ -1,3 +1,4 @@
+import { toTimerMilliseconds, type Duration } from '../core/duration.js';
 import { LockLostError } from './lock.exception.js';
 import type { LockKeys, LockStore } from './lock.store.js';
 
@@ -41,6 +42,8 @@ export class Lock {
   private controller: AbortController | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** A third of the lease last granted. */
+  private renewalMs: number;
 
   constructor(
     /** The keys as given (sorted). */
@@ -53,6 +56,7 @@ export class Lock {
   ) {
     this.fencingToken = fencingToken;
     this.expiresAtMs = Date.now() + validityMs;
+    this.renewalMs = Math.max(1, Math.floor(lease.ttlMs / 3));
     if (autoExtend) this.scheduleRenewal();
   }
 
@@ -85,10 +89,11 @@ export class Lock {
   }
 
   /**
-   * Renews the lease for `ttlMs` (default: the lock's ttl).
+   * Renews the lease for `ttl` (default: the lock's ttl).
    * @throws LockLostError when the lock is no longer held.
    */
-  async extend(ttlMs = this.lease.ttlMs): Promise<void> {
+  async extend(ttl: Duration = this.lease.ttlMs): Promise<void> {
+    const ttlMs = toTimerMilliseconds(ttl, 'ttl');
     if (this.released || this.lost) throw new LockLostError(this.keys, this.released ? 'it was released' : 'its lease had already been lost');
     const validityMs = await this.owner.store.extend(this.lease.keys, this.lease.token, ttlMs);
     if (validityMs === undefined) {
@@ -97,6 +102,7 @@ export class Lock {
     }
     // Released or lost while the renewal was on its way: nothing to re-arm.
     if (this.released || this.lostReason) return;
+    this.renewalMs = Math.max(1, Math.floor(ttlMs / 3));
     this.expiresAtMs = Date.now() + validityMs;
     if (this.controller) this.watchLease();
   }
@@ -110,7 +116,8 @@ export class Lock {
     this.released = true;
     this.stopTimers();
     this.owner.onEnd(this);
-    return this.lostReason ? false : this.releaseKeys();
+    // Even when lost: a renewal may have landed after the loss, and the release checks the token.
+    return this.releaseKeys();
   }
 
   /** Tells anyone listening that the lock is gone (aborting `signal`), then releases it: at shutdown. */
@@ -130,7 +137,7 @@ export class Lock {
     }
   }
 
-  private scheduleRenewal(): void {
+  private scheduleRenewal(delayMs = this.renewalMs): void {
     this.renewTimer = setTimeout(() => {
       this.extend().then(
         () => !this.released && !this.lostReason && this.scheduleRenewal(),
@@ -138,10 +145,10 @@ export class Lock {
           if (this.released || this.lostReason || this.lost) return;
           // Redis unreachable: try again; the lease marks the lock lost if it runs out first.
           this.owner.warn(`Could not renew lock ${this.describe()}: ${(error as Error)?.message ?? error}`);
-          this.scheduleRenewal();
+          this.scheduleRenewal(Math.max(1, Math.min(this.renewalMs, Math.floor((this.expiresAtMs - Date.now()) / 2))));
         },
       );
-    }, Math.max(1, Math.floor(this.lease.ttlMs / 3)));
+    }, delayMs);
     this.renewTimer.unref();
   }
 

@@ -2,7 +2,7 @@ import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
 import { wrapMethod } from '../core/method-wrapper.js';
 import { LockNotAcquiredError } from './lock.exception.js';
 import type { WithLockOptions } from './lock.options.js';
-import { LockService } from './lock.service.js';
+import { LockService, noteWithLock } from './lock.service.js';
 import { resolveAcquireOptions } from './lock.options-validator.js';
 
 /**
@@ -28,7 +28,8 @@ export function WithLock<A extends unknown[] = unknown[]>(options: WithLockOptio
     if (typeof key !== 'string' && typeof key !== 'function' && !Array.isArray(key)) throw new InvalidOptionError(`${where}.key`, 'a string, an array of strings, or a function of the arguments', key);
     if (onBusy !== 'throw' && onBusy !== 'skip') throw new InvalidOptionError(`${where}.onBusy`, "'throw' or 'skip'", onBusy);
     // Durations are checked now against the defaults' shape; the module's defaults apply at the call.
-    resolveAcquireOptions(options, { ttlMs: 1, waitMs: 0, retry: { minDelayMs: 1, maxDelayMs: 1 }, redlock: undefined }, true, where);
+    resolveAcquireOptions(options, { configured: false, ttlMs: 1, waitMs: 0, retry: { minDelayMs: 1, maxDelayMs: 1 }, redlock: undefined }, true, where, ['ttl', 'wait', 'autoExtend', 'key', 'onBusy']);
+    noteWithLock();
     return wrapMethod('WithLock', LockService, target, propertyKey, descriptor, async (locks, call, args) => {
       const keys = lockKeysOf(key, args as A, where);
       let lock;

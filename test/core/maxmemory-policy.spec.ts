@@ -82,6 +82,17 @@ describe('maxmemory-policy check at startup', () => {
     ]);
   });
 
+  it('counts locks as durable when the app has a `lock` section', async () => {
+    await admin.config('SET', 'maxmemory-policy', 'volatile-lru');
+    await admin.config('SET', 'maxmemory', '100mb');
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await startContext({ connection: server.address, lock: {} });
+    await app.close();
+    expect(warn.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('maxmemory-policy'))).toEqual([
+      expect.stringMatching(/^Redis maxmemory-policy is "volatile-lru": under memory pressure Redis may evict keys of locks, /),
+    ]);
+  });
+
   it('can be turned off', async () => {
     expect(await warningsWith('allkeys-lru', [['lock', 'durable']], false)).toEqual([]);
   });

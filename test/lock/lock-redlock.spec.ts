@@ -50,6 +50,34 @@ describe('Redlock over three independent servers', () => {
     await next.release();
   });
 
+  it('keeps fencing tokens growing when the servers\' fences drifted apart', async () => {
+    const locks = instances[0].get(LockService);
+    const fence = `${keyPrefixOf(instances[0])}fence:{drift}`;
+    // Failed attempts raised the first server's fence alone.
+    expect(await command(servers[0].port, `SET ${fence} 5`)).toBe('+OK\r\n');
+    const first = await locks.acquire('drift');
+    expect(first.fencingToken).toBe(6);
+    await first.release();
+    // Without the first server, the others must still go on from 6.
+    await servers[0].stop();
+    try {
+      const second = await locks.acquire('drift');
+      expect(second.fencingToken).toBe(7);
+      await second.release();
+    } finally {
+      await servers[0].start();
+    }
+  });
+
+  it('decides at a majority without waiting for a server that does not answer', async () => {
+    await command(servers[2].port, 'CLIENT PAUSE 1500 ALL');
+    // A 250ms lease: waiting out the stalled server (commandTimeout 300ms) would leave no validity.
+    const lock = await instances[1].get(LockService).acquire('stalled', { ttl: '250ms' });
+    expect(lock.fencingToken).toBeGreaterThan(0);
+    await lock.release();
+    await sleep(1_600);
+  });
+
   it('still acquires with one of three servers down, and fails clearly (store-unavailable) with two down', async () => {
     const locks = instances[0].get(LockService);
     await servers[2].stop();

@@ -182,10 +182,43 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
     await after!.release();
   });
 
+  it('never hands out a lock whose reply came after its lease ran out', async () => {
+    const key = fresh('late');
+    const attempt = locks.acquire(key, { ttl: '50ms' }).catch((caught: unknown) => caught);
+    const until = Date.now() + 120;
+    while (Date.now() < until); // the event loop is stuck past the lease while the reply waits
+    expect(await attempt).toMatchObject({ reason: 'timeout' });
+    const next = await locks.acquire(key, { ttl: '5s' });
+    await next.release();
+  });
+
+  it('keeps each key\'s lock and fence apart, whatever the key looks like', async () => {
+    const first = await locks.acquire('order:7');
+    await first.release();
+    // Once the fence of "order:7" was "<prefix>lock:{order:7}:fence"; no key reaches it now.
+    for (const key of ['{order:7}:fence', '{order:7}', 'order:7}', '%7Border:7']) {
+      const other = await locks.acquire(key);
+      await other.release();
+    }
+    const again = await locks.acquire('order:7');
+    expect(again.fencingToken).toBe(first.fencingToken + 1);
+    await again.release();
+  });
+
+  it('extends by a duration, and rejects one that is not', async () => {
+    const lock = await locks.acquire(fresh('extend'), { ttl: '200ms' });
+    await lock.extend('2s');
+    await sleep(300);
+    expect(lock.lost).toBe(false);
+    await expect(lock.extend(0)).rejects.toThrow(/Invalid option "ttl": expected a duration greater than 0/);
+    expect(await lock.release()).toBe(true);
+  });
+
   it('rejects bad keys and options, naming them', async () => {
     await expect(locks.acquire('')).rejects.toThrow(InvalidOptionError);
     await expect(locks.acquire('k', { ttl: 0 })).rejects.toThrow(/"options.ttl": expected a duration greater than 0/);
     await expect(locks.acquire('k', { wait: '1 minute' as never })).rejects.toThrow(/"options.wait"/);
+    await expect(locks.acquire('k', { onBusy: 'skip' } as never)).rejects.toThrow(/"options.onBusy": expected one of the known options/);
     expect(() => WithLock({ key: 'x', onBusy: 'queue' as never })({ constructor: { name: 'Jobs' } } as never, 'run', { value: () => undefined })).toThrow(/"@WithLock on Jobs.run.onBusy": expected 'throw' or 'skip'/);
   });
 });
