@@ -48,3 +48,5 @@ export { LockLostError, LockNotAcquiredError, type LockBusyReason } from './lock
 export type { AcquireOptions, LockOptions, WithLockOptions } from './lock/lock.options.js';
 export { LockService } from './lock/lock.service.js';
 export { WithLock } from './lock/with-lock.decorator.js';
+export type { Session, SessionEvent, SessionInfo, SessionOptions, SessionTimeouts } from './session/session.options.js';
+export { isSessionId, SessionService } from './session/session.service.js';

@@ -6,6 +6,7 @@ import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
 import { LockService } from '../lock/lock.service.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
 import { RateLimitGuard } from '../ratelimit/ratelimit.guard.js';
+import { SessionService } from '../session/session.service.js';
 import { RateLimitService } from '../ratelimit/ratelimit.service.js';
 import { OnStreamMessageExplorer } from '../stream/on-stream-message.explorer.js';
 import { StreamService } from '../stream/stream.service.js';
@@ -41,6 +42,7 @@ const providers: Provider[] = [
   RateLimitService,
   RateLimitGuard,
   LockService,
+  SessionService,
 ];
 
 /**
@@ -66,6 +68,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService, SessionService],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

@@ -1,6 +1,7 @@
 import { resolveCacheOptions } from '../cache/cache.options-validator.js';
 import { resolveLockOptions } from '../lock/lock.options-validator.js';
 import { resolveRateLimitOptions } from '../ratelimit/ratelimit.options-validator.js';
+import { resolveSessionOptions } from '../session/session.options-validator.js';
 import { toTimerMilliseconds } from './duration.js';
 import { InvalidOptionError, ValueDescription } from './errors.js';
 import { isRecord, knownRecord, toBoolean, toNonEmptyString } from './validation.js';
@@ -28,6 +29,7 @@ const MODULE_OPTION_NAMES = [
   'cache',
   'rateLimit',
   'lock',
+  'session',
 ] as const satisfies readonly (keyof RedisPatternsModuleOptions)[];
 
 const HOST_OPTION_NAMES = ['host', 'port', 'username', 'password', 'db', 'tls', 'options'];
@@ -74,6 +76,7 @@ export function resolveModuleOptions(options: RedisPatternsModuleOptions): Resol
     cache: resolveCacheOptions(options.cache),
     rateLimit: resolveRateLimitOptions(options.rateLimit),
     lock: resolveLockOptions(options.lock, [...connections.keys()]),
+    session: resolveSessionOptions(options.session),
   };
 }
 

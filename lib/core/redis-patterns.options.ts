@@ -6,6 +6,8 @@ import type { ResolvedCacheOptions } from '../cache/cache.options-validator.js';
 import type { LockOptions } from '../lock/lock.options.js';
 import type { ResolvedLockOptions } from '../lock/lock.options-validator.js';
 import type { RateLimitOptions } from '../ratelimit/ratelimit.options.js';
+import type { SessionOptions } from '../session/session.options.js';
+import type { ResolvedSessionOptions } from '../session/session.options-validator.js';
 import type { ResolvedRateLimitOptions } from '../ratelimit/ratelimit.options-validator.js';
 import type { PubSubOptions } from '../pubsub/pubsub.options.js';
 import type { Duration } from './duration.js';
@@ -172,6 +174,8 @@ export interface RedisPatternsModuleOptions {
   rateLimit?: RateLimitOptions;
   /** Distributed-lock settings: default lease and wait, retry backoff, and Redlock. */
   lock?: LockOptions;
+  /** Session settings: idle and absolute timeouts, and how often reads slide the idle one. */
+  session?: SessionOptions;
 }
 
 /** The module options after validation, with defaults applied and durations in milliseconds. */
@@ -189,6 +193,7 @@ export interface ResolvedRedisPatternsOptions {
   cache: ResolvedCacheOptions;
   rateLimit: ResolvedRateLimitOptions;
   lock: ResolvedLockOptions;
+  session: ResolvedSessionOptions;
 }
 
 /** The name of the main connection. */

@@ -1,0 +1,48 @@
+import type { Duration } from '../core/duration.js';
+
+/**
+ * Options of sessions, under `session` in the module options.
+ *
+ * @example
+ * RedisPatternsModule.forRoot({ connection, session: { idleTtl: '30m', absoluteTtl: '8h' } });
+ */
+export interface SessionOptions {
+  /** A session not used for this long expires. @default '30m' */
+  idleTtl?: Duration;
+  /** A session expires this long after it was created, however much it is used. @default '12h' */
+  absoluteTtl?: Duration;
+  /** Reads slide the idle timeout at most this often (a read in between writes nothing). @default '1m' */
+  touchInterval?: Duration;
+}
+
+/** Per-session overrides of the timeouts. */
+export interface SessionTimeouts {
+  idleTtl?: Duration;
+  absoluteTtl?: Duration;
+}
+
+/** A live session. `id` is the secret the client holds; Redis only ever sees a hash of it. */
+export interface Session<D extends Record<string, unknown> = Record<string, unknown>> {
+  id: string;
+  userId: string | null;
+  data: D;
+  createdAt: number;
+  lastSeenAt: number;
+  /** When it expires unless used again: min(lastSeenAt + idleTtl, createdAt + absoluteTtl). */
+  expiresAt: number;
+}
+
+/**
+ * A session as listed for its user: without its id (which is never stored), but with its
+ * `handle` (a hash of the id) to tell sessions apart and to end one.
+ */
+export interface SessionInfo<D extends Record<string, unknown> = Record<string, unknown>> extends Omit<Session<D>, 'id'> {
+  handle: string;
+}
+
+/** What `SessionService` publishes on the `sessions` channel. */
+export interface SessionEvent {
+  type: 'created' | 'regenerated' | 'destroyed';
+  userId: string | null;
+  handle: string;
+}

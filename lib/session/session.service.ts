@@ -1,0 +1,216 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { JsonCodec, type RedisCodec } from '../core/codec.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { RedisKeys } from '../core/keys.js';
+import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
+import type { RedisClient } from '../core/redis-client.js';
+import { RedisConnections } from '../core/redis-connections.service.js';
+import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
+import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
+import { RedisScript } from '../core/redis-script.js';
+import { PubSubService } from '../pubsub/pubsub.service.js';
+import type { Session, SessionEvent, SessionInfo, SessionTimeouts } from './session.options.js';
+import { resolveTimeouts, type ResolvedSessionOptions } from './session.options-validator.js';
+
+const createScript = RedisScript.fromFile(new URL('./session-create.lua', import.meta.url));
+const getScript = RedisScript.fromFile(new URL('./session-get.lua', import.meta.url));
+const updateScript = RedisScript.fromFile(new URL('./session-update.lua', import.meta.url));
+const destroyScript = RedisScript.fromFile(new URL('./session-destroy.lua', import.meta.url));
+const indexScript = RedisScript.fromFile(new URL('./session-index.lua', import.meta.url));
+
+/** 32 random bytes, base64url: the only form of id this service accepts. */
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+/** Data fields are stored as `d:<name>` beside the session's own fields. */
+const DATA = 'd:';
+
+type Data = Record<string, unknown>;
+
+/**
+ * Server-side sessions in Redis. Ids are 256 random bits; Redis only holds a SHA-256 of each, so
+ * a dump of Redis contains no live session token. A session expires at
+ * min(lastSeen + idleTtl, createdAt + absoluteTtl), on Redis's clock. Each user's sessions are
+ * listed by an index (a sorted set scored by expiry), so nothing ever SCANs the keyspace.
+ *
+ * Session events (`created`, `regenerated`, `destroyed`) are published on the `sessions` channel.
+ *
+ * @example
+ * const session = await this.sessions.create(user.id, { role: user.role });
+ * // after login: a new id, the old one dead at once
+ * const fresh = await this.sessions.regenerate(session.id);
+ * await this.sessions.destroyAllForUser(user.id, { except: fresh.id }); // log out everywhere else
+ */
+@Injectable()
+export class SessionService {
+  private readonly redis: RedisClient;
+  private readonly settings: ResolvedSessionOptions;
+  private readonly codec: RedisCodec;
+
+  constructor(
+    connections: RedisConnections,
+    private readonly keys: RedisKeys,
+    private readonly pubsub: PubSubService,
+    maxmemoryPolicy: MaxmemoryPolicyCheck,
+    @Inject(RESOLVED_OPTIONS) options: ResolvedRedisPatternsOptions,
+  ) {
+    this.redis = connections.get();
+    this.settings = options.session;
+    // Session fields are text: a binary codec does not apply to them.
+    this.codec = options.codec.binary ? new JsonCodec() : options.codec;
+    if (options.session.configured) maxmemoryPolicy.declare('sessions', 'durable');
+  }
+
+  /**
+   * Starts a session for `userId` (or an anonymous one with null).
+   * @example
+   * const { id } = await this.sessions.create(user.id, { cart: [] }, { idleTtl: '15m' });
+   */
+  async create<D extends Data = Data>(userId: string | null, data: D = {} as D, timeouts: SessionTimeouts = {}): Promise<Session<D>> {
+    if (userId !== null && (typeof userId !== 'string' || userId.length === 0)) throw new InvalidOptionError('userId', 'a non-empty string, or null', userId);
+    const { idleTtlMs, absoluteTtlMs } = resolveTimeouts(timeouts, this.settings, 'timeouts');
+    const id = randomBytes(32).toString('base64url');
+    const handle = handleOf(id);
+    const createdAt = await createScript.run<number>(this.redis, [this.sessionKey(handle)], [idleTtlMs, absoluteTtlMs, userId ?? '', ...this.encodeData(data)]);
+    const expiresAt = createdAt + Math.min(idleTtlMs, absoluteTtlMs);
+    // The session first, then the index: a listed session can always be read.
+    if (userId !== null) await this.index(userId, createdAt, { handle, expiresAt });
+    this.announce({ type: 'created', userId, handle });
+    return { id, userId, data, createdAt, lastSeenAt: createdAt, expiresAt };
+  }
+
+  /**
+   * The live session with this id, or null (unknown, expired, or not an id this service made:
+   * such an id is rejected without asking Redis). Slides the idle timeout, at most once per
+   * `touchInterval`.
+   */
+  async get<D extends Data = Data>(id: string): Promise<Session<D> | null> {
+    if (!isSessionId(id)) return null;
+    const handle = handleOf(id);
+    const reply = await getScript.run<(string | number)[] | null>(this.redis, [this.sessionKey(handle)], [this.settings.touchIntervalMs]);
+    if (!reply) return null;
+    const [now, touched, ...fields] = reply;
+    const info = this.decode<D>(handle, fields as string[]);
+    if (touched === 1 && info.userId !== null) await this.index(info.userId, Number(now), { handle, expiresAt: info.expiresAt });
+    const { handle: _handle, ...session } = info;
+    return { id, ...session };
+  }
+
+  /**
+   * Sets some data fields (undefined deletes one), leaving the others: concurrent updates of
+   * different fields all survive. Resolves false when the session is gone.
+   * @example
+   * await this.sessions.update(id, { theme: 'dark' });
+   */
+  async update(id: string, patch: Data): Promise<boolean> {
+    if (!isSessionId(id)) return false;
+    const set: string[] = [];
+    const removed: string[] = [];
+    for (const [field, value] of Object.entries(patch)) {
+      if (value === undefined) removed.push(DATA + field);
+      else set.push(DATA + field, this.encode(value, field));
+    }
+    return (await updateScript.run<number>(this.redis, [this.sessionKey(handleOf(id))], [...set, '', ...removed])) === 1;
+  }
+
+  /**
+   * The same session under a new id (same data, user and deadlines); the old id stops working
+   * before this resolves. Call it when privileges change, such as at login.
+   * @returns the session under its new id, or null when the old one was gone.
+   */
+  async regenerate<D extends Data = Data>(id: string): Promise<Session<D> | null> {
+    if (!isSessionId(id)) return null;
+    const oldHandle = handleOf(id);
+    const reply = await getScript.run<(string | number)[] | null>(this.redis, [this.sessionKey(oldHandle)], [Number.MAX_SAFE_INTEGER]);
+    if (!reply) return null;
+    const [now, , ...fields] = reply;
+    const info = this.decode<D>(oldHandle, fields as string[]);
+    const newId = randomBytes(32).toString('base64url');
+    const handle = handleOf(newId);
+    const newKey = this.sessionKey(handle);
+    await this.redis.multi().hset(newKey, ...(fields as string[])).pexpire(newKey, Math.max(1, info.expiresAt - Number(now))).exec();
+    if (info.userId !== null) await this.index(info.userId, Number(now), { handle, expiresAt: info.expiresAt });
+    await destroyScript.run(this.redis, [this.sessionKey(oldHandle)]);
+    if (info.userId !== null) await this.index(info.userId, Number(now), undefined, [oldHandle]);
+    this.announce({ type: 'regenerated', userId: info.userId, handle });
+    const { handle: _handle, ...session } = info;
+    return { id: newId, ...session };
+  }
+
+  /** Ends a session. Resolves with whether there was one. */
+  async destroy(id: string): Promise<boolean> {
+    if (!isSessionId(id)) return false;
+    return this.destroyHandle(handleOf(id));
+  }
+
+  /** The user's live sessions (without their ids), repairing index entries whose session is gone. */
+  async listForUser<D extends Data = Data>(userId: string): Promise<SessionInfo<D>[]> {
+    const handles = await this.index(userId, Date.now());
+    const sessions = await Promise.all(handles.map((handle) => this.redis.hgetall(this.sessionKey(handle))));
+    const dead = handles.filter((_, index) => Object.keys(sessions[index]).length === 0);
+    if (dead.length > 0) await this.index(userId, Date.now(), undefined, dead);
+    return handles.flatMap((handle, index) => (Object.keys(sessions[index]).length === 0 ? [] : [this.decode<D>(handle, Object.entries(sessions[index]).flat())]));
+  }
+
+  /**
+   * Ends every session of the user, except `except` (an id: the caller's own, for "log out
+   * everywhere else"). Resolves with how many were ended.
+   */
+  async destroyAllForUser(userId: string, { except }: { except?: string } = {}): Promise<number> {
+    const keep = except !== undefined && isSessionId(except) ? handleOf(except) : undefined;
+    const handles = (await this.index(userId, Date.now())).filter((handle) => handle !== keep);
+    const ended = await Promise.all(handles.map((handle) => this.destroyHandle(handle, userId)));
+    return ended.filter(Boolean).length;
+  }
+
+  /** Ends the session with this handle (as listed by `listForUser`). */
+  async destroyHandle(handle: string, knownUserId?: string): Promise<boolean> {
+    const userId = await destroyScript.run<string | null>(this.redis, [this.sessionKey(handle)]);
+    const user = userId || knownUserId;
+    if (user) await this.index(user, Date.now(), undefined, [handle]);
+    if (userId === null) return false;
+    this.announce({ type: 'destroyed', userId: userId || null, handle });
+    return true;
+  }
+
+  /** Updates the user's index (add or re-score one session, drop others and the expired), and lists it. */
+  private index(userId: string, now: number, add?: { handle: string; expiresAt: number }, remove: readonly string[] = []): Promise<string[]> {
+    return indexScript.run<string[]>(this.redis, [this.keys.tagged(['su', userId])], [now, add?.handle ?? '', add?.expiresAt ?? '', ...remove]);
+  }
+
+  private decode<D extends Data>(handle: string, fields: readonly string[]): SessionInfo<D> {
+    const raw: Record<string, string> = {};
+    for (let i = 0; i < fields.length; i += 2) raw[fields[i]] = fields[i + 1];
+    const data: Data = {};
+    for (const [field, value] of Object.entries(raw)) if (field.startsWith(DATA)) data[field.slice(DATA.length)] = this.codec.decode(value, this.sessionKey(handle));
+    const createdAt = Number(raw.c);
+    const lastSeenAt = Number(raw.l);
+    return { handle, userId: raw.u ? raw.u : null, data: data as D, createdAt, lastSeenAt, expiresAt: Math.min(lastSeenAt + Number(raw.i), createdAt + Number(raw.a)) };
+  }
+
+  private encodeData(data: Data): string[] {
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new InvalidOptionError('data', 'an object of fields', data);
+    return Object.entries(data).flatMap(([field, value]) => (value === undefined ? [] : [DATA + field, this.encode(value, field)]));
+  }
+
+  private encode(value: unknown, field: string): string {
+    return this.codec.encode(value, `session data "${field}"`) as string;
+  }
+
+  private sessionKey(handle: string): string {
+    return this.keys.tagged(['s', handle]);
+  }
+
+  private announce(event: SessionEvent): void {
+    this.pubsub.publish('sessions', event).catch(() => undefined);
+  }
+}
+
+/** Whether `id` has the form of an id this service makes (checked before any Redis call). */
+export function isSessionId(id: unknown): id is string {
+  return typeof id === 'string' && SESSION_ID.test(id);
+}
+
+/** What Redis stores instead of the id: its SHA-256, base64url. */
+function handleOf(id: string): string {
+  return createHash('sha256').update(id).digest('base64url');
+}

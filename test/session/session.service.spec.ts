@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidOptionError, RedisConnections, RedisKeys, SessionService } from '../../lib/index.js';
+import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let users = 0;
+const freshUser = () => `user-${++users}-${Math.random().toString(36).slice(2, 8)}`;
+
+describe.each(topologies)('SessionService on $topology', ({ connection }) => {
+  const keyPrefix = uniquePrefix();
+  let apps: INestApplicationContext[];
+  let sessions: SessionService;
+  beforeAll(async () => {
+    apps = await Promise.all([1, 2].map(() => startContext({ connection: connection(), keyPrefix, session: { idleTtl: '600ms', absoluteTtl: '2s', touchInterval: '100ms' } })));
+    sessions = apps[0].get(SessionService);
+  });
+  afterAll(() => Promise.all(apps.map((app) => app.close())));
+
+  it('creates a session with a 256-bit id, and reads it back with its data and deadlines', async () => {
+    const userId = freshUser();
+    const created = await sessions.create(userId, { role: 'admin', since: new Date('2026-01-02T03:04:05Z'), count: 0 });
+    expect(created.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(created.id, 'base64url')).toHaveLength(32);
+    expect(created.expiresAt - created.createdAt).toBe(600);
+    const read = await apps[1].get(SessionService).get(created.id);
+    expect(read).toEqual({ ...created, lastSeenAt: read!.lastSeenAt, expiresAt: read!.expiresAt });
+    expect(read!.data.since).toBeInstanceOf(Date);
+    expect(read!.data.count).toBe(0);
+  });
+
+  it('stores a hash of the id, never the id itself', async () => {
+    const { id } = await sessions.create(freshUser(), { secret: 'x' });
+    const keys = apps[0].get(RedisKeys);
+    const redis = apps[0].get(RedisConnections).get();
+    const handle = createHash('sha256').update(id).digest('base64url');
+    expect(await redis.exists(keys.tagged(['s', handle]))).toBe(1);
+    expect(await redis.exists(keys.tagged(['s', id]))).toBe(0);
+    const stored = await redis.hgetall(keys.tagged(['s', handle]));
+    expect(JSON.stringify(stored)).not.toContain(id);
+  });
+
+  it('expires after the idle timeout, slides it on reads, and still ends at the absolute timeout', async () => {
+    const idle = await sessions.create(freshUser());
+    await sleep(700);
+    expect(await sessions.get(idle.id)).toBeNull();
+
+    const busy = await sessions.create(freshUser());
+    const alive: boolean[] = [];
+    for (let elapsed = 0; elapsed < 1_600; elapsed += 200) {
+      await sleep(200);
+      alive.push((await sessions.get(busy.id)) !== null);
+    }
+    // Read every 200ms: alive well past the 600ms idle timeout.
+    expect(alive.every(Boolean)).toBe(true);
+    await sleep(300);
+    await sessions.get(busy.id);
+    await sleep(200);
+    // Past the 2s absolute timeout, however often it was read.
+    expect(await sessions.get(busy.id)).toBeNull();
+  });
+
+  it('keeps concurrent updates of different fields, from two instances', async () => {
+    const { id } = await sessions.create(freshUser(), { keep: 'me' });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => apps[i % 2].get(SessionService).update(id, { [`f${i}`]: i })));
+    await sessions.update(id, { keep: undefined });
+    const { data } = (await sessions.get(id))!;
+    expect(data).toEqual(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, i])));
+    expect(await sessions.update('not-an-id', { a: 1 })).toBe(false);
+  });
+
+  it('regenerates: a new id with the same data, and the old id dead at once', async () => {
+    const userId = freshUser();
+    const before = await sessions.create(userId, { cart: ['book'] });
+    const after = (await sessions.regenerate(before.id))!;
+    expect(after.id).not.toBe(before.id);
+    expect(after).toMatchObject({ userId, data: { cart: ['book'] }, createdAt: before.createdAt });
+    expect(await apps[1].get(SessionService).get(before.id)).toBeNull();
+    expect((await sessions.get(after.id))?.data).toEqual({ cart: ['book'] });
+    expect((await sessions.listForUser(userId)).map((session) => session.handle)).toEqual([createHash('sha256').update(after.id).digest('base64url')]);
+    expect(await sessions.regenerate(before.id)).toBeNull();
+  });
+
+  it('lists a user\'s sessions made by two instances, repairs dead entries, and logs out everywhere else', async () => {
+    const userId = freshUser();
+    const mine = await sessions.create(userId, { device: 'laptop' });
+    const others = await Promise.all([1, 2, 3].map((n) => apps[n % 2].get(SessionService).create(userId, { device: `phone-${n}` })));
+    expect((await sessions.listForUser(userId)).map((session) => session.data.device).sort()).toEqual(['laptop', 'phone-1', 'phone-2', 'phone-3']);
+
+    // A session deleted behind the index's back is dropped from the list and from the index.
+    const keys = apps[0].get(RedisKeys);
+    const redis = apps[0].get(RedisConnections).get();
+    await redis.del(keys.tagged(['s', createHash('sha256').update(others[0].id).digest('base64url')]));
+    expect(await sessions.listForUser(userId)).toHaveLength(3);
+    expect(await redis.zcard(keys.tagged(['su', userId]))).toBe(3);
+
+    expect(await apps[1].get(SessionService).destroyAllForUser(userId, { except: mine.id })).toBe(2);
+    expect((await sessions.listForUser(userId)).map((session) => session.data.device)).toEqual(['laptop']);
+    expect(await sessions.get(others[1].id)).toBeNull();
+    expect(await sessions.destroy(mine.id)).toBe(true);
+    expect(await sessions.listForUser(userId)).toEqual([]);
+    // The index goes with the user's last session.
+    expect(await redis.exists(keys.tagged(['su', userId]))).toBe(0);
+  });
+
+  it('answers null for forged, malformed and overlong ids, and rejects bad input by name', async () => {
+    for (const id of ['', 'short', 'a'.repeat(43).replace(/a$/, '!'), 'a'.repeat(10_000), 42 as unknown as string]) expect(await sessions.get(id)).toBeNull();
+    // Well-formed, but never issued.
+    expect(await sessions.get(Buffer.alloc(32, 7).toString('base64url'))).toBeNull();
+    await expect(sessions.create('', {})).rejects.toThrow(InvalidOptionError);
+    await expect(sessions.create(null, [] as never)).rejects.toThrow(/Invalid option "data"/);
+    await expect(sessions.create(null, {}, { idleTtl: 0 })).rejects.toThrow(/"timeouts.idleTtl"/);
+  });
+
+  it('keeps anonymous sessions out of any index', async () => {
+    const session = await sessions.create(null, { visits: 1 });
+    expect((await sessions.get(session.id))?.userId).toBeNull();
+    expect(await sessions.destroy(session.id)).toBe(true);
+    expect(await sessions.destroy(session.id)).toBe(false);
+  });
+});
+
+describe('session options', () => {
+  it('fail at startup when the touch interval is not shorter than the idle timeout', async () => {
+    await expect(startContext({ connection: topologies[0].connection(), keyPrefix: uniquePrefix(), session: { idleTtl: '1m', touchInterval: '2m' } })).rejects.toThrow(/"session.touchInterval": expected less than session.idleTtl/);
+  });
+});
