@@ -48,5 +48,7 @@ export { LockLostError, LockNotAcquiredError, type LockBusyReason } from './lock
 export type { AcquireOptions, LockOptions, WithLockOptions } from './lock/lock.options.js';
 export { LockService } from './lock/lock.service.js';
 export { WithLock } from './lock/with-lock.decorator.js';
-export type { Session, SessionEvent, SessionInfo, SessionOptions, SessionTimeouts } from './session/session.options.js';
+export { SessionCookies } from './session/session-cookies.js';
+export { CurrentSession, SessionGuard } from './session/session.guard.js';
+export type { Session, SessionCookieOptions, SessionEvent, SessionInfo, SessionOptions, SessionTimeouts } from './session/session.options.js';
 export { isSessionId, SessionService } from './session/session.service.js';

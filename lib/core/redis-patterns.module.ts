@@ -6,6 +6,8 @@ import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
 import { LockService } from '../lock/lock.service.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
 import { RateLimitGuard } from '../ratelimit/ratelimit.guard.js';
+import { SessionCookies } from '../session/session-cookies.js';
+import { SessionGuard } from '../session/session.guard.js';
 import { SessionService } from '../session/session.service.js';
 import { RateLimitService } from '../ratelimit/ratelimit.service.js';
 import { OnStreamMessageExplorer } from '../stream/on-stream-message.explorer.js';
@@ -43,6 +45,8 @@ const providers: Provider[] = [
   RateLimitGuard,
   LockService,
   SessionService,
+  SessionCookies,
+  SessionGuard,
 ];
 
 /**
@@ -68,6 +72,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService, SessionService],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService, SessionService, SessionCookies, SessionGuard],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

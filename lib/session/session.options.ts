@@ -13,6 +13,25 @@ export interface SessionOptions {
   absoluteTtl?: Duration;
   /** Reads slide the idle timeout at most this often (a read in between writes nothing). @default '1m' */
   touchInterval?: Duration;
+  /** The session cookie that `SessionGuard` reads and `SessionCookies` writes. */
+  cookie?: SessionCookieOptions;
+  /** Also accept `Authorization: Bearer <id>` (for API clients). @default true */
+  bearer?: boolean;
+}
+
+/** The signed session cookie. HttpOnly always. */
+export interface SessionCookieOptions {
+  /** Signs the cookie (HMAC-SHA256). At least 32 characters; with an array, the first signs and all verify (rotation). */
+  secret: string | readonly string[];
+  /** @default 'sid' */
+  name?: string;
+  /** @default true */
+  secure?: boolean;
+  /** @default 'lax' */
+  sameSite?: 'strict' | 'lax' | 'none';
+  /** @default '/' */
+  path?: string;
+  domain?: string;
 }
 
 /** Per-session overrides of the timeouts. */
