@@ -14,9 +14,10 @@ describe('the published package', () => {
     expect(existsSync(new URL('dist/core/redis-patterns.module.d.ts', root))).toBe(true);
 
     const script = `
-      import('nestjs-redis-patterns').then((lib) => {
+      Promise.all([import('nestjs-redis-patterns'), import('nestjs-redis-patterns/express-session')]).then(([lib, store]) => {
         const codec = new lib.JsonCodec();
         console.log(JSON.stringify({
+          store: typeof store.RedisSessionStore,
           exports: Object.keys(lib).sort(),
           forRoot: typeof lib.RedisPatternsModule.forRoot,
           roundTrip: codec.decode(codec.encode(new Map([[1, 2n]]))) instanceof Map,
@@ -24,6 +25,7 @@ describe('the published package', () => {
       });`;
     const loaded = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' }));
     expect(loaded.forRoot).toBe('function');
+    expect(loaded.store).toBe('function');
     expect(loaded.roundTrip).toBe(true);
     expect(loaded.exports).toEqual(
       expect.arrayContaining(['RedisPatternsModule', 'RedisConnections', 'RedisHealthIndicator', 'RedisKeys', 'RedisScript', 'JsonCodec', 'InjectRedis', 'InvalidOptionError']),

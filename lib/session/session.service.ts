@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { JsonCodec, type RedisCodec } from '../core/codec.js';
-import { InvalidOptionError } from '../core/errors.js';
+import { InvalidOptionError, ValueDescription } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
 import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
 import type { RedisClient } from '../core/redis-client.js';
@@ -19,8 +19,12 @@ const updateScript = RedisScript.fromFile(new URL('./session-update.lua', import
 const destroyScript = RedisScript.fromFile(new URL('./session-destroy.lua', import.meta.url));
 const indexScript = RedisScript.fromFile(new URL('./session-index.lua', import.meta.url));
 
-/** 32 random bytes, base64url: the only form of id this service accepts. */
-const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+/**
+ * The ids this service accepts: 22 to 128 base64url characters (at least 128 bits). It makes
+ * 43-character ones (256 bits); shorter ones come from other session middleware (express-session
+ * makes 32-character ones) through `RedisSessionStore`.
+ */
+const SESSION_ID = /^[A-Za-z0-9_-]{22,128}$/;
 /** Data fields are stored as `d:<name>` beside the session's own fields. */
 const DATA = 'd:';
 
@@ -66,9 +70,22 @@ export class SessionService {
    * const { id } = await this.sessions.create(user.id, { cart: [] }, { idleTtl: '15m' });
    */
   async create<D extends Data = Data>(userId: string | null, data: D = {} as D, timeouts: SessionTimeouts = {}): Promise<Session<D>> {
+    return this.createWithId(randomBytes(32).toString('base64url'), userId, data, timeouts);
+  }
+
+  /**
+   * Writes the session's data under an id made elsewhere (by session middleware): replaces the
+   * data of a live session, or starts one. Used by `RedisSessionStore`.
+   */
+  async save<D extends Data = Data>(id: string, userId: string | null, data: D, timeouts: SessionTimeouts = {}): Promise<void> {
+    if (!isSessionId(id)) throw new InvalidOptionError('id', 'a session id of 22 to 128 base64url characters', new ValueDescription('a malformed id (not shown)'));
+    if (await this.update(id, data)) return;
+    await this.createWithId(id, userId, data, timeouts);
+  }
+
+  private async createWithId<D extends Data>(id: string, userId: string | null, data: D, timeouts: SessionTimeouts): Promise<Session<D>> {
     if (userId !== null && (typeof userId !== 'string' || userId.length === 0)) throw new InvalidOptionError('userId', 'a non-empty string, or null', userId);
     const { idleTtlMs, absoluteTtlMs } = resolveTimeouts(timeouts, this.settings, 'timeouts');
-    const id = randomBytes(32).toString('base64url');
     const handle = handleOf(id);
     const createdAt = await createScript.run<number>(this.redis, [this.sessionKey(handle)], [idleTtlMs, absoluteTtlMs, userId ?? '', ...this.encodeData(data)]);
     const expiresAt = createdAt + Math.min(idleTtlMs, absoluteTtlMs);
