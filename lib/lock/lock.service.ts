@@ -38,6 +38,7 @@ export class LockService implements BeforeApplicationShutdown {
   private readonly held = new Set<Lock>();
   private readonly cluster: boolean;
   private readonly tokens = new TokenSource();
+  private shuttingDown = false;
   private readonly owner: LockOwner;
 
   constructor(
@@ -113,10 +114,12 @@ export class LockService implements BeforeApplicationShutdown {
   async take(key: string | readonly string[], options: ResolvedAcquireOptions): Promise<Lock> {
     const userKeys = this.userKeys(key);
     const keys = this.redisKeys(userKeys);
-    const token = this.tokens.next();
     const started = performance.now();
     const { minDelayMs, maxDelayMs } = this.options.lock.retry;
     for (let attempt = 0; ; attempt++) {
+      if (this.shuttingDown) throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, { cause: new Error('the app is shutting down') });
+      // A new token per attempt: a late release of an earlier attempt cannot touch this one's grant.
+      const token = this.tokens.next();
       let result;
       try {
         result = await this.store.acquire(keys, token, options.ttlMs);
@@ -125,7 +128,7 @@ export class LockService implements BeforeApplicationShutdown {
       }
       if (result.acquired) {
         const lock = new Lock(userKeys, result.fencingToken, result.validityMs, { keys, token, ttlMs: options.ttlMs }, this.owner, options.autoExtend);
-        this.held.add(lock);
+        this.track(lock);
         return lock;
       }
       const waitedMs = performance.now() - started;
@@ -143,7 +146,14 @@ export class LockService implements BeforeApplicationShutdown {
    * out the lease.
    */
   async beforeApplicationShutdown(): Promise<void> {
+    this.shuttingDown = true;
     await Promise.all([...this.held].map((lock) => lock.surrender('the app is shutting down')));
+  }
+
+  /** Remembers a held lock (for shutdown); every so often forgets those whose lease ran out unreleased. */
+  private track(lock: Lock): void {
+    this.held.add(lock);
+    if (this.held.size % 256 === 0) for (const held of this.held) void held.lost; // a lost lock removes itself
   }
 
   private userKeys(key: string | readonly string[]): string[] {

@@ -86,12 +86,16 @@ export class RedlockStore implements LockStore {
   async acquire(keys: LockKeys, token: string, ttlMs: number): Promise<AcquireResult> {
     const started = performance.now();
     const outcome = await this.untilDecided(this.stores.map((store) => store.acquire(keys, token, ttlMs)), (result) => result.acquired);
-    const validityMs = ttlMs - (performance.now() - started) - this.drift(ttlMs);
-    if (outcome.passed.length >= this.quorum && validityMs > 0) {
+    if (outcome.passed.length >= this.quorum && ttlMs - (performance.now() - started) - this.drift(ttlMs) > 0) {
       const fencingToken = Math.max(...outcome.passed.map((result) => (result as { fencingToken: number }).fencingToken));
-      const granting = outcome.passedBy.map((index) => this.stores[index]);
-      await Promise.allSettled(granting.map((store) => store.raiseFences(keys, fencingToken)));
-      return { acquired: true, fencingToken, validityMs };
+      // The token must reach a majority's fences, or a later majority could hand out a lower one.
+      const raised = await Promise.allSettled(outcome.passedBy.map((index) => this.stores[index].raiseFences(keys, fencingToken)));
+      const validityMs = ttlMs - (performance.now() - started) - this.drift(ttlMs);
+      if (raised.filter((result) => result.status === 'fulfilled').length >= this.quorum && validityMs > 0) return { acquired: true, fencingToken, validityMs };
+      void this.release(keys, token);
+      const failure = raised.find((result) => result.status === 'rejected');
+      if (failure) throw (failure as PromiseRejectedResult).reason;
+      return { acquired: false, heldForMs: 0, expired: true };
     }
     // Not held: give back whatever was granted, including by servers still to answer.
     void this.release(keys, token);
@@ -110,9 +114,10 @@ export class RedlockStore implements LockStore {
     return undefined;
   }
 
+  /** Releases everywhere; answers once a majority did (or cannot), the others finishing in the background. */
   async release(keys: LockKeys, token: string): Promise<boolean> {
-    const results = await Promise.allSettled(this.stores.map((store) => store.release(keys, token)));
-    return results.some((result) => result.status === 'fulfilled' && result.value);
+    const outcome = await this.untilDecided(this.stores.map((store) => store.release(keys, token)), (released) => released);
+    return outcome.passed.length > 0;
   }
 
   /**

@@ -42,7 +42,9 @@ export class Lock {
   private controller: AbortController | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
-  /** A third of the lease last granted. */
+  /** The lease renewals ask for: the lock's ttl, or what the last `extend` asked for. */
+  private ttlMs: number;
+  /** When the next renewal is due: a third of the lease, or half its validity if that is sooner. */
   private renewalMs: number;
 
   constructor(
@@ -56,7 +58,8 @@ export class Lock {
   ) {
     this.fencingToken = fencingToken;
     this.expiresAtMs = Date.now() + validityMs;
-    this.renewalMs = Math.max(1, Math.floor(lease.ttlMs / 3));
+    this.ttlMs = lease.ttlMs;
+    this.renewalMs = renewalDelay(lease.ttlMs, validityMs);
     if (autoExtend) this.scheduleRenewal();
   }
 
@@ -74,9 +77,9 @@ export class Lock {
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
-      if (this.lost) this.controller.abort(this.lostReason);
-      else if (!this.released) this.watchLease();
+      if (!this.lost && !this.released) this.watchLease();
     }
+    if (this.lost) this.controller.abort(this.lostReason);
     return this.controller.signal;
   }
 
@@ -92,7 +95,7 @@ export class Lock {
    * Renews the lease for `ttl` (default: the lock's ttl).
    * @throws LockLostError when the lock is no longer held.
    */
-  async extend(ttl: Duration = this.lease.ttlMs): Promise<void> {
+  async extend(ttl: Duration = this.ttlMs): Promise<void> {
     const ttlMs = toTimerMilliseconds(ttl, 'ttl');
     if (this.released || this.lost) throw new LockLostError(this.keys, this.released ? 'it was released' : 'its lease had already been lost');
     const validityMs = await this.owner.store.extend(this.lease.keys, this.lease.token, ttlMs);
@@ -100,9 +103,11 @@ export class Lock {
       this.lose('another holder has it, or its key is gone');
       throw this.lostReason ?? new LockLostError(this.keys, 'it was released');
     }
-    // Released or lost while the renewal was on its way: nothing to re-arm.
-    if (this.released || this.lostReason) return;
-    this.renewalMs = Math.max(1, Math.floor(ttlMs / 3));
+    // Lost while the renewal was on its way: it does not count. Released: nothing to re-arm.
+    if (this.lostReason) throw this.lostReason;
+    if (this.released) return;
+    this.ttlMs = ttlMs;
+    this.renewalMs = renewalDelay(ttlMs, validityMs);
     this.expiresAtMs = Date.now() + validityMs;
     if (this.controller) this.watchLease();
   }
@@ -155,7 +160,8 @@ export class Lock {
   /** Aborts `signal` the moment the lease runs out without a renewal. */
   private watchLease(): void {
     clearTimeout(this.leaseTimer);
-    this.leaseTimer = setTimeout(() => this.lost, Math.max(0, this.expiresAtMs - Date.now()));
+    // Timers and the wall clock may disagree by a millisecond or more: re-arm until it is past.
+    this.leaseTimer = setTimeout(() => !this.lost && !this.released && this.watchLease(), Math.max(1, this.expiresAtMs - Date.now()));
     this.leaseTimer.unref();
   }
 
@@ -175,4 +181,9 @@ export class Lock {
   private describe(): string {
     return this.keys.map((key) => `"${key}"`).join(', ');
   }
+}
+
+/** The delay before renewing: a third of the lease, or half of what is surely left if that is sooner. */
+function renewalDelay(ttlMs: number, validityMs: number): number {
+  return Math.max(1, Math.floor(Math.min(ttlMs / 3, validityMs / 2)));
 }

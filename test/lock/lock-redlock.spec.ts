@@ -55,18 +55,27 @@ describe('Redlock over three independent servers', () => {
     const fence = `${keyPrefixOf(instances[0])}fence:{drift}`;
     // Failed attempts raised the first server's fence alone.
     expect(await command(servers[0].port, `SET ${fence} 5`)).toBe('+OK\r\n');
-    const first = await locks.acquire('drift');
-    expect(first.fencingToken).toBe(6);
-    await first.release();
-    // Without the first server, the others must still go on from 6.
+    // With the third server down, the majority must be the first two: token 6.
+    await servers[2].stop();
+    let first;
+    try {
+      first = await locks.acquire('drift');
+      expect(first.fencingToken).toBe(6);
+      await first.release();
+    } finally {
+      await servers[2].start();
+    }
+    await sleep(300); // the client reconnects
+    // Now without the first server: the second (raised to 6) and the third must go on from 6.
     await servers[0].stop();
     try {
-      const second = await locks.acquire('drift');
+      const second = await locks.acquire('drift', { wait: '5s' });
       expect(second.fencingToken).toBe(7);
       await second.release();
     } finally {
       await servers[0].start();
     }
+    await sleep(300);
   });
 
   it('decides at a majority without waiting for a server that does not answer', async () => {

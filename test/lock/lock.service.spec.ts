@@ -110,11 +110,13 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
 
   it('aborts the signal when the key is deleted behind the holder\'s back', async () => {
     const key = fresh('stolen');
-    const lock = await locks.acquire(key, { ttl: '600ms', autoExtend: true });
+    // A long lease: only a renewal (every ttl/3) can notice the loss before it runs out.
+    const lock = await locks.acquire(key, { ttl: '3s', autoExtend: true });
     const aborted = new Promise<unknown>((resolve) => lock.signal.addEventListener('abort', () => resolve(lock.signal.reason)));
     await app.get(RedisConnections).get().del(`${keyPrefixOf(app)}lock:{${key}}`);
     const reason = await aborted;
     expect(reason).toBeInstanceOf(LockLostError);
+    expect((reason as Error).message).toMatch(/another holder has it, or its key is gone/);
     expect(lock.lost).toBe(true);
     expect(await lock.release()).toBe(false);
   });
@@ -203,6 +205,18 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
     const again = await locks.acquire('order:7');
     expect(again.fencingToken).toBe(first.fencingToken + 1);
     await again.release();
+  });
+
+  it('does not extend a lock whose key now holds another token (the script checks it)', async () => {
+    const key = fresh('taken');
+    const lock = await locks.acquire(key, { ttl: '5s' });
+    const redis = app.get(RedisConnections).get();
+    const lockKey = `${keyPrefixOf(app)}lock:{${key}}`;
+    await redis.set(lockKey, 'someone-else', 'PX', 5000);
+    await expect(lock.extend()).rejects.toBeInstanceOf(LockLostError);
+    expect(await redis.get(lockKey)).toBe('someone-else');
+    expect(await lock.release()).toBe(false);
+    expect(await redis.get(lockKey)).toBe('someone-else');
   });
 
   it('extends by a duration, and rejects one that is not', async () => {
