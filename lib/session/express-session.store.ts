@@ -12,7 +12,7 @@ export interface RedisSessionStoreOptions {
 }
 
 /**
- * A store for express-session, on `SessionService`: the same hashed keys, idle and absolute
+ * A store for express-session (and @fastify/session, whose store interface is the same), on `SessionService`: the same hashed keys, idle and absolute
  * timeouts on Redis's clock, and a per-user index, so an app using express-session can list and
  * end a user's sessions without SCAN. Import it from `nestjs-redis-patterns/express-session`.
  *
@@ -42,7 +42,9 @@ export class RedisSessionStore extends session.Store {
   }
 
   set(sid: string, data: SessionData, callback?: (error?: unknown) => void): void {
-    this.sessions.save(sid, this.userIdOf(data) ?? null, { sess: data }).then(
+    // As these middlewares' own stores do: the session as JSON (their Session objects carry
+    // symbols and methods; the cookie's dates come back as strings, which both accept).
+    this.sessions.save(sid, this.userIdOf(data) ?? null, { sess: JSON.parse(JSON.stringify(data)) as SessionData }).then(
       () => callback?.(),
       (error: unknown) => callback?.(error),
     );

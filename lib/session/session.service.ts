@@ -79,8 +79,20 @@ export class SessionService {
    */
   async save<D extends Data = Data>(id: string, userId: string | null, data: D, timeouts: SessionTimeouts = {}): Promise<void> {
     if (!isSessionId(id)) throw new InvalidOptionError('id', 'a session id of 22 to 128 base64url characters', new ValueDescription('a malformed id (not shown)'));
-    if (await this.update(id, data)) return;
-    await this.createWithId(id, userId, data, timeouts);
+    if (!(await this.update(id, data))) {
+      await this.createWithId(id, userId, data, timeouts);
+      return;
+    }
+    // A session that gets its user later (middleware saves an anonymous one, then the login).
+    if (userId === null) return;
+    const handle = handleOf(id);
+    const key = this.sessionKey(handle);
+    const [storedUser, created, seen, idle, absolute] = await this.redis.hmget(key, 'u', 'c', 'l', 'i', 'a');
+    if (storedUser === userId || created === null) return;
+    await this.redis.hset(key, 'u', userId);
+    const expiresAt = Math.min(Number(seen) + Number(idle), Number(created) + Number(absolute));
+    await this.index(userId, { handle, expiresAt });
+    if (storedUser) await this.index(storedUser, undefined, [handle]);
   }
 
   private async createWithId<D extends Data>(id: string, userId: string | null, data: D, timeouts: SessionTimeouts): Promise<Session<D>> {
@@ -90,7 +102,7 @@ export class SessionService {
     const createdAt = await createScript.run<number>(this.redis, [this.sessionKey(handle)], [idleTtlMs, absoluteTtlMs, userId ?? '', ...this.encodeData(data)]);
     const expiresAt = createdAt + Math.min(idleTtlMs, absoluteTtlMs);
     // The session first, then the index: a listed session can always be read.
-    if (userId !== null) await this.index(userId, createdAt, { handle, expiresAt });
+    if (userId !== null) await this.index(userId, { handle, expiresAt });
     this.announce({ type: 'created', userId, handle });
     return { id, userId, data, createdAt, lastSeenAt: createdAt, expiresAt };
   }
@@ -105,9 +117,9 @@ export class SessionService {
     const handle = handleOf(id);
     const reply = await getScript.run<(string | number)[] | null>(this.redis, [this.sessionKey(handle)], [this.settings.touchIntervalMs]);
     if (!reply) return null;
-    const [now, touched, ...fields] = reply;
+    const [, touched, ...fields] = reply;
     const info = this.decode<D>(handle, fields as string[]);
-    if (touched === 1 && info.userId !== null) await this.index(info.userId, Number(now), { handle, expiresAt: info.expiresAt });
+    if (touched === 1 && info.userId !== null) await this.index(info.userId, { handle, expiresAt: info.expiresAt });
     const { handle: _handle, ...session } = info;
     return { id, ...session };
   }
@@ -145,9 +157,9 @@ export class SessionService {
     const handle = handleOf(newId);
     const newKey = this.sessionKey(handle);
     await this.redis.multi().hset(newKey, ...(fields as string[])).pexpire(newKey, Math.max(1, info.expiresAt - Number(now))).exec();
-    if (info.userId !== null) await this.index(info.userId, Number(now), { handle, expiresAt: info.expiresAt });
+    if (info.userId !== null) await this.index(info.userId, { handle, expiresAt: info.expiresAt });
     await destroyScript.run(this.redis, [this.sessionKey(oldHandle)]);
-    if (info.userId !== null) await this.index(info.userId, Number(now), undefined, [oldHandle]);
+    if (info.userId !== null) await this.index(info.userId, undefined, [oldHandle]);
     this.announce({ type: 'regenerated', userId: info.userId, handle });
     const { handle: _handle, ...session } = info;
     return { id: newId, ...session };
@@ -161,10 +173,10 @@ export class SessionService {
 
   /** The user's live sessions (without their ids), repairing index entries whose session is gone. */
   async listForUser<D extends Data = Data>(userId: string): Promise<SessionInfo<D>[]> {
-    const handles = await this.index(userId, Date.now());
+    const handles = await this.index(userId);
     const sessions = await Promise.all(handles.map((handle) => this.redis.hgetall(this.sessionKey(handle))));
     const dead = handles.filter((_, index) => Object.keys(sessions[index]).length === 0);
-    if (dead.length > 0) await this.index(userId, Date.now(), undefined, dead);
+    if (dead.length > 0) await this.index(userId, undefined, dead);
     return handles.flatMap((handle, index) => (Object.keys(sessions[index]).length === 0 ? [] : [this.decode<D>(handle, Object.entries(sessions[index]).flat())]));
   }
 
@@ -174,7 +186,7 @@ export class SessionService {
    */
   async destroyAllForUser(userId: string, { except }: { except?: string } = {}): Promise<number> {
     const keep = except !== undefined && isSessionId(except) ? handleOf(except) : undefined;
-    const handles = (await this.index(userId, Date.now())).filter((handle) => handle !== keep);
+    const handles = (await this.index(userId)).filter((handle) => handle !== keep);
     const ended = await Promise.all(handles.map((handle) => this.destroyHandle(handle, userId)));
     return ended.filter(Boolean).length;
   }
@@ -183,15 +195,15 @@ export class SessionService {
   async destroyHandle(handle: string, knownUserId?: string): Promise<boolean> {
     const userId = await destroyScript.run<string | null>(this.redis, [this.sessionKey(handle)]);
     const user = userId || knownUserId;
-    if (user) await this.index(user, Date.now(), undefined, [handle]);
+    if (user) await this.index(user, undefined, [handle]);
     if (userId === null) return false;
     this.announce({ type: 'destroyed', userId: userId || null, handle });
     return true;
   }
 
   /** Updates the user's index (add or re-score one session, drop others and the expired), and lists it. */
-  private index(userId: string, now: number, add?: { handle: string; expiresAt: number }, remove: readonly string[] = []): Promise<string[]> {
-    return indexScript.run<string[]>(this.redis, [this.keys.tagged(['su', userId])], [now, add?.handle ?? '', add?.expiresAt ?? '', ...remove]);
+  private index(userId: string, add?: { handle: string; expiresAt: number }, remove: readonly string[] = []): Promise<string[]> {
+    return indexScript.run<string[]>(this.redis, [this.keys.tagged(['su', userId])], [add?.handle ?? '', add?.expiresAt ?? '', ...remove]);
   }
 
   private decode<D extends Data>(handle: string, fields: readonly string[]): SessionInfo<D> {

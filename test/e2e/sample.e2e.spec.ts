@@ -206,6 +206,162 @@ describe('sample rate limiting', () => {
   }, 40_000);
 });
 
+describe('sample sessions', () => {
+  let sample: RunningSample;
+  // Its own redis-server, so the outage test can stop it.
+  beforeAll(async () => {
+    sample = await startSample({ port: 0, logger: false });
+  });
+  afterAll(() => sample.close());
+
+  // Cookies by hand, as a browser would: Set-Cookie in, Cookie out.
+  const call = async (method: 'GET' | 'POST', path: string, { cookie, userAgent, body }: { cookie?: string; userAgent?: string; body?: unknown } = {}) => {
+    const headers: Record<string, string> = {};
+    if (cookie) headers.cookie = cookie;
+    if (userAgent) headers['user-agent'] = userAgent;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(`${sample.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const setCookie = response.headers.getSetCookie();
+    return { status: response.status, body: (await response.json()) as any, setCookie, cookie: setCookie[0]?.split(';')[0] };
+  };
+  const login = (username: string, options: { cookie?: string; userAgent?: string } = {}) => call('POST', '/session/login', { ...options, body: { username, password: 'demo' } });
+  const profile = (cookie: string) => call('GET', '/session/profile', { cookie });
+  const list = (cookie: string) => call('GET', '/session/list', { cookie });
+  const cleared = /^sid=; Path=\/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Secure; SameSite=Lax$/;
+  const isoDate = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  // The login limit (5 a minute per username and IP) counts every login of a name: a name per test.
+  const user = (name: string) => `${name}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+  it('visit, login (a new id: the anonymous one stops working), profile, a second device, list, log out everywhere else, log out', async () => {
+    // A first visit: an anonymous session, in a signed HttpOnly Secure SameSite cookie.
+    const visit = await call('POST', '/session/visit', { userAgent: 'laptop' });
+    expect(visit.status).toBe(200);
+    expect(visit.body).toEqual({ created: true, session: { userId: null, data: { visitedAt: isoDate, userAgent: 'laptop' }, createdAt: isoDate, lastSeenAt: isoDate, expiresAt: isoDate } });
+    expect(visit.setCookie).toHaveLength(1);
+    // Max-Age: the absolute timeout (8h), less the moments since Redis stamped the session.
+    expect(visit.setCookie[0]).toMatch(/^sid=[^;]+; Max-Age=(28800|2879\d); Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    const anonymous = visit.cookie!;
+    // Visiting again keeps the session.
+    const again = await call('POST', '/session/visit', { cookie: anonymous });
+    expect(again).toMatchObject({ status: 200, body: { created: false, session: { userId: null } }, setCookie: [] });
+    expect((await profile(anonymous)).body).toMatchObject({ userId: null, data: { visitedAt: visit.body.session.data.visitedAt } });
+
+    // Login: a session under a new id, for the user, carrying the anonymous session's data.
+    const ann = user('Ann');
+    const laptopLogin = await login(ann, { cookie: anonymous, userAgent: 'laptop' });
+    expect(laptopLogin.status).toBe(200);
+    expect(laptopLogin.setCookie[0]).toMatch(/^sid=[^;]+; Max-Age=\d+; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+    const laptop = laptopLogin.cookie!;
+    expect(laptop).not.toBe(anonymous);
+    expect(laptopLogin.body).toEqual({
+      userId: ann.toLowerCase(),
+      data: { visitedAt: visit.body.session.data.visitedAt, username: ann, loggedInAt: isoDate, userAgent: 'laptop' },
+      createdAt: isoDate,
+      lastSeenAt: isoDate,
+      expiresAt: isoDate,
+    });
+
+    // The pre-login id is dead (401, and its cookie is cleared); the new one opens the profile.
+    const stale = await profile(anonymous);
+    expect(stale.status).toBe(401);
+    expect(stale.setCookie).toEqual([expect.stringMatching(cleared)]);
+    const me = await profile(laptop);
+    expect(me.status).toBe(200);
+    expect(me.body).toEqual(laptopLogin.body);
+
+    // The same user logs in from another device.
+    const phoneLogin = await login(ann, { userAgent: 'phone' });
+    expect(phoneLogin.status).toBe(200);
+    expect(phoneLogin.body).toMatchObject({ userId: ann.toLowerCase(), data: { username: ann, userAgent: 'phone' } });
+    expect(phoneLogin.body.data).not.toHaveProperty('visitedAt');
+    const phone = phoneLogin.cookie!;
+
+    // Both devices list both sessions, each marking its own as current, without any session id.
+    const fromLaptop = await list(laptop);
+    expect(fromLaptop.status).toBe(200);
+    expect(fromLaptop.body).toHaveLength(2);
+    expect(fromLaptop.body.filter((session: any) => session.current)).toHaveLength(1);
+    for (const session of fromLaptop.body) {
+      expect(session).toEqual({ handle: expect.stringMatching(/^[\w-]{43}$/), current: expect.any(Boolean), userAgent: expect.any(String), createdAt: isoDate, lastSeenAt: isoDate, expiresAt: isoDate });
+    }
+    const byDevice = (sessions: any[]) => Object.fromEntries(sessions.map((session) => [session.userAgent, { handle: session.handle, current: session.current }]));
+    const laptopView = byDevice(fromLaptop.body);
+    expect(laptopView).toEqual({ laptop: { handle: expect.any(String), current: true }, phone: { handle: expect.any(String), current: false } });
+    const fromPhone = await list(phone);
+    expect(byDevice(fromPhone.body)).toEqual({ laptop: { ...laptopView.laptop, current: false }, phone: { ...laptopView.phone, current: true } });
+    const ids = [anonymous, laptop, phone].map((cookie) => decodeURIComponent(cookie.slice('sid='.length)).split('.')[0]);
+    for (const id of ids) expect(JSON.stringify(fromLaptop.body)).not.toContain(id);
+
+    // Log out everywhere else, from the laptop: the phone is out, the laptop stays in.
+    expect(await call('POST', '/session/logout-others', { cookie: laptop })).toMatchObject({ status: 200, body: { ended: 1 } });
+    expect((await profile(phone)).status).toBe(401);
+    const remaining = await list(laptop);
+    expect(remaining.body).toHaveLength(1);
+    expect(remaining.body[0]).toMatchObject({ handle: laptopView.laptop.handle, current: true, userAgent: 'laptop' });
+
+    // Log out: the session ends and the cookie is cleared.
+    const logout = await call('POST', '/session/logout', { cookie: laptop });
+    expect(logout).toMatchObject({ status: 200, body: { loggedOut: true } });
+    expect(logout.setCookie).toEqual([expect.stringMatching(cleared)]);
+    const after = await profile(laptop);
+    expect(after.status).toBe(401);
+    expect(after.setCookie).toEqual([expect.stringMatching(cleared)]);
+    expect((await call('POST', '/session/logout', { cookie: laptop })).body).toEqual({ loggedOut: false });
+  });
+
+  it('the same user logging in again gets the same session under a new id (regenerate)', async () => {
+    const bob = user('bob');
+    const first = await login(bob);
+    const second = await login(bob, { cookie: first.cookie });
+    expect(second.status).toBe(200);
+    expect(second.cookie).not.toBe(first.cookie);
+    expect(second.body).toMatchObject({ userId: bob, createdAt: first.body.createdAt, data: { username: bob } });
+    expect((await profile(first.cookie!)).status).toBe(401);
+    expect((await list(second.cookie!)).body).toEqual([expect.objectContaining({ current: true, createdAt: first.body.createdAt })]);
+  });
+
+  it('401 without a session, 403 for lists on an anonymous one, 401 for a wrong password, 400 without a username', async () => {
+    expect((await call('GET', '/session/profile')).status).toBe(401);
+    expect((await call('GET', '/session/list')).status).toBe(401);
+    expect((await call('POST', '/session/logout-others')).status).toBe(401);
+    const anonymous = (await call('POST', '/session/visit')).cookie!;
+    expect((await list(anonymous)).status).toBe(403);
+    expect((await call('POST', '/session/logout-others', { cookie: anonymous })).status).toBe(403);
+    const wrong = await call('POST', '/session/login', { cookie: anonymous, body: { username: user('carol'), password: 'guess' } });
+    expect(wrong).toMatchObject({ status: 401, setCookie: [] });
+    expect((await call('POST', '/session/login', { body: { password: 'demo' } })).status).toBe(400);
+    // A failed login leaves the anonymous session as it was.
+    expect((await profile(anonymous)).status).toBe(200);
+    // A forged cookie is refused and cleared.
+    const forged = await profile(`sid=${encodeURIComponent(`${'A'.repeat(43)}.forged`)}`);
+    expect(forged.status).toBe(401);
+    expect(forged.setCookie).toEqual([expect.stringMatching(cleared)]);
+  });
+
+  it('while Redis is down, the session routes answer 503 (no session is assumed), and work again once it is back', async () => {
+    const dave = user('dave');
+    const cookie = (await login(dave)).cookie!;
+    const redis = sample.ownRedis!;
+    await redis.stop();
+    try {
+      await expect.poll(async () => (await profile(cookie)).status, { timeout: 10_000 }).toBe(503);
+      expect((await list(cookie)).status).toBe(503);
+      expect((await call('POST', '/session/visit')).status).toBe(503);
+      expect((await login(dave)).status).toBe(503);
+      const logout = await call('POST', '/session/logout', { cookie });
+      expect(logout.status).toBe(503);
+      // The cookie is kept: the session may well still be live.
+      expect(logout.setCookie).toEqual([]);
+    } finally {
+      await redis.start();
+    }
+    // This redis-server keeps no data over a restart, so the session is gone; logging in works again.
+    await expect.poll(async () => (await login(dave)).status, { timeout: 15_000, interval: 200 }).toBe(200);
+    expect((await profile(cookie)).status).toBe(401);
+    expect((await profile((await login(dave)).cookie!)).status).toBe(200);
+  }, 40_000);
+});
+
 describe('sample locks (PGlite)', () => {
   let sample: RunningSample;
   beforeAll(async () => {
