@@ -16,18 +16,41 @@ import { PaymentsService } from './payments.service.js';
 import { ProductsController } from './products.controller.js';
 import { ProductsRepository } from './products.repository.js';
 import { SearchController } from './search.controller.js';
+import { SessionController } from './session.controller.js';
 import { VisitsController } from './visits.controller.js';
 
 @Module({})
 export class AppModule {
-  static forRedis(redisUrl: string, databaseUrl?: string): DynamicModule {
+  /** `sessionSecret` signs the session cookie: at least 32 characters (see startSample). */
+  static forRedis(redisUrl: string, databaseUrl: string | undefined, sessionSecret: string): DynamicModule {
     return {
       module: AppModule,
       imports: [
         TerminusModule.forRoot({ errorLogStyle: 'pretty' }),
-        RedisPatternsModule.forRoot({ connection: { url: redisUrl }, keyPrefix: 'sample:', isGlobal: true, cache: { ttl: '5m' } }),
+        RedisPatternsModule.forRoot({
+          connection: { url: redisUrl },
+          keyPrefix: 'sample:',
+          isGlobal: true,
+          cache: { ttl: '5m' },
+          // Sessions (SessionController): idle for 30 minutes or 8 hours old, a session is over.
+          // The cookie is Secure (browsers accept that on http://localhost too), HttpOnly and
+          // SameSite=Lax. No Bearer ids: the id never leaves the HttpOnly cookie.
+          session: { idleTtl: '30m', absoluteTtl: '8h', cookie: { secret: sessionSecret, secure: true, sameSite: 'lax' }, bearer: false },
+        }),
       ],
-      controllers: [HealthController, VisitsController, NotificationsController, OrdersController, ProductsController, SearchController, LoginController, PartnersController, PaymentsController, JobsController],
+      controllers: [
+        HealthController,
+        VisitsController,
+        NotificationsController,
+        OrdersController,
+        ProductsController,
+        SearchController,
+        LoginController,
+        SessionController,
+        PartnersController,
+        PaymentsController,
+        JobsController,
+      ],
       providers: [FulfilmentWorker, Database, { provide: DATABASE_URL, useValue: databaseUrl }, ProductsRepository, PartnerClient, PaymentsService, NightlyReportJob],
     };
   }

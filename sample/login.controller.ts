@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, HttpCode, Post, UnauthorizedException, UseGuards, type ExecutionContext } from '@nestjs/common';
-import { RateLimit, RateLimitGuard } from '../lib/index.js';
+import { RateLimit, RateLimitGuard, type RateLimitPolicy } from '../lib/index.js';
 
 /** Only a demo: every username logs in with this password. A real app checks a password hash. */
 export const DEMO_PASSWORD = 'demo';
@@ -23,6 +23,9 @@ export function loginAttemptTracker(context: ExecutionContext): string {
   return typeof username === 'string' && username.trim() !== '' ? `user:${username.trim().toLowerCase()}|ip:${ip}` : `ip:${ip}`;
 }
 
+/** The brute-force policy of logins (this controller's and `POST /session/login`'s), described below. */
+export const LOGIN_RATE_LIMIT: RateLimitPolicy = { name: 'login', limit: 5, window: '1m', blockFor: '15m', by: loginAttemptTracker, onStoreError: 'closed' };
+
 /**
  * Brute-force protection: 5 attempts per minute for a username from an IP; the 6th is rejected
  * and the caller is blocked for 15 minutes (`Retry-After: 900`). Every attempt counts, good or bad
@@ -35,7 +38,7 @@ export class LoginController {
   /** `curl -i -X POST -H 'content-type: application/json' -d '{"username":"ann","password":"guess"}' http://127.0.0.1:3000/login` */
   @Post()
   @HttpCode(200)
-  @RateLimit({ name: 'login', limit: 5, window: '1m', blockFor: '15m', by: loginAttemptTracker, onStoreError: 'closed' })
+  @RateLimit(LOGIN_RATE_LIMIT)
   login(@Body() body: { username?: unknown; password?: unknown }): { username: string } {
     const { username, password } = body ?? {};
     if (typeof username !== 'string' || username.trim() === '' || typeof password !== 'string') throw new BadRequestException('username and password are required');

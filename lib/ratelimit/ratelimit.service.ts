@@ -2,9 +2,9 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
 import { isCluster, type RedisClient } from '../core/redis-client.js';
-import { CommandTimeoutError } from '../core/command-timeout.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
+import { isStoreFailure } from '../core/store-failure.js';
 import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
 import { RedisScript } from '../core/redis-script.js';
 import type { RateLimitDecision, RateLimitPolicy } from './ratelimit.options.js';
@@ -185,17 +185,6 @@ function parseReply(group: readonly RateLimitCheck[], reply: readonly number[]):
     written.push(reply[at + 4]);
   }
   return { decisions, written };
-}
-
-/**
- * Whether an error means Redis could not decide (down, unreachable, failing over, out of memory),
- * as opposed to a bug (a CROSSSLOT key, a wrong type), which is thrown rather than failed open.
- */
-function isStoreFailure(error: unknown): boolean {
-  if (error instanceof CommandTimeoutError || (error as Error)?.name === 'MaxRetriesPerRequestError') return true;
-  if (error instanceof RedisPatternsError) return error.message.startsWith('the Redis connection is');
-  const message = (error as Error)?.message ?? '';
-  return /^(Connection is closed|Stream isn't writeable|LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|OOM|None of startup nodes|Failed to refresh slots)|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH/.test(message);
 }
 
 function neverFits({ policy }: RateLimitCheck): RateLimitDecision {

@@ -2,6 +2,9 @@ import session from 'express-session';
 import type { SessionData } from 'express-session';
 import type { SessionService } from './session.service.js';
 
+/** Set on sessions this store hands out (and carried back by the middleware's `set`). */
+const STORED = '__nrpStored';
+
 /** Options of {@link RedisSessionStore}. */
 export interface RedisSessionStoreOptions {
   /**
@@ -36,7 +39,8 @@ export class RedisSessionStore extends session.Store {
 
   get(sid: string, callback: (error: unknown, session?: SessionData | null) => void): void {
     this.sessions.get<{ sess?: SessionData }>(sid).then(
-      (found) => callback(null, found?.data.sess ?? null),
+      // Marked as read from here, so a later `set` cannot bring it back once it is destroyed or expired.
+      (found) => callback(null, found?.data.sess ? ({ ...found.data.sess, [STORED]: true } as SessionData) : null),
       (error: unknown) => callback(error),
     );
   }
@@ -44,7 +48,8 @@ export class RedisSessionStore extends session.Store {
   set(sid: string, data: SessionData, callback?: (error?: unknown) => void): void {
     // As these middlewares' own stores do: the session as JSON (their Session objects carry
     // symbols and methods; the cookie's dates come back as strings, which both accept).
-    this.sessions.save(sid, this.userIdOf(data) ?? null, { sess: JSON.parse(JSON.stringify(data)) as SessionData }).then(
+    const { [STORED]: stored, ...plain } = data as SessionData & { [STORED]?: true };
+    this.sessions.save(sid, this.userIdOf(data) ?? null, { sess: JSON.parse(JSON.stringify(plain)) as SessionData }, {}, { create: stored !== true }).then(
       () => callback?.(),
       (error: unknown) => callback?.(error),
     );

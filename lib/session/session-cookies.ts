@@ -39,6 +39,7 @@ export class SessionCookies {
   read(request: HttpRequestHeaders): { id: string; from: 'cookie' | 'bearer' } | undefined {
     const cookie = this.settings.cookie;
     const header = request.headers.cookie;
+    let badCookie = false;
     if (cookie && typeof header === 'string') {
       const signed = parseCookie(header)[cookie.name];
       if (signed !== undefined) {
@@ -46,12 +47,14 @@ export class SessionCookies {
           const id = unsign(signed, secret);
           if (id !== false) return { id, from: 'cookie' };
         }
-        return { id: '', from: 'cookie' };
+        badCookie = true;
       }
     }
     const authorization = request.headers.authorization;
-    if (this.settings.bearer && typeof authorization === 'string' && authorization.startsWith('Bearer ')) return { id: authorization.slice(7).trim(), from: 'bearer' };
-    return undefined;
+    const bearer = typeof authorization === 'string' ? /^bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
+    if (this.settings.bearer && bearer) return { id: bearer, from: 'bearer' };
+    // A cookie whose signature fails names no session; it is reported so the guard can clear it.
+    return badCookie ? { id: '', from: 'cookie' } : undefined;
   }
 
   /** Sets the signed cookie for this session (expiring with its absolute timeout). */

@@ -1,6 +1,6 @@
--- Deletes a session. KEYS[1]: the session key. Returns its user id ('' for none), or false
--- when there was no session.
+-- Deletes a session. KEYS[1]: the session key. ARGV[1]: the user it must belong to ('' for any).
+-- Returns its user id ('' for none), or false when there was no such session.
 local user = redis.call('HGET', KEYS[1], 'u')
-if not user then return false end
+if not user or (ARGV[1] ~= '' and user ~= ARGV[1]) then return false end
 redis.call('DEL', KEYS[1])
 return user

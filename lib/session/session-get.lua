@@ -16,7 +16,8 @@ if not (created and seen and idle and absolute) or now >= math.min(seen + idle, 
   return nil
 end
 local touched = 0
-if now - seen >= tonumber(ARGV[1]) then
+-- At the touch interval, or sooner for a session whose idle timeout is shorter than twice it.
+if now - seen >= math.min(tonumber(ARGV[1]), math.floor(idle / 2)) then
   redis.call('HSET', KEYS[1], 'l', now)
   redis.call('PEXPIRE', KEYS[1], math.min(idle, created + absolute - now))
   for i = 1, #fields, 2 do

@@ -1,4 +1,5 @@
--- A user's index of sessions: a sorted set of session handles scored by expiry. Adds or
+-- A user's index of sessions: a sorted set of session handles scored by their absolute deadline
+-- (which never moves, so a read that slides the idle timeout need not touch the index). Adds or
 -- re-scores one (ARGV[1], with its expiry ARGV[2]; '' for none), drops any given as ARGV[3...]
 -- and the expired ones (on the server's clock), and makes the set expire with its last session.
 -- KEYS[1]: the index. Returns the handles left.

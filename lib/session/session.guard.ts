@@ -1,4 +1,5 @@
 import { createParamDecorator, Injectable, ServiceUnavailableException, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { isStoreFailure } from '../core/store-failure.js';
 import { SessionCookies, type HttpRequestHeaders } from './session-cookies.js';
 import type { Session } from './session.options.js';
 import { SessionService } from './session.service.js';
@@ -32,7 +33,8 @@ export class SessionGuard implements CanActivate {
       try {
         session = await this.sessions.get(presented.id);
       } catch (error) {
-        throw new ServiceUnavailableException('Sessions are unavailable', { cause: error });
+        if (isStoreFailure(error)) throw new ServiceUnavailableException('Sessions are unavailable', { cause: error });
+        throw error;
       }
     }
     if (!session) {

@@ -43,6 +43,8 @@ export interface SessionTimeouts {
 /** A live session. `id` is the secret the client holds; Redis only ever sees a hash of it. */
 export interface Session<D extends Record<string, unknown> = Record<string, unknown>> {
   id: string;
+  /** A hash of the id, as Redis keys the session and `listForUser` lists it. */
+  handle: string;
   userId: string | null;
   data: D;
   createdAt: number;
@@ -55,13 +57,13 @@ export interface Session<D extends Record<string, unknown> = Record<string, unkn
  * A session as listed for its user: without its id (which is never stored), but with its
  * `handle` (a hash of the id) to tell sessions apart and to end one.
  */
-export interface SessionInfo<D extends Record<string, unknown> = Record<string, unknown>> extends Omit<Session<D>, 'id'> {
-  handle: string;
-}
+export type SessionInfo<D extends Record<string, unknown> = Record<string, unknown>> = Omit<Session<D>, 'id'>;
 
 /** What `SessionService` publishes on the `sessions` channel. */
 export interface SessionEvent {
   type: 'created' | 'regenerated' | 'destroyed';
   userId: string | null;
   handle: string;
+  /** For `regenerated`: the handle that stopped working. */
+  previousHandle?: string;
 }

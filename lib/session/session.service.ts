@@ -18,6 +18,7 @@ const getScript = RedisScript.fromFile(new URL('./session-get.lua', import.meta.
 const updateScript = RedisScript.fromFile(new URL('./session-update.lua', import.meta.url));
 const destroyScript = RedisScript.fromFile(new URL('./session-destroy.lua', import.meta.url));
 const indexScript = RedisScript.fromFile(new URL('./session-index.lua', import.meta.url));
+const takeScript = RedisScript.fromFile(new URL('./session-take.lua', import.meta.url));
 
 /**
  * The ids this service accepts: 22 to 128 base64url characters (at least 128 bits). It makes
@@ -77,22 +78,20 @@ export class SessionService {
    * Writes the session's data under an id made elsewhere (by session middleware): replaces the
    * data of a live session, or starts one. Used by `RedisSessionStore`.
    */
-  async save<D extends Data = Data>(id: string, userId: string | null, data: D, timeouts: SessionTimeouts = {}): Promise<void> {
+  async save<D extends Data = Data>(id: string, userId: string | null, data: D, timeouts: SessionTimeouts = {}, { create = true }: { create?: boolean } = {}): Promise<void> {
     if (!isSessionId(id)) throw new InvalidOptionError('id', 'a session id of 22 to 128 base64url characters', new ValueDescription('a malformed id (not shown)'));
-    if (!(await this.update(id, data))) {
-      await this.createWithId(id, userId, data, timeouts);
+    const handle = handleOf(id);
+    const updated = await this.write(handle, data, userId ?? '');
+    if (!updated) {
+      // Not when the caller had read it from here: it was destroyed or expired since, and stays so.
+      if (create) await this.createWithId(id, userId, data, timeouts);
       return;
     }
     // A session that gets its user later (middleware saves an anonymous one, then the login).
-    if (userId === null) return;
-    const handle = handleOf(id);
-    const key = this.sessionKey(handle);
-    const [storedUser, created, seen, idle, absolute] = await this.redis.hmget(key, 'u', 'c', 'l', 'i', 'a');
-    if (storedUser === userId || created === null) return;
-    await this.redis.hset(key, 'u', userId);
-    const expiresAt = Math.min(Number(seen) + Number(idle), Number(created) + Number(absolute));
-    await this.index(userId, { handle, expiresAt });
-    if (storedUser) await this.index(storedUser, undefined, [handle]);
+    const [, previousUser, deadline] = updated;
+    if (userId === null || previousUser === userId) return;
+    await this.index(userId, { handle, deadline });
+    if (previousUser) await this.index(previousUser, undefined, [handle]);
   }
 
   private async createWithId<D extends Data>(id: string, userId: string | null, data: D, timeouts: SessionTimeouts): Promise<Session<D>> {
@@ -102,9 +101,9 @@ export class SessionService {
     const createdAt = await createScript.run<number>(this.redis, [this.sessionKey(handle)], [idleTtlMs, absoluteTtlMs, userId ?? '', ...this.encodeData(data)]);
     const expiresAt = createdAt + Math.min(idleTtlMs, absoluteTtlMs);
     // The session first, then the index: a listed session can always be read.
-    if (userId !== null) await this.index(userId, { handle, expiresAt });
+    if (userId !== null) await this.index(userId, { handle, deadline: createdAt + absoluteTtlMs });
     this.announce({ type: 'created', userId, handle });
-    return { id, userId, data, createdAt, lastSeenAt: createdAt, expiresAt };
+    return { id, handle, userId, data, createdAt, lastSeenAt: createdAt, expiresAt };
   }
 
   /**
@@ -117,11 +116,8 @@ export class SessionService {
     const handle = handleOf(id);
     const reply = await getScript.run<(string | number)[] | null>(this.redis, [this.sessionKey(handle)], [this.settings.touchIntervalMs]);
     if (!reply) return null;
-    const [, touched, ...fields] = reply;
-    const info = this.decode<D>(handle, fields as string[]);
-    if (touched === 1 && info.userId !== null) await this.index(info.userId, { handle, expiresAt: info.expiresAt });
-    const { handle: _handle, ...session } = info;
-    return { id, ...session };
+    const [, , ...fields] = reply;
+    return { id, ...this.decode<D>(handle, fields as string[]) };
   }
 
   /**
@@ -132,43 +128,52 @@ export class SessionService {
    */
   async update(id: string, patch: Data): Promise<boolean> {
     if (!isSessionId(id)) return false;
+    return (await this.write(handleOf(id), patch, '')) !== undefined;
+  }
+
+  /** Sets (undefined: deletes) data fields of a live session, and its user unless ''; undefined when it is gone. */
+  private async write(handle: string, patch: Data, userId: string): Promise<[number, string, number] | undefined> {
     const set: string[] = [];
     const removed: string[] = [];
     for (const [field, value] of Object.entries(patch)) {
       if (value === undefined) removed.push(DATA + field);
       else set.push(DATA + field, this.encode(value, field));
     }
-    return (await updateScript.run<number>(this.redis, [this.sessionKey(handleOf(id))], [...set, '', ...removed])) === 1;
+    const reply = await updateScript.run<0 | [number, string, number]>(this.redis, [this.sessionKey(handle)], [userId, ...set, '', ...removed]);
+    return reply === 0 ? undefined : reply;
   }
 
   /**
-   * The same session under a new id (same data, user and deadlines); the old id stops working
-   * before this resolves. Call it when privileges change, such as at login.
+   * The same session under a new id (same data and deadlines; the same user, or `userId` to log
+   * an anonymous session in); the old id stops working before this resolves. Call it when
+   * privileges change, such as at login.
    * @returns the session under its new id, or null when the old one was gone.
    */
-  async regenerate<D extends Data = Data>(id: string): Promise<Session<D> | null> {
+  async regenerate<D extends Data = Data>(id: string, { userId }: { userId?: string } = {}): Promise<Session<D> | null> {
     if (!isSessionId(id)) return null;
+    if (userId !== undefined && (typeof userId !== 'string' || userId.length === 0)) throw new InvalidOptionError('userId', 'a non-empty string', userId);
     const oldHandle = handleOf(id);
-    const reply = await getScript.run<(string | number)[] | null>(this.redis, [this.sessionKey(oldHandle)], [Number.MAX_SAFE_INTEGER]);
-    if (!reply) return null;
-    const [now, , ...fields] = reply;
-    const info = this.decode<D>(oldHandle, fields as string[]);
+    // Taken away in one step: a concurrent update, destroy or regenerate of the old id finds nothing.
+    const taken = await takeScript.run<[number, string[]] | null>(this.redis, [this.sessionKey(oldHandle)]);
+    if (!taken) return null;
+    const [now, fields] = taken;
+    const previousUser = fieldValue(fields, 'u') || null;
+    if (userId !== undefined) setField(fields, 'u', userId);
+    const info = this.decode<D>(oldHandle, fields);
     const newId = randomBytes(32).toString('base64url');
     const handle = handleOf(newId);
     const newKey = this.sessionKey(handle);
-    await this.redis.multi().hset(newKey, ...(fields as string[])).pexpire(newKey, Math.max(1, info.expiresAt - Number(now))).exec();
-    if (info.userId !== null) await this.index(info.userId, { handle, expiresAt: info.expiresAt });
-    await destroyScript.run(this.redis, [this.sessionKey(oldHandle)]);
-    if (info.userId !== null) await this.index(info.userId, undefined, [oldHandle]);
-    this.announce({ type: 'regenerated', userId: info.userId, handle });
-    const { handle: _handle, ...session } = info;
-    return { id: newId, ...session };
+    await this.redis.multi().hset(newKey, ...fields).pexpire(newKey, Math.max(1, info.expiresAt - now)).exec();
+    if (info.userId !== null) await this.index(info.userId, { handle, deadline: info.createdAt + Number(fieldValue(fields, 'a')) }, [oldHandle]);
+    if (previousUser !== null && previousUser !== info.userId) await this.index(previousUser, undefined, [oldHandle]);
+    this.announce({ type: 'regenerated', userId: info.userId, handle, previousHandle: oldHandle });
+    return { ...info, id: newId, handle };
   }
 
   /** Ends a session. Resolves with whether there was one. */
   async destroy(id: string): Promise<boolean> {
     if (!isSessionId(id)) return false;
-    return this.destroyHandle(handleOf(id));
+    return this.destroyKey(handleOf(id));
   }
 
   /** The user's live sessions (without their ids), repairing index entries whose session is gone. */
@@ -185,32 +190,41 @@ export class SessionService {
    * everywhere else"). Resolves with how many were ended.
    */
   async destroyAllForUser(userId: string, { except }: { except?: string } = {}): Promise<number> {
-    const keep = except !== undefined && isSessionId(except) ? handleOf(except) : undefined;
+    if (except !== undefined && !isSessionId(except)) throw new InvalidOptionError('except', 'a session id', new ValueDescription('a malformed id (not shown)'));
+    const keep = except === undefined ? undefined : handleOf(except);
     const handles = (await this.index(userId)).filter((handle) => handle !== keep);
-    const ended = await Promise.all(handles.map((handle) => this.destroyHandle(handle, userId)));
+    const ended = await Promise.all(handles.map((handle) => this.destroyHandle(userId, handle)));
     return ended.filter(Boolean).length;
   }
 
-  /** Ends the session with this handle (as listed by `listForUser`). */
-  async destroyHandle(handle: string, knownUserId?: string): Promise<boolean> {
-    const userId = await destroyScript.run<string | null>(this.redis, [this.sessionKey(handle)]);
-    const user = userId || knownUserId;
-    if (user) await this.index(user, undefined, [handle]);
+  /** Ends the session with this handle (as listed by `listForUser`), if it belongs to `userId`. */
+  async destroyHandle(userId: string, handle: string): Promise<boolean> {
+    const ended = await this.destroyKey(handle, userId);
+    await this.index(userId, undefined, [handle]);
+    return ended;
+  }
+
+  private async destroyKey(handle: string, owner = ''): Promise<boolean> {
+    const userId = await destroyScript.run<string | null>(this.redis, [this.sessionKey(handle)], [owner]);
     if (userId === null) return false;
+    if (userId && !owner) await this.index(userId, undefined, [handle]);
     this.announce({ type: 'destroyed', userId: userId || null, handle });
     return true;
   }
 
-  /** Updates the user's index (add or re-score one session, drop others and the expired), and lists it. */
-  private index(userId: string, add?: { handle: string; expiresAt: number }, remove: readonly string[] = []): Promise<string[]> {
-    return indexScript.run<string[]>(this.redis, [this.keys.tagged(['su', userId])], [add?.handle ?? '', add?.expiresAt ?? '', ...remove]);
+  /** Updates the user's index (add a session with its absolute deadline, drop others and the expired), and lists it. */
+  private index(userId: string, add?: { handle: string; deadline: number }, remove: readonly string[] = []): Promise<string[]> {
+    return indexScript.run<string[]>(this.redis, [this.keys.tagged(['su', userId])], [add?.handle ?? '', add?.deadline ?? '', ...remove]);
   }
 
   private decode<D extends Data>(handle: string, fields: readonly string[]): SessionInfo<D> {
     const raw: Record<string, string> = {};
     for (let i = 0; i < fields.length; i += 2) raw[fields[i]] = fields[i + 1];
     const data: Data = {};
-    for (const [field, value] of Object.entries(raw)) if (field.startsWith(DATA)) data[field.slice(DATA.length)] = this.codec.decode(value, this.sessionKey(handle));
+    for (const [field, value] of Object.entries(raw)) {
+      // defineProperty: a field named __proto__ is a field, not the object's prototype.
+      if (field.startsWith(DATA)) Object.defineProperty(data, field.slice(DATA.length), { value: this.codec.decode(value, this.sessionKey(handle)), enumerable: true, writable: true, configurable: true });
+    }
     const createdAt = Number(raw.c);
     const lastSeenAt = Number(raw.l);
     return { handle, userId: raw.u ? raw.u : null, data: data as D, createdAt, lastSeenAt, expiresAt: Math.min(lastSeenAt + Number(raw.i), createdAt + Number(raw.a)) };
@@ -237,6 +251,21 @@ export class SessionService {
 /** Whether `id` has the form of an id this service makes (checked before any Redis call). */
 export function isSessionId(id: unknown): id is string {
   return typeof id === 'string' && SESSION_ID.test(id);
+}
+
+function setField(fields: string[], name: string, value: string): void {
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === name) {
+      fields[i + 1] = value;
+      return;
+    }
+  }
+  fields.push(name, value);
+}
+
+function fieldValue(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 /** What Redis stores instead of the id: its SHA-256, base64url. */

@@ -113,12 +113,39 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
     await expect(sessions.create(null, {}, { idleTtl: 0 })).rejects.toThrow(/"timeouts.idleTtl"/);
   });
 
-  it('keeps anonymous sessions out of any index', async () => {
+  it('keeps anonymous sessions out of any index, and logs one in with regenerate', async () => {
     const session = await sessions.create(null, { visits: 1 });
     expect((await sessions.get(session.id))?.userId).toBeNull();
-    expect(await sessions.destroy(session.id)).toBe(true);
-    expect(await sessions.destroy(session.id)).toBe(false);
+    const userId = freshUser();
+    const loggedIn = (await sessions.regenerate(session.id, { userId }))!;
+    expect(loggedIn).toMatchObject({ userId, data: { visits: 1 } });
+    expect(await sessions.get(session.id)).toBeNull();
+    expect((await sessions.listForUser(userId)).map((listed) => listed.handle)).toEqual([loggedIn.handle]);
+    expect(await sessions.destroy(loggedIn.id)).toBe(true);
+    expect(await sessions.destroy(loggedIn.id)).toBe(false);
   });
+
+  it('regenerate takes the old session away at once: a concurrent regenerate or update of it finds nothing', async () => {
+    const { id } = await sessions.create(freshUser(), { n: 0 });
+    const [first, second] = await Promise.all([sessions.regenerate(id), apps[1].get(SessionService).regenerate(id)]);
+    expect([first, second].filter((result) => result !== null)).toHaveLength(1);
+    expect(await sessions.update(id, { n: 1 })).toBe(false);
+  });
+
+  it('stores a data field named __proto__ as a field, not as the prototype', async () => {
+    const { id } = await sessions.create(null, JSON.parse('{"__proto__":{"isAdmin":true}}') as Record<string, unknown>);
+    const { data } = (await sessions.get(id))!;
+    expect((data as { isAdmin?: boolean }).isAdmin).toBeUndefined();
+    expect(Object.keys(data)).toEqual(['__proto__']);
+  });
+
+  it('leaves a session the express-session store had read destroyed, when a late save comes', async () => {
+    const { id } = await sessions.create(freshUser(), { a: 1 });
+    await sessions.destroy(id);
+    await sessions.save(id, null, { a: 2 }, {}, { create: false });
+    expect(await sessions.get(id)).toBeNull();
+  });
+
 });
 
 describe('session options', () => {
