@@ -23,7 +23,8 @@ const queryCost = (context: ExecutionContext) => Number(context.switchToHttp().g
 
 @Controller('limited')
 @UseGuards(RateLimitGuard)
-@RateLimit({ name: 'per-route', limit: 3, window: '10s', algorithm: 'fixed-window' })
+// Fixed windows are aligned to the clock: an hour long, so no test straddles a window's end.
+@RateLimit({ name: 'per-route', limit: 3, window: '1h', algorithm: 'fixed-window' })
 class LimitedController {
   @Get('class')
   classLimited() {
@@ -31,14 +32,14 @@ class LimitedController {
   }
 
   @Get('stacked')
-  @RateLimit({ name: 'burst', limit: 2, window: '10s', algorithm: 'fixed-window' })
+  @RateLimit({ name: 'burst', limit: 2, window: '1h', algorithm: 'fixed-window' })
   @RateLimit({ name: 'hourly', limit: 5, window: '1h', algorithm: 'fixed-window' })
   stacked() {
     return { ok: true };
   }
 
   @Get('costly')
-  @RateLimit({ name: 'per-route', limit: 10, window: '10s', algorithm: 'fixed-window', cost: queryCost })
+  @RateLimit({ name: 'per-route', limit: 10, window: '1h', algorithm: 'fixed-window', cost: queryCost })
   costly() {
     return { ok: true };
   }
@@ -105,15 +106,15 @@ describe.each(
 
   it('admits the limit, then answers 429 with Retry-After and the IETF and legacy headers', async () => {
     const first = await get('/class');
-    expect(first).toMatchObject({ status: 200, policy: '"global";q=1000;w=60, "per-route";q=3;w=10', limits: expect.stringMatching(/^"global";r=999;t=\d+, "per-route";r=2;t=\d+$/), legacy: ['3', '2'], retryAfter: null });
+    expect(first).toMatchObject({ status: 200, policy: '"global";q=1000;w=60, "per-route";q=3;w=3600', limits: expect.stringMatching(/^"global";r=999;t=\d+, "per-route";r=2;t=\d+$/), legacy: ['3', '2'], retryAfter: null });
     expect(first.reset).toBeGreaterThanOrEqual(1);
-    expect(first.reset).toBeLessThanOrEqual(10);
+    expect(first.reset).toBeLessThanOrEqual(3600);
     expect((await get('/class')).legacy).toEqual(['3', '1']);
     expect((await get('/class')).legacy).toEqual(['3', '0']);
     const rejected = await get('/class');
     expect(rejected).toMatchObject({ status: 429, legacy: ['3', '0'], body: { statusCode: 429, message: 'Rate limit exceeded (per-route)' } });
     expect(Number(rejected.retryAfter)).toBeGreaterThanOrEqual(1);
-    expect(Number(rejected.retryAfter)).toBeLessThanOrEqual(10);
+    expect(Number(rejected.retryAfter)).toBeLessThanOrEqual(3600);
     expect(rejected.body.retryAfterMs).toBeGreaterThan(0);
     // The rejected request did not count against the module-wide policy either.
     expect(rejected.limits).toMatch(/^"global";r=997;t=\d+, "per-route";r=0;t=\d+$/);
@@ -124,7 +125,7 @@ describe.each(
   it('checks stacked policies together and debits none when one rejects', async () => {
     expect((await get('/stacked')).status).toBe(200);
     const second = await get('/stacked');
-    expect(second.policy).toBe('"global";q=1000;w=60, "per-route";q=3;w=10, "hourly";q=5;w=3600, "burst";q=2;w=10');
+    expect(second.policy).toBe('"global";q=1000;w=60, "per-route";q=3;w=3600, "hourly";q=5;w=3600, "burst";q=2;w=3600');
     expect(second.limits).toMatch(/"hourly";r=3;t=\d+, "burst";r=0;t=\d+$/);
     const third = await get('/stacked');
     expect(third.status).toBe(429);

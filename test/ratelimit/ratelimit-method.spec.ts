@@ -15,13 +15,13 @@ class Partner {
     return `notified ${tenant}`;
   }
 
-  @RateLimit<[string]>({ key: (tenant) => `${run}:${tenant}`, limit: 1, window: '10s', algorithm: 'fixed-window', onLimit: 'wait', maxWait: '100ms' })
+  @RateLimit<[string]>({ key: (tenant) => `${run}:${tenant}`, limit: 1, window: '1h', algorithm: 'fixed-window', onLimit: 'wait', maxWait: '100ms' })
   async impatient(tenant: string): Promise<string> {
     return tenant;
   }
 
-  @RateLimit<[string, number]>({ name: 'per-user', key: (user) => `${run}:${user}`, limit: 3, window: '10s', algorithm: 'fixed-window', cost: (_user, units) => units })
-  @RateLimit<[string, number]>({ name: 'shared', key: () => `${run}:everyone`, limit: 4, window: '10s', algorithm: 'fixed-window' })
+  @RateLimit<[string, number]>({ name: 'per-user', key: (user) => `${run}:${user}`, limit: 3, window: '1h', algorithm: 'fixed-window', cost: (_user, units) => units })
+  @RateLimit<[string, number]>({ name: 'shared', key: () => `${run}:everyone`, limit: 4, window: '1h', algorithm: 'fixed-window' })
   async spend(_user: string, units: number): Promise<number> {
     return units;
   }
@@ -68,7 +68,7 @@ describe.each(topologies)('@RateLimit on a provider method on $topology', ({ con
     await expect(partner.spend('u3', 1)).rejects.toThrow('Rate limit exceeded (shared)');
     // ...and u3 was refunded on per-user when `shared` rejected it.
     const limits = app.get(RateLimitService);
-    const perUser = limits.resolve({ name: 'per-user', limit: 3, window: '10s', algorithm: 'fixed-window' });
+    const perUser = limits.resolve({ name: 'per-user', limit: 3, window: '1h', algorithm: 'fixed-window' });
     const [u3] = await limits.decide([{ key: limits.keyOf(`${run}:u3`, 'Partner.spend', perUser), policy: perUser, cost: 3 }]);
     expect(u3).toMatchObject({ allowed: true, remaining: 0 });
   });

@@ -8,6 +8,11 @@ let caller = 0;
 /** A caller no other test uses. */
 const fresh = () => `caller-${++caller}-${Math.random().toString(36).slice(2)}`;
 
+/** Waits for the start of the next clock-aligned window of `windowMs`, so a test's calls do not straddle its end. */
+async function startOfWindow(windowMs: number): Promise<void> {
+  await sleep(windowMs - (Date.now() % windowMs) + 20);
+}
+
 /** Consumes `count` times in a row and returns how many were allowed. */
 async function admitted(service: RateLimitService, key: string, policy: RateLimitPolicy, count: number, cost = 1): Promise<number> {
   let allowed = 0;
@@ -29,6 +34,7 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
 
     it('admits `limit` per window, then reports what is left and when the window ends', async () => {
       const key = fresh();
+      await startOfWindow(2000);
       const first = await limits.consume(key, policy);
       expect(first).toMatchObject({ policy: 'default', allowed: true, limit: 5, remaining: 4, retryAfterMs: 0, windowMs: 2000 });
       expect(first.resetMs).toBeGreaterThan(0);
@@ -43,6 +49,7 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
 
     it('a rejected call spends nothing, and a cost counts as that many calls', async () => {
       const key = fresh();
+      await startOfWindow(2000);
       expect((await limits.consume(key, policy, 3)).remaining).toBe(2);
       expect((await limits.consume(key, policy, 3)).allowed).toBe(false);
       expect(await limits.consume(key, policy, 2)).toMatchObject({ allowed: true, remaining: 0 });
@@ -114,6 +121,7 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
   it('blockFor rejects the caller for the whole penalty once the limit is exceeded', async () => {
     const key = fresh();
     const policy: RateLimitPolicy = { name: 'login', limit: 2, window: '200ms', algorithm: 'fixed-window', blockFor: '1500ms' };
+    await startOfWindow(200);
     expect(await admitted(limits, key, policy, 2)).toBe(2);
     const blocked = await limits.consume(key, policy);
     expect(blocked).toMatchObject({ allowed: false, retryAfterMs: 1500 });
