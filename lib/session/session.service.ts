@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { JsonCodec, type RedisCodec } from '../core/codec.js';
 import { InvalidOptionError, ValueDescription } from '../core/errors.js';
@@ -114,10 +114,9 @@ export class SessionService {
   async get<D extends Data = Data>(id: string): Promise<Session<D> | null> {
     if (!isSessionId(id)) return null;
     const handle = handleOf(id);
-    const reply = await getScript.run<(string | number)[] | null>(this.redis, [this.sessionKey(handle)], [this.settings.touchIntervalMs]);
+    const reply = await getScript.run<[number, number, string[]] | null>(this.redis, [this.sessionKey(handle)], [this.settings.touchIntervalMs]);
     if (!reply) return null;
-    const [, , ...fields] = reply;
-    return { id, ...this.decode<D>(handle, fields as string[]) };
+    return { id, ...this.decode<D>(handle, reply[2]) };
   }
 
   /**
@@ -270,5 +269,5 @@ function fieldValue(fields: readonly string[], name: string): string | undefined
 
 /** What Redis stores instead of the id: its SHA-256, base64url. */
 function handleOf(id: string): string {
-  return createHash('sha256').update(id).digest('base64url');
+  return hash('sha256', id, 'base64url');
 }
