@@ -1,27 +1,15 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LockService, REDIS_CLIENT } from '../../lib/index.js';
-import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
-import { WorkerProcess } from '../support/worker-process.js';
+import { appInstances } from '../support/app-instances.js';
+import { topologies, uniquePrefix } from '../support/testing-app.js';
 
 const TIMES = 20;
 
 describe.each(topologies)('a lock shared by three app instances (one in a child process) on $topology', ({ connection }) => {
   const keyPrefix = uniquePrefix();
-  let instances: INestApplicationContext[];
-  let worker: WorkerProcess;
-  beforeAll(async () => {
-    [instances, worker] = await Promise.all([
-      Promise.all([1, 2].map(() => startContext({ connection: connection(), keyPrefix }))),
-      WorkerProcess.start('lock-worker', { connection: connection(), keyPrefix }),
-    ]);
-  });
-  afterAll(async () => {
-    worker?.endInput();
-    await worker?.exited;
-    await Promise.all(instances.map((app) => app.close()));
-  });
+  const running = appInstances('lock-worker', connection, keyPrefix);
 
   it('keeps a non-atomic read-modify-write exact, and hands out every fencing token once', async () => {
     const counter = `${keyPrefix}counter:{c}`;
@@ -40,10 +28,10 @@ describe.each(topologies)('a lock shared by three app instances (one in a child 
       );
     };
     const [fromWorker, ...inProcess] = await Promise.all([
-      worker.request<number[]>({ op: 'increment', lock: 'counter', counter, times: TIMES }),
-      ...instances.map(increment),
+      running.worker.request<number[]>({ op: 'increment', lock: 'counter', counter, times: TIMES }),
+      ...running.apps.map(increment),
     ]);
-    expect(await instances[0].get<Redis>(REDIS_CLIENT).get(counter)).toBe(String(3 * TIMES));
+    expect(await running.apps[0].get<Redis>(REDIS_CLIENT).get(counter)).toBe(String(3 * TIMES));
     const tokens = [...fromWorker, ...inProcess.flat()].sort((a, b) => a - b);
     expect(tokens).toEqual(Array.from({ length: 3 * TIMES }, (_, i) => tokens[0] + i));
   });

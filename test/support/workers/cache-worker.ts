@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { createInterface } from 'node:readline';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { CacheService, RedisPatternsModule, type RedisConnectionOptions } from '../../../lib/index.js';
+import { serveCommands } from './serve-commands.js';
 
 /**
  * A cache user in its own process, for multi-instance tests. Reads one JSON command per line on
@@ -47,14 +47,4 @@ async function run(command: Command): Promise<unknown> {
   }
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  const command = JSON.parse(line) as Command;
-  run(command).then(
-    (result) => console.log(JSON.stringify({ id: command.id, result })),
-    (error: Error) => console.log(JSON.stringify({ id: command.id, error: error.message })),
-  );
-});
-console.log('WORKER_READY');
-process.stdin.once('end', () => {
-  app.close().then(() => process.exit(0));
-});
+serveCommands(app, run);

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import { createInterface } from 'node:readline';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { LockService, REDIS_CLIENT, RedisPatternsModule, type RedisConnectionOptions } from '../../../lib/index.js';
 import type { Redis } from 'ioredis';
+import { serveCommands } from './serve-commands.js';
 
 /**
  * A lock user in its own process, for multi-instance tests. Reads one JSON command per line on
@@ -40,14 +40,4 @@ async function run(command: Command): Promise<unknown> {
   );
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  const command = JSON.parse(line) as Command;
-  run(command).then(
-    (result) => console.log(JSON.stringify({ id: command.id, result })),
-    (error: Error) => console.log(JSON.stringify({ id: command.id, error: error.message })),
-  );
-});
-console.log('WORKER_READY');
-process.stdin.once('end', () => {
-  app.close().then(() => process.exit(0));
-});
+serveCommands(app, run);

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { createInterface } from 'node:readline';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { RateLimitService, RedisPatternsModule, type RateLimitPolicy, type RedisConnectionOptions } from '../../../lib/index.js';
+import { serveCommands } from './serve-commands.js';
 
 /**
  * A rate-limited app instance in its own process, for multi-instance tests. Reads one JSON command
@@ -30,14 +30,4 @@ async function run(command: Command): Promise<unknown> {
   return decisions.filter((decision) => decision.allowed).length;
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  const command = JSON.parse(line) as Command;
-  run(command).then(
-    (result) => console.log(JSON.stringify({ id: command.id, result })),
-    (error: Error) => console.log(JSON.stringify({ id: command.id, error: error.message })),
-  );
-});
-console.log('WORKER_READY');
-process.stdin.once('end', () => {
-  app.close().then(() => process.exit(0));
-});
+serveCommands(app, run);
