@@ -3,8 +3,8 @@
 -- KEYS[i]: the state of policy i, a string "<a> <c> <p> <b>" (all keys of a call share one hash
 -- tag): a is the window index (windows) or the theoretical arrival time in microseconds (token
 -- bucket), c the count of window a, p the count of the window before, b blocked-until in ms.
--- ARGV[1]: 'consume', or 'refund' (give back a debit made by an earlier consume).
--- Then per policy three arguments: its configuration "<algorithm>:<limit>:<window ms>:<burst>:
+-- ARGV[1]: 'refund' to give back a debit made by an earlier consume (a consume has no such
+-- first argument: one fewer to send on the hot path). Then per policy three arguments: its configuration "<algorithm>:<limit>:<window ms>:<burst>:
 -- <block ms>" (algorithm 1 fixed window, 2 sliding window, 3 token bucket; burst for the token
 -- bucket; block 0 for none), the cost, and for a refund what the consume wrote (its `a`).
 -- Returns five integers per policy: allowed (1 or 0), remaining, reset (ms until the full quota
@@ -14,6 +14,7 @@ local time = redis.call('TIME')
 local nowUs = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now = math.floor(nowUs / 1000)
 local refund = ARGV[1] == 'refund'
+local first = refund and 1 or 0
 
 local function serialize(a, c, p, b)
   return string.format('%.0f', a) .. ' ' .. c .. ' ' .. p .. ' ' .. string.format('%.0f', b)
@@ -26,7 +27,7 @@ local passWrites, unspent, blockWrites = {}, {}, {}
 local allAllowed = true
 
 for i = 1, #KEYS do
-  local base = (i - 1) * 3 + 1
+  local base = (i - 1) * 3 + first
   local sAlgorithm, sLimit, sWindow, sBurst, sBlock = string.match(ARGV[base + 1], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
   local algorithm, limit, window, burst, block = tonumber(sAlgorithm), tonumber(sLimit), tonumber(sWindow), tonumber(sBurst), tonumber(sBlock)
   local cost, written = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])

@@ -167,9 +167,9 @@ function unspent(decision: RateLimitDecision, check: RateLimitCheck): RateLimitD
   return { ...decision, remaining: Math.min(check.policy.capacity, decision.remaining + check.cost) };
 }
 
-/** ARGV of ratelimit.lua: the mode, then per policy its configuration, the cost, and for a refund what was written. */
+/** ARGV of ratelimit.lua: 'refund' for a refund, then per policy its configuration, the cost, and for a refund what was written. */
 function scriptArguments(mode: 'consume' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): (string | number)[] {
-  const args: (string | number)[] = [mode];
+  const args: (string | number)[] = mode === 'refund' ? ['refund'] : [];
   for (let index = 0; index < group.length; index++) args.push(group[index].policy.scriptConfig, group[index].cost, written?.[index] ?? 0);
   return args;
 }
