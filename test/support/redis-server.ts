@@ -86,7 +86,9 @@ export class RedisServer implements Address {
     const args = this.configFile
       ? [this.configFile, ...this.extraArgs]
       : ['--port', String(this.port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', this.dir, '--enable-debug-command', 'local', ...this.extraArgs];
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: a Ctrl-C meant for the app (the sample run in a terminal) does not
+    // kill Redis under the app's shutdown; the app stops it, and `running` kills it at exit.
+    const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
     running.add(child);
     child.once('exit', () => {
