@@ -1,8 +1,5 @@
-import 'reflect-metadata';
-import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { CacheService, RedisPatternsModule, type RedisConnectionOptions } from '../../../lib/index.js';
-import { serveCommands } from './serve-commands.js';
+import { serveCommands, startWorkerApp } from './worker-app.js';
+import { CacheService } from '../../../lib/index.js';
 
 /**
  * A cache user in its own process, for multi-instance tests. Reads one JSON command per line on
@@ -10,17 +7,7 @@ import { serveCommands } from './serve-commands.js';
  * - {"op":"getOrSet","key":"k","value":1,"delayMs":100} loads `value` (after delayMs) on a miss;
  * - {"op":"get","key":"k"}; {"op":"set","key":"k","value":1}; {"op":"stats"}.
  */
-interface WorkerConfig {
-  connection: RedisConnectionOptions;
-  keyPrefix: string;
-}
-
-const config = JSON.parse(process.env.WORKER_CONFIG ?? '{}') as WorkerConfig;
-
-@Module({ imports: [RedisPatternsModule.forRoot({ connection: config.connection, keyPrefix: config.keyPrefix, cache: { l1: { ttl: '1m' } } })] })
-class WorkerModule {}
-
-const app = await NestFactory.createApplicationContext(WorkerModule, { logger: ['error'] });
+const app = await startWorkerApp({ cache: { l1: { ttl: '1m' } } });
 const cache = app.get(CacheService);
 let loaderCalls = 0;
 

@@ -1,9 +1,6 @@
-import 'reflect-metadata';
-import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { LockService, REDIS_CLIENT, RedisPatternsModule, type RedisConnectionOptions } from '../../../lib/index.js';
+import { serveCommands, startWorkerApp } from './worker-app.js';
+import { LockService, REDIS_CLIENT } from '../../../lib/index.js';
 import type { Redis } from 'ioredis';
-import { serveCommands } from './serve-commands.js';
 
 /**
  * A lock user in its own process, for multi-instance tests. Reads one JSON command per line on
@@ -11,17 +8,7 @@ import { serveCommands } from './serve-commands.js';
  * - {"op":"increment","lock":"k","counter":"c","times":20} increments the Redis key `counter`
  *   `times` times with a non-atomic GET, pause, SET, each under the lock; answers the fencing tokens.
  */
-interface WorkerConfig {
-  connection: RedisConnectionOptions;
-  keyPrefix: string;
-}
-
-const config = JSON.parse(process.env.WORKER_CONFIG ?? '{}') as WorkerConfig;
-
-@Module({ imports: [RedisPatternsModule.forRoot({ connection: config.connection, keyPrefix: config.keyPrefix })] })
-class WorkerModule {}
-
-const app = await NestFactory.createApplicationContext(WorkerModule, { logger: ['error'] });
+const app = await startWorkerApp();
 const locks = app.get(LockService);
 const redis = app.get<Redis>(REDIS_CLIENT);
 

@@ -1,8 +1,5 @@
-import 'reflect-metadata';
-import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { RateLimitService, RedisPatternsModule, type RateLimitPolicy, type RedisConnectionOptions } from '../../../lib/index.js';
-import { serveCommands } from './serve-commands.js';
+import { serveCommands, startWorkerApp } from './worker-app.js';
+import { RateLimitService, type RateLimitPolicy } from '../../../lib/index.js';
 
 /**
  * A rate-limited app instance in its own process, for multi-instance tests. Reads one JSON command
@@ -10,17 +7,7 @@ import { serveCommands } from './serve-commands.js';
  * - {"op":"flood","key":"k","policy":{...},"count":300} sends `count` concurrent consumes and
  *   answers how many were allowed.
  */
-interface WorkerConfig {
-  connection: RedisConnectionOptions;
-  keyPrefix: string;
-}
-
-const config = JSON.parse(process.env.WORKER_CONFIG ?? '{}') as WorkerConfig;
-
-@Module({ imports: [RedisPatternsModule.forRoot({ connection: config.connection, keyPrefix: config.keyPrefix })] })
-class WorkerModule {}
-
-const app = await NestFactory.createApplicationContext(WorkerModule, { logger: ['error'] });
+const app = await startWorkerApp();
 const limits = app.get(RateLimitService);
 
 type Command = { id: number; op: 'flood'; key: string; policy: RateLimitPolicy; count: number };
