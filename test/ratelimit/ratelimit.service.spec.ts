@@ -67,6 +67,18 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
       // "<window index> <count> <previous count> <blocked until>"
       expect(await redis.get(redisKey)).toMatch(/^\d+ 1 0 0$/);
     });
+
+    it('expires a counter at the end of its window, however often the window is written', async () => {
+      const key = fresh();
+      await startOfWindow(2000);
+      for (let call = 0; call < 3; call++) await limits.consume(key, { ...policy, name: 'deadline' });
+      const redis = app.get(RedisConnections).get();
+      const [redisKey] = await scanFor(app, `*{rl:${key}}*`);
+      const [index, count] = (await redis.get(redisKey))!.split(' ').map(Number);
+      expect(count).toBe(3);
+      // The script's clock and the one Redis expires by may differ by a millisecond.
+      expect(Math.abs((await redis.pexpiretime(redisKey)) - (index + 1) * 2000)).toBeLessThanOrEqual(1);
+    });
   });
 
   describe('sliding window', () => {
@@ -84,6 +96,19 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
       // Two windows later nothing of this burst counts any more.
       await sleep(2_050);
       expect(await admitted(limits, key, policy, 10)).toBe(4);
+    });
+
+    it('keeps the counters until the end of the window after theirs, moving on with each window', async () => {
+      const key = fresh();
+      const redis = app.get(RedisConnections).get();
+      for (let windows = 0; windows < 2; windows++) {
+        await startOfWindow(1000);
+        for (let call = 0; call < 2; call++) await limits.consume(key, { ...policy, name: 'deadline' });
+        const [redisKey] = await scanFor(app, `*{rl:${key}}*`);
+        const [index, count, previous] = (await redis.get(redisKey))!.split(' ').map(Number);
+        expect([count, previous]).toEqual([2, windows === 0 ? 0 : 2]);
+        expect(Math.abs((await redis.pexpiretime(redisKey)) - (index + 2) * 1000)).toBeLessThanOrEqual(1);
+      }
     });
 
     it('never admits more than `limit` within any one window length', async () => {
