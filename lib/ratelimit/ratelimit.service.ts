@@ -71,8 +71,8 @@ export class RateLimitService {
     const tooCostly = checks.find((check) => check.cost > check.policy.capacity);
     if (tooCostly) return [neverFits(tooCostly)];
     if (this.redis.status !== 'ready') return this.onStoreError(checks, new RedisPatternsError(`the Redis connection is ${this.redis.status}`));
-    const groups = isCluster(this.redis) ? groupByTag(checks) : [checks];
-    if (groups.length === 1) {
+    const groups = checks.length > 1 && isCluster(this.redis) ? groupByTag(checks) : undefined;
+    if (!groups || groups.length === 1) {
       // The common case: every check in one script, so nothing to refund.
       let reply: number[];
       try {
@@ -152,7 +152,6 @@ export class RateLimitService {
 
 /** Checks grouped by hash tag (the caller), in first-seen order. */
 function groupByTag(checks: readonly RateLimitCheck[]): RateLimitCheck[][] {
-  if (checks.length < 2) return [checks as RateLimitCheck[]];
   const groups = new Map<string, RateLimitCheck[]>();
   for (const check of checks) {
     const tag = check.key.slice(check.key.indexOf('{'), check.key.indexOf('}') + 1);
