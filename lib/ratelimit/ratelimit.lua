@@ -3,21 +3,22 @@
 -- KEYS[i]: the state of policy i, a string "<a> <c> <p> <b>" (all keys of a call share one hash
 -- tag): a is the window index (windows) or the theoretical arrival time in microseconds (token
 -- bucket), c the count of window a, p the count of the window before, b blocked-until in ms.
--- ARGV[1]: 'refund' to give back a debit made by an earlier consume (a consume has no such first
--- argument: one fewer to send on the hot path). Then per policy three arguments: its
--- configuration "<algorithm>:<limit>:<window ms>:<burst>:<block ms>" (algorithm 1 fixed window,
--- 2 sliding window, 3 token bucket; burst for the token bucket; block 0 for none), the cost, and
--- for a refund what the consume wrote (its `a`).
--- Returns five integers per policy: allowed (1 or 0), remaining, reset (ms until the full quota
--- is back), retry after (ms, 0 when allowed; -1 when the cost can never fit), and the `a` written
--- (-1 when nothing was), for a refund.
+-- ARGV[1]: 'refund' to give back a debit made by an earlier consume, or 'marked' for a consume
+-- that may be refunded (a plain consume has no such first argument: one fewer to send, and a
+-- shorter reply, on the hot path). Then per policy: its configuration
+-- "<algorithm>:<limit>:<window ms>:<burst>:<block ms>" (algorithm 1 fixed window, 2 sliding
+-- window, 3 token bucket; burst for the token bucket; block 0 for none), the cost, and for a
+-- refund a third argument, what the consume wrote (its `a`).
+-- Returns per policy: remaining, reset (ms until the full quota is back), and retry after (ms: 0
+-- when the policy allows the call, more when it rejects it, -1 when the cost can never fit); a
+-- 'marked' consume adds the `a` written (-1 when nothing was), for a refund.
 -- Numbers are read from strings by arithmetic coercion (`s + 0`): cheaper than tonumber calls.
 local floor, ceil, max, min, format, match = math.floor, math.ceil, math.max, math.min, string.format, string.match
 local time = redis.call('TIME')
 local nowUs = time[1] * 1000000 + time[2]
 local now = floor(nowUs / 1000)
-local refund = ARGV[1] == 'refund'
-local first = refund and 1 or 0
+local refund, marked = ARGV[1] == 'refund', ARGV[1] == 'marked'
+local first, stride = (refund or marked) and 1 or 0, refund and 3 or 2
 
 local function serialize(a, c, p, b)
   return format('%.0f %d %d %.0f', a, c, p, b)
@@ -25,7 +26,7 @@ end
 
 -- Policy i's configuration, cost, what a refund gives back, and its stored state.
 local function load(i)
-  local base = (i - 1) * 3 + first
+  local base = (i - 1) * stride + first
   local algorithm, limit, window, burst, block = match(ARGV[base + 1], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
   local a, c, p, b, found = 0, 0, 0, 0, false
   local state = redis.call('GET', KEYS[i])
@@ -33,7 +34,7 @@ local function load(i)
     local sa, sc, sp, sb = match(state, '^(%S+) (%S+) (%S+) (%S+)$')
     if sa then a, c, p, b, found = sa + 0, sc + 0, sp + 0, sb + 0, true end
   end
-  return algorithm + 0, limit + 0, window + 0, burst + 0, block + 0, ARGV[base + 2] + 0, ARGV[base + 3] + 0, a, c, p, b, found
+  return algorithm + 0, limit + 0, window + 0, burst + 0, block + 0, ARGV[base + 2] + 0, refund and ARGV[base + 3] + 0, a, c, p, b, found
 end
 
 -- Gives back policy i's debit: only what of a token-bucket debit has not drained yet, and only
@@ -106,7 +107,7 @@ local function decide(i)
         retry = 0
       elseif current + cost <= limit then
         -- Wait until the previous window's weight has shrunk enough.
-        retry = ceil(window - (limit - cost - current) * window / previous - elapsed)
+        retry = max(1, ceil(window - (limit - cost - current) * window / previous - elapsed))
       else
         -- Wait for the next window, then for this window's weight to shrink.
         retry = window - elapsed + max(0, ceil(window - (limit - cost) * window / current))
@@ -151,9 +152,10 @@ end
 
 if #KEYS == 1 then
   -- The common case, without tables: a single policy's pass or block is written as decided.
-  local allowed, remaining, reset, retry, marker, _, state, ttl = decide(1)
+  local _, remaining, reset, retry, marker, _, state, ttl = decide(1)
   write(1, state, ttl)
-  return { allowed and 1 or 0, remaining, reset, retry, marker }
+  if marked then return { remaining, reset, retry, marker } end
+  return { remaining, reset, retry }
 end
 
 local decisions, allAllowed = {}, true
@@ -161,13 +163,14 @@ for i = 1, #KEYS do
   decisions[i] = { decide(i) }
   if not decisions[i][1] then allAllowed = false end
 end
-local replies = {}
+local replies, width = {}, marked and 4 or 3
 for i = 1, #KEYS do
   local allowed, remaining, reset, retry, marker, unspent, state, ttl = unpack(decisions[i], 1, 8)
   if allAllowed or not allowed then write(i, state, ttl) end
   -- Nothing was spent unless every policy passed: report what each has left without this call.
   if not allAllowed then remaining, marker = unspent, -1 end
-  local at = (i - 1) * 5
-  replies[at + 1], replies[at + 2], replies[at + 3], replies[at + 4], replies[at + 5] = allowed and 1 or 0, remaining, reset, retry, marker
+  local at = (i - 1) * width
+  replies[at + 1], replies[at + 2], replies[at + 3] = remaining, reset, retry
+  if marked then replies[at + 4] = marker end
 end
 return replies

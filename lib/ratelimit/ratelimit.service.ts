@@ -83,7 +83,7 @@ export class RateLimitService {
       if (this.storeDown) this.storeBack();
       return parseReply(checks, reply).decisions;
     }
-    const settled = await Promise.allSettled(groups.map((group) => this.run('consume', group)));
+    const settled = await Promise.allSettled(groups.map((group) => this.run('marked', group)));
     const failure = settled.find((result) => result.status === 'rejected');
     const consumed = settled.map((result, index) => (result.status === 'fulfilled' ? { group: groups[index], ...result.value } : undefined));
     const passed = consumed.filter((result) => result !== undefined && result.decisions.every((decision) => decision.allowed));
@@ -118,8 +118,8 @@ export class RateLimitService {
     return resolved;
   }
 
-  private async run(mode: 'consume' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): Promise<{ decisions: RateLimitDecision[]; written: number[] }> {
-    return parseReply(group, await script.run<number[]>(this.redis, group.map((check) => check.key), scriptArguments(mode, group, written)));
+  private async run(mode: 'marked' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): Promise<{ decisions: RateLimitDecision[]; written: number[] }> {
+    return parseReply(group, await script.run<number[]>(this.redis, group.map((check) => check.key), scriptArguments(mode, group, written)), true);
   }
 
   /** Gives back what passed groups spent when the call as a whole did not pass. Best effort: a failed refund is logged. */
@@ -166,22 +166,32 @@ function unspent(decision: RateLimitDecision, check: RateLimitCheck): RateLimitD
   return { ...decision, remaining: Math.min(check.policy.capacity, decision.remaining + check.cost) };
 }
 
-/** ARGV of ratelimit.lua: 'refund' for a refund, then per policy its configuration, the cost, and for a refund what was written. */
-function scriptArguments(mode: 'consume' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): (string | number)[] {
-  const args: (string | number)[] = mode === 'refund' ? ['refund'] : [];
-  for (let index = 0; index < group.length; index++) args.push(group[index].policy.scriptConfig, group[index].cost, written?.[index] ?? 0);
+/**
+ * ARGV of ratelimit.lua: the mode ('marked' for a consume that may be refunded, 'refund'; none
+ * for a plain consume), then per policy its configuration and the cost, and for a refund what was written.
+ */
+function scriptArguments(mode: 'consume' | 'marked' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): (string | number)[] {
+  const args: (string | number)[] = mode === 'consume' ? [] : [mode];
+  for (let index = 0; index < group.length; index++) {
+    args.push(group[index].policy.scriptConfig, group[index].cost);
+    if (written) args.push(written[index]);
+  }
   return args;
 }
 
-/** The script's five integers per policy: the decision, and what it wrote (for a refund). */
-function parseReply(group: readonly RateLimitCheck[], reply: readonly number[]): { decisions: RateLimitDecision[]; written: number[] } {
+/**
+ * The script's integers per policy: remaining, reset, and retry-after (0 when the policy allows
+ * the call, -1 when its cost never fits), and for a `marked` consume what it wrote (for a refund).
+ */
+function parseReply(group: readonly RateLimitCheck[], reply: readonly number[], marked = false): { decisions: RateLimitDecision[]; written: number[] } {
   const decisions: RateLimitDecision[] = [];
   const written: number[] = [];
-  for (let index = 0, at = 0; index < group.length; index++, at += 5) {
+  const width = marked ? 4 : 3;
+  for (let index = 0, at = 0; index < group.length; index++, at += width) {
     const { policy } = group[index];
-    const retryAfterMs = reply[at + 3];
-    decisions.push({ policy: policy.name, allowed: reply[at] === 1, limit: policy.limit, remaining: reply[at + 1], resetMs: reply[at + 2], retryAfterMs: retryAfterMs < 0 ? undefined : retryAfterMs, windowMs: policy.windowMs });
-    written.push(reply[at + 4]);
+    const retryAfterMs = reply[at + 2];
+    decisions.push({ policy: policy.name, allowed: retryAfterMs === 0, limit: policy.limit, remaining: reply[at], resetMs: reply[at + 1], retryAfterMs: retryAfterMs < 0 ? undefined : retryAfterMs, windowMs: policy.windowMs });
+    if (marked) written.push(reply[at + 3]);
   }
   return { decisions, written };
 }
