@@ -1,11 +1,13 @@
-import { Controller, Get, Logger, UseGuards, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Logger, UseGuards, type INestApplication, type INestApplicationContext } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
+import calculateSlot from 'cluster-key-slot';
+import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RateLimit, RateLimitGuard, RateLimitService, RateLimitUnavailableError, RedisPatternsModule } from '../../lib/index.js';
-import { waitFor } from '../support/redis-server.js';
+import { RateLimit, RateLimitGuard, RateLimitService, RateLimitUnavailableError, REDIS_CLIENT, RedisPatternsModule, type RateLimitPolicy } from '../../lib/index.js';
+import { command, RedisClusterServers, waitFor } from '../support/redis-server.js';
 import { ownRedisServer } from '../support/own-redis-server.js';
-import { uniquePrefix } from '../support/testing-app.js';
+import { startContext, uniquePrefix } from '../support/testing-app.js';
 
 @Controller()
 @UseGuards(RateLimitGuard)
@@ -67,5 +69,50 @@ describe('rate limiting when Redis goes away (the offline queue on, to show noth
     } finally {
       vi.restoreAllMocks();
     }
+  });
+});
+
+describe('rate limiting on a Cluster where one master does not answer', () => {
+  let servers: RedisClusterServers;
+  let app: INestApplicationContext;
+  beforeAll(async () => {
+    servers = await RedisClusterServers.start({ masters: 3 });
+    app = await startContext({ connection: { cluster: { nodes: servers.nodes } }, commandTimeout: '200ms' });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await servers?.destroy();
+  });
+
+  it("fails open or closed only for callers on that master, and refunds the others' part of a call it failed", async () => {
+    const limits = app.get(RateLimitService);
+    const slots = (await app.get<Cluster>(REDIS_CLIENT).call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+    // A caller's keys are tagged {rl:<caller>}: that tag's slot names the master holding them.
+    const masterOf = (caller: string) => slots.find(([from, to]) => calculateSlot(`rl:${caller}`) >= from && calculateSlot(`rl:${caller}`) <= to)![2][1];
+    const paused = 'caller-on-paused-master';
+    const live = Array.from({ length: 50 }, (_, i) => `caller-${i}`).find((caller) => masterOf(caller) !== masterOf(paused))!;
+    const policy: RateLimitPolicy = { limit: 5, window: '1h', algorithm: 'fixed-window' };
+    const both = limits.resolve({ ...policy, name: 'both' });
+    const checks = [paused, live].map((caller) => ({ key: limits.keyOf(caller, 'shared', both), policy: both, cost: 1 }));
+    expect(await limits.consume(paused, policy)).toMatchObject({ allowed: true, remaining: 4 });
+
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      expect(await command(masterOf(paused), 'CLIENT PAUSE 1500 ALL')).toBe('+OK\r\n');
+      expect(await limits.consume(paused, policy)).toMatchObject({ allowed: true, unavailable: true });
+      await expect(limits.consume(paused, { ...policy, onStoreError: 'closed' })).rejects.toBeInstanceOf(RateLimitUnavailableError);
+      expect(await limits.consume(live, policy)).toMatchObject({ allowed: true, remaining: 4 });
+      expect((await limits.decide(checks)).map((decision) => decision.unavailable)).toEqual([true, true]);
+    } finally {
+      vi.restoreAllMocks();
+    }
+
+    await waitFor(async () => (await limits.consume(live, { ...policy, name: 'probe' })).unavailable !== true && !(await limits.consume(paused, { ...policy, name: 'probe' })).unavailable, 'the paused master to answer again', 10_000);
+    // The live caller's part of the failed call was refunded: its shared counter is back to zero.
+    expect(await limits.decide([checks[1]])).toMatchObject([{ allowed: true, remaining: 4 }]);
+    // Timed-out commands are not withdrawn: the paused master ran each of them once when it woke
+    // (two of the default policy, one shared), none twice.
+    expect(await limits.consume(paused, policy)).toMatchObject({ allowed: true, remaining: 1 });
+    expect(await limits.decide([checks[0]])).toMatchObject([{ allowed: true, remaining: 3 }]);
   });
 });
