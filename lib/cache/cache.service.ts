@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { toMilliseconds, toPositiveMilliseconds, type Duration } from '../core/duration.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { OutageLog } from '../core/outage-log.js';
 import { RedisKeys } from '../core/keys.js';
 import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
 import { masterNodes, type RedisClient } from '../core/redis-client.js';
@@ -115,6 +116,7 @@ interface Loaded {
 @Injectable()
 export class CacheService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('RedisPatterns:Cache');
+  private readonly outage = new OutageLog(this.logger, (reason) => `Redis is unavailable to the cache (${reason}); calling loaders directly until it is back`, 'Redis is available to the cache again');
   private readonly settings: ResolvedCacheOptions;
   private readonly l1: L1Cache;
   private readonly bus: CacheInvalidationBus;
@@ -122,7 +124,6 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly refreshing = new Set<string>();
   private readonly refreshBackoff = new Map<string, { until: number; delayMs: number }>();
   private readonly counters: CacheStats = { l1: { hits: 0, misses: 0 }, redis: { hits: 0, misses: 0 }, staleServed: 0, loaderCalls: 0, coalesced: 0, errors: 0 };
-  private redisDown = false;
   /**
    * Counts tag, pattern and clear invalidations, made here or (over the bus) by another instance.
    * A load stores its result only if none happened since it began: such an invalidation may have
@@ -251,7 +252,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
     try {
       const client = this.client();
       raw = await (this.options.codec.binary ? client.getBuffer(valueKey) : client.get(valueKey));
-      if (this.redisDown) this.noteRedisUp();
+      this.outage.succeeded();
     } catch (error) {
       this.noteRedisError(error);
       // Redis is away: still one loader call per key in this process.
@@ -560,7 +561,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
   private async readRedis(valueKey: string): Promise<string | Buffer | null> {
     const client = this.client();
     const raw = await (this.options.codec.binary ? client.getBuffer(valueKey) : client.get(valueKey));
-    this.noteRedisUp();
+    this.outage.succeeded();
     return raw;
   }
 
@@ -599,15 +600,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
 
   private noteRedisError(error: unknown): void {
     this.counters.errors++;
-    if (this.redisDown) return;
-    this.redisDown = true;
-    this.logger.warn(`Redis is unavailable to the cache (${(error as Error)?.message ?? error}); calling loaders directly until it is back`);
-  }
-
-  private noteRedisUp(): void {
-    if (!this.redisDown) return;
-    this.redisDown = false;
-    this.logger.log('Redis is available to the cache again');
+    this.outage.failed(error);
   }
 
   /** The Redis key of an entry: `<prefix>{c:<key>}`, its own hash tag. */

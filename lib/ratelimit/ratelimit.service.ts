@@ -5,6 +5,7 @@ import { isCluster, type RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
 import { isStoreFailure } from '../core/store-failure.js';
+import { OutageLog } from '../core/outage-log.js';
 import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
 import { RedisScript } from '../core/redis-script.js';
 import type { RateLimitDecision, RateLimitPolicy } from './ratelimit.options.js';
@@ -33,9 +34,9 @@ export class RateLimitUnavailableError extends RedisPatternsError {}
 @Injectable()
 export class RateLimitService {
   private readonly logger = new Logger('RedisPatterns:RateLimit');
+  private readonly outage = new OutageLog(this.logger, (reason) => `Redis is unavailable to rate limiting (${reason}); 'open' policies admit and 'closed' ones reject until it is back`, 'Redis is available to rate limiting again');
   private readonly redis: RedisClient;
   private readonly resolvedPolicies = new WeakMap<RateLimitPolicy, ResolvedPolicy>();
-  private storeDown = false;
 
   constructor(
     connections: RedisConnections,
@@ -80,7 +81,7 @@ export class RateLimitService {
       } catch (error) {
         return this.failed(checks, error);
       }
-      if (this.storeDown) this.storeBack();
+      this.outage.succeeded();
       return parseReply(checks, reply).decisions;
     }
     const settled = await Promise.allSettled(groups.map((group) => this.run('marked', group)));
@@ -89,7 +90,7 @@ export class RateLimitService {
     const passed = consumed.filter((result) => result !== undefined && result.decisions.every((decision) => decision.allowed));
     if (failure || passed.length < groups.length) await this.refund(passed);
     if (failure) return this.failed(checks, failure.reason);
-    if (this.storeDown) this.storeBack();
+    this.outage.succeeded();
     // A passed group was refunded if another rejected: report what it has left without this call.
     const refunded = passed.length < groups.length;
     const decisionOf = new Map(
@@ -135,18 +136,10 @@ export class RateLimitService {
 
   private onStoreError(checks: readonly RateLimitCheck[], error: unknown): RateLimitDecision[] {
     const reason = (error as Error)?.message ?? String(error);
-    if (!this.storeDown) {
-      this.storeDown = true;
-      this.logger.warn(`Redis is unavailable to rate limiting (${reason}); 'open' policies admit and 'closed' ones reject until it is back`);
-    }
+    this.outage.failed(error);
     const closed = checks.find((check) => (check.policy.onStoreError ?? this.options.rateLimit.onStoreError) === 'closed');
     if (closed) throw new RateLimitUnavailableError(`Rate limit "${closed.policy.name}" cannot be checked: ${reason}`, { cause: error });
     return checks.map(({ policy, cost }) => ({ policy: policy.name, allowed: true, limit: policy.limit, remaining: Math.max(0, policy.limit - cost), resetMs: 0, retryAfterMs: 0, windowMs: policy.windowMs, unavailable: true }));
-  }
-
-  private storeBack(): void {
-    this.storeDown = false;
-    this.logger.log('Redis is available to rate limiting again');
   }
 }
 

@@ -65,7 +65,9 @@ describe('rate limiting when Redis goes away (the offline queue on, to show noth
       await waitFor(async () => (await get('/open')).status === 200 && (await get('/open')).limits !== null, 'rate limiting to work again', 10_000);
       // /closed was never debited: a debit queued during the outage would have been replayed on reconnect.
       expect((await get('/closed')).limits).toMatch(/^"default";r=4;/);
-      expect(log.mock.calls.some(([message]) => String(message) === 'Redis is available to rate limiting again')).toBe(true);
+      // The end of the outage is logged once no call has failed for a second.
+      const back = () => log.mock.calls.filter(([message]) => String(message) === 'Redis is available to rate limiting again').length;
+      await expect.poll(async () => (await limits.consume('probe', { limit: 1000, window: '1m' }), back()), { timeout: 5_000, interval: 200 }).toBe(1);
     } finally {
       vi.restoreAllMocks();
     }
@@ -103,6 +105,7 @@ describe('rate limiting on a Cluster where one master does not answer', () => {
       await expect(limits.consume(paused, { ...policy, onStoreError: 'closed' })).rejects.toBeInstanceOf(RateLimitUnavailableError);
       expect(await limits.consume(live, policy)).toMatchObject({ allowed: true, remaining: 4 });
       expect((await limits.decide(checks)).map((decision) => decision.unavailable)).toEqual([true, true]);
+      expect(warn.mock.calls.filter(([message]) => String(message).includes('unavailable to rate limiting'))).toHaveLength(1);
     } finally {
       vi.restoreAllMocks();
     }
