@@ -14,7 +14,7 @@ import type { Session, SessionEvent, SessionInfo, SessionTimeouts } from './sess
 import { resolveTimeouts, type ResolvedSessionOptions } from './session.options-validator.js';
 
 const createScript = RedisScript.fromFile(new URL('./session-create.lua', import.meta.url));
-const getScript = RedisScript.fromFile(new URL('./session-get.lua', import.meta.url));
+const touchScript = RedisScript.fromFile(new URL('./session-touch.lua', import.meta.url));
 const updateScript = RedisScript.fromFile(new URL('./session-update.lua', import.meta.url));
 const destroyScript = RedisScript.fromFile(new URL('./session-destroy.lua', import.meta.url));
 const indexScript = RedisScript.fromFile(new URL('./session-index.lua', import.meta.url));
@@ -50,6 +50,11 @@ export class SessionService {
   private readonly redis: RedisClient;
   private readonly settings: ResolvedSessionOptions;
   private readonly codec: RedisCodec;
+  /**
+   * Redis's clock minus this host's, from the last script reply that told the time (undefined
+   * before the first): tells a read when the idle timeout is due to slide.
+   */
+  private clockOffsetMs?: number;
 
   constructor(
     connections: RedisConnections,
@@ -99,6 +104,7 @@ export class SessionService {
     const { idleTtlMs, absoluteTtlMs } = resolveTimeouts(timeouts, this.settings, 'timeouts');
     const handle = handleOf(id);
     const createdAt = await createScript.run<number>(this.redis, [this.sessionKey(handle)], [idleTtlMs, absoluteTtlMs, userId ?? '', ...this.encodeData(data)]);
+    this.learnClock(createdAt);
     const expiresAt = createdAt + Math.min(idleTtlMs, absoluteTtlMs);
     // The session first, then the index: a listed session can always be read.
     if (userId !== null) await this.index(userId, { handle, deadline: createdAt + absoluteTtlMs });
@@ -114,9 +120,35 @@ export class SessionService {
   async get<D extends Data = Data>(id: string): Promise<Session<D> | null> {
     if (!isSessionId(id)) return null;
     const handle = handleOf(id);
-    const reply = await getScript.run<[number, number, string[]] | null>(this.redis, [this.sessionKey(handle)], [this.settings.touchIntervalMs]);
-    if (!reply) return null;
-    return { id, ...this.decode<D>(handle, reply[2]) };
+    const key = this.sessionKey(handle);
+    // Every write that moves a session's deadline sets its key's TTL to it, so Redis itself
+    // expires the session on its own clock, and a plain HGETALL finds only live ones.
+    const fields = await this.redis.hgetall(key);
+    if (fields.c === undefined) return null;
+    const session = this.decode<D>(handle, fields);
+    const idleTtlMs = Number(fields.i);
+    if (!this.touchMayBeDue(session, idleTtlMs)) return { id, ...session };
+    // The script decides on Redis's clock, and tells it.
+    const reply = await touchScript.run<number>(this.redis, [key], [this.settings.touchIntervalMs]);
+    if (reply === 0) return null;
+    this.learnClock(Math.abs(reply));
+    if (reply < 0) return { id, ...session };
+    return { id, ...session, lastSeenAt: reply, expiresAt: Math.min(reply + idleTtlMs, session.createdAt + Number(fields.a)) };
+  }
+
+  /**
+   * Whether a read should ask Redis to slide the idle timeout: when it is due by Redis's clock as
+   * this host last learned it, when the session looks past its deadline, or when this host does
+   * not know Redis's clock (not yet, or a session was seen later than this host thinks it is).
+   */
+  private touchMayBeDue(session: SessionInfo, idleTtlMs: number): boolean {
+    if (this.clockOffsetMs === undefined) return true;
+    const now = Date.now() + this.clockOffsetMs;
+    return now < session.lastSeenAt || now >= session.expiresAt || now - session.lastSeenAt >= Math.min(this.settings.touchIntervalMs, Math.floor(idleTtlMs / 2));
+  }
+
+  private learnClock(redisNow: number): void {
+    this.clockOffsetMs = redisNow - Date.now();
   }
 
   /**
@@ -181,7 +213,7 @@ export class SessionService {
     const sessions = await Promise.all(handles.map((handle) => this.redis.hgetall(this.sessionKey(handle))));
     const dead = handles.filter((_, index) => Object.keys(sessions[index]).length === 0);
     if (dead.length > 0) await this.index(userId, undefined, dead);
-    return handles.flatMap((handle, index) => (Object.keys(sessions[index]).length === 0 ? [] : [this.decode<D>(handle, Object.entries(sessions[index]).flat())]));
+    return handles.flatMap((handle, index) => (Object.keys(sessions[index]).length === 0 ? [] : [this.decode<D>(handle, sessions[index])]));
   }
 
   /**
@@ -216,13 +248,18 @@ export class SessionService {
     return indexScript.run<string[]>(this.redis, [this.keys.tagged(['su', userId])], [add?.handle ?? '', add?.deadline ?? '', ...remove]);
   }
 
-  private decode<D extends Data>(handle: string, fields: readonly string[]): SessionInfo<D> {
-    const raw: Record<string, string> = {};
-    for (let i = 0; i < fields.length; i += 2) raw[fields[i]] = fields[i + 1];
+  /** A session from its hash: fields as HGETALL answers them, or as a flat list of names and values. */
+  private decode<D extends Data>(handle: string, fields: Readonly<Record<string, string>> | readonly string[]): SessionInfo<D> {
+    const raw = Array.isArray(fields) ? toRecord(fields) : (fields as Readonly<Record<string, string>>);
     const data: Data = {};
-    for (const [field, value] of Object.entries(raw)) {
-      // defineProperty: a field named __proto__ is a field, not the object's prototype.
-      if (field.startsWith(DATA)) Object.defineProperty(data, field.slice(DATA.length), { value: this.codec.decode(value, this.sessionKey(handle)), enumerable: true, writable: true, configurable: true });
+    let key: string | undefined;
+    for (const field in raw) {
+      if (!field.startsWith(DATA)) continue;
+      const name = field.slice(DATA.length);
+      const value = this.codec.decode(raw[field], (key ??= this.sessionKey(handle)));
+      // A field named __proto__ is a field, not the object's prototype.
+      if (name === '__proto__') Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true });
+      else data[name] = value;
     }
     const createdAt = Number(raw.c);
     const lastSeenAt = Number(raw.l);
@@ -250,6 +287,12 @@ export class SessionService {
 /** Whether `id` has the form of an id this service makes (checked before any Redis call). */
 export function isSessionId(id: unknown): id is string {
   return typeof id === 'string' && SESSION_ID.test(id);
+}
+
+function toRecord(fields: readonly string[]): Record<string, string> {
+  const record: Record<string, string> = Object.create(null);
+  for (let i = 0; i < fields.length; i += 2) record[fields[i]] = fields[i + 1];
+  return record;
 }
 
 function setField(fields: string[], name: string, value: string): void {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError, RedisConnections, RedisKeys, SessionService } from '../../lib/index.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
@@ -59,6 +59,29 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
     await sleep(200);
     // Past the 2s absolute timeout, however often it was read.
     expect(await sessions.get(busy.id)).toBeNull();
+  });
+
+  it("slides the idle timeout on Redis's clock, on an instance whose own clock is an hour off", async () => {
+    for (const skewMs of [-3_600_000, 3_600_000]) {
+      const { id } = await sessions.create(freshUser());
+      const now = Date.now.bind(Date);
+      vi.spyOn(Date, 'now').mockImplementation(() => now() + skewMs);
+      const skewed = await startContext({ connection: connection(), keyPrefix, session: { idleTtl: '600ms', absoluteTtl: '2s', touchInterval: '100ms' } });
+      try {
+        const lastSeen: number[] = [];
+        for (let elapsed = 0; elapsed < 1_200; elapsed += 150) {
+          await sleep(150);
+          const read = await skewed.get(SessionService).get(id);
+          expect(read, `read ${elapsed + 150}ms after creation (clock off by ${skewMs}ms)`).not.toBeNull();
+          lastSeen.push(read!.lastSeenAt);
+        }
+        // Each slide is stamped with Redis's time, never this host's.
+        expect(lastSeen.every((seen) => Math.abs(seen - now()) < 2_000)).toBe(true);
+      } finally {
+        vi.restoreAllMocks();
+        await skewed.close();
+      }
+    }
   });
 
   it('keeps concurrent updates of different fields, from two instances', async () => {
