@@ -57,10 +57,13 @@ export class SessionCookies {
     return badCookie ? { id: '', from: 'cookie' } : undefined;
   }
 
-  /** Sets the signed cookie for this session (expiring with its absolute timeout). */
-  issue(response: HttpResponse, session: Pick<Session, 'id' | 'createdAt'>, absoluteTtlMs = this.settings.absoluteTtlMs): void {
+  /**
+   * Sets the signed cookie for this session, expiring with its absolute timeout (counted from
+   * when Redis last saw the session, so this host's clock plays no part).
+   */
+  issue(response: HttpResponse, session: Pick<Session, 'id' | 'createdAt' | 'lastSeenAt'>, absoluteTtlMs = this.settings.absoluteTtlMs): void {
     const cookie = this.requireCookie();
-    const maxAge = Math.max(0, Math.floor((session.createdAt + absoluteTtlMs - Date.now()) / 1000));
+    const maxAge = Math.max(0, Math.floor((session.createdAt + absoluteTtlMs - session.lastSeenAt) / 1000));
     this.append(response, stringifySetCookie(cookie.name, sign(session.id, cookie.secrets[0]), { ...this.attributes(), maxAge }));
   }
 

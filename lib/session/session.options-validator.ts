@@ -1,4 +1,4 @@
-import { toTimerMilliseconds } from '../core/duration.js';
+import { toMilliseconds, toPositiveMilliseconds } from '../core/duration.js';
 import { InvalidOptionError, ValueDescription } from '../core/errors.js';
 import { knownRecord, toBoolean, toNonEmptyString } from '../core/validation.js';
 import type { SessionCookieOptions, SessionOptions, SessionTimeouts } from './session.options.js';
@@ -25,6 +25,12 @@ export const DEFAULT_SESSION_OPTIONS = {
 
 /** The shortest secret accepted for signing cookies. */
 const MIN_SECRET_LENGTH = 32;
+/** A cookie name: an RFC 6265 token. */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A cookie path: starts with '/', printable ASCII without ';'. */
+const COOKIE_PATH = /^\/[\x20-\x3a\x3c-\x7e]*$/;
+/** A cookie domain: host name labels, optionally with a leading dot. */
+const COOKIE_DOMAIN = /^\.?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
 /** Validates `session` of the module options, once, at startup. */
 export function resolveSessionOptions(configured: SessionOptions | undefined): ResolvedSessionOptions {
@@ -32,8 +38,8 @@ export function resolveSessionOptions(configured: SessionOptions | undefined): R
   const defaults = DEFAULT_SESSION_OPTIONS;
   const resolved = {
     configured: configured !== undefined,
-    ...resolveTimeouts(options, { idleTtlMs: toTimerMilliseconds(defaults.idleTtl, 'session.idleTtl'), absoluteTtlMs: toTimerMilliseconds(defaults.absoluteTtl, 'session.absoluteTtl') }, 'session'),
-    touchIntervalMs: toTimerMilliseconds(options.touchInterval ?? defaults.touchInterval, 'session.touchInterval', { allowZero: true }),
+    ...resolveTimeouts(options, { idleTtlMs: toPositiveMilliseconds(defaults.idleTtl, 'session.idleTtl'), absoluteTtlMs: toPositiveMilliseconds(defaults.absoluteTtl, 'session.absoluteTtl') }, 'session'),
+    touchIntervalMs: toMilliseconds(options.touchInterval ?? defaults.touchInterval, 'session.touchInterval'),
     cookie: options.cookie === undefined ? undefined : resolveCookie(options.cookie),
     bearer: toBoolean('session.bearer', options.bearer ?? defaults.bearer),
   };
@@ -41,11 +47,11 @@ export function resolveSessionOptions(configured: SessionOptions | undefined): R
   return resolved;
 }
 
-/** The timeouts of one session: its own, else the defaults; `where` names them in errors. */
+/** The timeouts of one session: its own, else the defaults; `where` names them in errors. No timer waits for them, so they may exceed 24 days. */
 export function resolveTimeouts(options: SessionTimeouts, defaults: { idleTtlMs: number; absoluteTtlMs: number }, where: string): { idleTtlMs: number; absoluteTtlMs: number } {
   return {
-    idleTtlMs: options.idleTtl === undefined ? defaults.idleTtlMs : toTimerMilliseconds(options.idleTtl, `${where}.idleTtl`),
-    absoluteTtlMs: options.absoluteTtl === undefined ? defaults.absoluteTtlMs : toTimerMilliseconds(options.absoluteTtl, `${where}.absoluteTtl`),
+    idleTtlMs: options.idleTtl === undefined ? defaults.idleTtlMs : toPositiveMilliseconds(options.idleTtl, `${where}.idleTtl`),
+    absoluteTtlMs: options.absoluteTtl === undefined ? defaults.absoluteTtlMs : toPositiveMilliseconds(options.absoluteTtl, `${where}.absoluteTtl`),
   };
 }
 
@@ -60,12 +66,14 @@ function resolveCookie(value: unknown): NonNullable<ResolvedSessionOptions['cook
   if (!['strict', 'lax', 'none'].includes(sameSite)) throw new InvalidOptionError('session.cookie.sameSite', "'strict', 'lax' or 'none'", sameSite);
   const secure = toBoolean('session.cookie.secure', cookie.secure ?? defaults.secure);
   if (sameSite === 'none' && !secure) throw new InvalidOptionError('session.cookie.secure', "true with sameSite 'none' (browsers reject it otherwise)", secure);
-  return {
-    secrets,
-    name: toNonEmptyString('session.cookie.name', cookie.name ?? defaults.name),
-    secure,
-    sameSite,
-    path: toNonEmptyString('session.cookie.path', cookie.path ?? defaults.path),
-    domain: cookie.domain === undefined ? undefined : toNonEmptyString('session.cookie.domain', cookie.domain),
-  };
+  const name = toNonEmptyString('session.cookie.name', cookie.name ?? defaults.name);
+  if (!COOKIE_NAME.test(name)) throw new InvalidOptionError('session.cookie.name', "a cookie name of letters, digits and !#$%&'*+-.^_`|~", name);
+  const path = toNonEmptyString('session.cookie.path', cookie.path ?? defaults.path);
+  if (!COOKIE_PATH.test(path)) throw new InvalidOptionError('session.cookie.path', "a path starting with '/', of printable characters without ';'", path);
+  const domain = cookie.domain === undefined ? undefined : toNonEmptyString('session.cookie.domain', cookie.domain);
+  if (domain !== undefined && !COOKIE_DOMAIN.test(domain)) throw new InvalidOptionError('session.cookie.domain', 'a host name such as example.com', domain);
+  // Browsers drop cookies whose prefix promises what their attributes do not keep.
+  if (/^__host-/i.test(name) && (!secure || path !== '/' || domain !== undefined)) throw new InvalidOptionError('session.cookie.name', "a __Host- name only with secure: true, path '/' and no domain", name);
+  if (/^__secure-/i.test(name) && !secure) throw new InvalidOptionError('session.cookie.name', 'a __Secure- name only with secure: true', name);
+  return { secrets, name, secure, sameSite, path, domain };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError, RedisConnections, RedisKeys, SessionService } from '../../lib/index.js';
+import { resolveSessionOptions } from '../../lib/session/session.options-validator.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -162,6 +163,37 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
     expect(Object.keys(data)).toEqual(['__proto__']);
   });
 
+  it('answers malformed, forged or oversized ids without sending Redis a command', async () => {
+    const redis = apps[0].get(RedisConnections).get();
+    const sent = vi.spyOn(redis, 'sendCommand');
+    try {
+      for (const id of ['', 'short', 'a'.repeat(129), 'has spaces in it and is long enough', '../../etc/passwd-and-more-chars', '*'.repeat(43)]) {
+        expect(await sessions.get(id)).toBeNull();
+        expect(await sessions.update(id, { a: 1 })).toBe(false);
+        expect(await sessions.regenerate(id)).toBeNull();
+        expect(await sessions.destroy(id)).toBe(false);
+      }
+      expect(sent).not.toHaveBeenCalled();
+      // A well-formed id nobody issued costs exactly one lookup.
+      expect(await sessions.get('A'.repeat(43))).toBeNull();
+      expect(sent.mock.calls.map(([command]) => command.name)).toEqual(['hgetall']);
+    } finally {
+      sent.mockRestore();
+    }
+  });
+
+  it('keeps a long session (30 days) and its user index for exactly their timeouts', async () => {
+    const userId = freshUser();
+    const session = await sessions.create(userId, {}, { idleTtl: '25d', absoluteTtl: '30d' });
+    const day = 24 * 3_600_000;
+    expect(session.expiresAt - session.createdAt).toBe(25 * day);
+    const keys = apps[0].get(RedisKeys);
+    const redis = apps[0].get(RedisConnections).get();
+    expect(await redis.pexpiretime(keys.tagged(['s', session.handle]))).toBeCloseTo(session.createdAt + 25 * day, -1);
+    // The index expires with the absolute deadline of its last session.
+    expect(await redis.pexpiretime(keys.tagged(['su', userId]))).toBe(session.createdAt + 30 * day);
+  });
+
   it('leaves a session the express-session store had read destroyed, when a late save comes', async () => {
     const { id } = await sessions.create(freshUser(), { a: 1 });
     await sessions.destroy(id);
@@ -172,6 +204,24 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
 });
 
 describe('session options', () => {
+  const secret = 'x'.repeat(32);
+  it.each([
+    [{ name: 'sid;evil' }, /"session.cookie.name": expected a cookie name/],
+    [{ name: '__Host-sid', path: '/app' }, /"session.cookie.name": expected a __Host- name only with secure: true, path '\/' and no domain/],
+    [{ name: '__Host-sid', domain: 'example.com' }, /__Host- name only/],
+    [{ name: '__Secure-sid', secure: false }, /"session.cookie.name": expected a __Secure- name only with secure: true/],
+    [{ path: 'app' }, /"session.cookie.path": expected a path starting with '\/'/],
+    [{ path: '/a;b' }, /"session.cookie.path"/],
+    [{ domain: 'exa mple.com' }, /"session.cookie.domain": expected a host name/],
+  ])('reject the cookie %o at startup', (cookie, message) => {
+    expect(() => resolveSessionOptions({ cookie: { secret, ...cookie } })).toThrow(message);
+  });
+
+  it('accept a __Host- cookie with its required attributes, and timeouts beyond 24 days', () => {
+    const resolved = resolveSessionOptions({ idleTtl: '30d', absoluteTtl: '90d', cookie: { secret, name: '__Host-sid' } });
+    expect(resolved).toMatchObject({ idleTtlMs: 30 * 86_400_000, absoluteTtlMs: 90 * 86_400_000, cookie: { name: '__Host-sid', secure: true, path: '/', domain: undefined } });
+  });
+
   it('fail at startup when the touch interval is not shorter than the idle timeout', async () => {
     await expect(startContext({ connection: topologies[0].connection(), keyPrefix: uniquePrefix(), session: { idleTtl: '1m', touchInterval: '2m' } })).rejects.toThrow(/"session.touchInterval": expected less than session.idleTtl/);
   });
