@@ -52,3 +52,7 @@ export { SessionCookies } from './session/session-cookies.js';
 export { CurrentSession, SessionGuard } from './session/session.guard.js';
 export type { Session, SessionCookieOptions, SessionEvent, SessionInfo, SessionOptions, SessionTimeouts } from './session/session.options.js';
 export { isSessionId, SessionService } from './session/session.service.js';
+export { Leaderboard, LeaderboardFullError } from './leaderboard/leaderboard.js';
+export { getLeaderboardToken, InjectLeaderboard } from './leaderboard/leaderboard.decorator.js';
+export { MAX_FIRST_COME_SCORE, type LeaderboardEntry, type LeaderboardOptions, type SubmitMode } from './leaderboard/leaderboard.options.js';
+export { LeaderboardService } from './leaderboard/leaderboard.service.js';

@@ -1,5 +1,20 @@
-import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
+import { getLeaderboardToken } from '../leaderboard/leaderboard.decorator.js';
+import type { LeaderboardOptions } from '../leaderboard/leaderboard.options.js';
+import { LeaderboardService } from '../leaderboard/leaderboard.service.js';
 import type { RedisPatternsModuleOptions } from './redis-patterns.options.js';
+
+/** Options that shape the module itself, given beside the others to forRoot() and forRootAsync(). */
+export interface RedisPatternsModuleExtras {
+  /** Make every provider injectable without importing the module again. @default false */
+  isGlobal: boolean;
+  /**
+   * Boards to inject by name with `@InjectLeaderboard(name)`. Their options are checked at startup.
+   * @example
+   * leaderboards: { weekly: { period: 'week', retain: 4 } }
+   */
+  leaderboards: Record<string, LeaderboardOptions>;
+}
 
 export const {
   ConfigurableModuleClass: RedisPatternsConfigurableModule,
@@ -9,5 +24,12 @@ export const {
 } = new ConfigurableModuleBuilder<RedisPatternsModuleOptions>({ moduleName: 'RedisPatterns' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createRedisPatternsOptions')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras<RedisPatternsModuleExtras>({ isGlobal: false, leaderboards: {} }, (definition, extras) => {
+    const boards: Provider[] = Object.entries(extras.leaderboards ?? {}).map(([name, options]) => ({
+      provide: getLeaderboardToken(name),
+      inject: [LeaderboardService],
+      useFactory: (leaderboards: LeaderboardService) => leaderboards.board(name, options),
+    }));
+    return { ...definition, global: extras.isGlobal, providers: [...(definition.providers ?? []), ...boards], exports: [...(definition.exports ?? []), ...boards.map((board) => (board as { provide: string }).provide)] };
+  })
   .build();

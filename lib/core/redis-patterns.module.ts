@@ -3,6 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { CacheInterceptor } from '../cache/cache.interceptor.js';
 import { CacheService } from '../cache/cache.service.js';
 import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
+import { LeaderboardService } from '../leaderboard/leaderboard.service.js';
 import { LockService } from '../lock/lock.service.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
 import { RateLimitGuard } from '../ratelimit/ratelimit.guard.js';
@@ -47,6 +48,7 @@ const providers: Provider[] = [
   SessionService,
   SessionCookies,
   SessionGuard,
+  LeaderboardService,
 ];
 
 /**
@@ -72,6 +74,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService, SessionService, SessionCookies, SessionGuard],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService, SessionService, SessionCookies, SessionGuard, LeaderboardService],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

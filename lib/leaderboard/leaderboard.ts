@@ -1,0 +1,180 @@
+import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
+import type { RedisKeys } from '../core/keys.js';
+import type { RedisClient } from '../core/redis-client.js';
+import { RedisScript } from '../core/redis-script.js';
+import { MAX_FIRST_COME_SCORE, type LeaderboardEntry, type SubmitMode } from './leaderboard.options.js';
+import type { ResolvedLeaderboardOptions } from './leaderboard.options-validator.js';
+import { periodAt, type Period } from './leaderboard.period.js';
+
+const submitScript = RedisScript.fromFile(new URL('./leaderboard-submit.lua', import.meta.url));
+const readScript = RedisScript.fromFile(new URL('./leaderboard-read.lua', import.meta.url));
+
+/** Stored first-come scores are score * 2^28 + a tie-break (see leaderboard-submit.lua). */
+const SEQUENCE = 2 ** 28;
+/** The longest member id, in bytes. */
+const MAX_MEMBER_BYTES = 512;
+const SUBMIT_MODES: readonly SubmitMode[] = ['best', 'replace', 'increment'];
+
+/** A board has taken 2^28 first-come submissions in one period; `reset()` it or use `ties: 'shared'`. */
+export class LeaderboardFullError extends RedisPatternsError {}
+
+/**
+ * One leaderboard on a Redis sorted set. Every read is one script, so `rank`, `top`, `page` and
+ * `around` agree with each other at any moment; every write is one script too.
+ *
+ * @example
+ * const board = this.leaderboards.board('arcade', { period: 'week' });
+ * await board.submit('ada', 4200, { mode: 'best' });        // { member: 'ada', score: 4200, rank: 1 }
+ * await board.around('ada', 5);                             // ada and up to ten neighbours
+ */
+export class Leaderboard {
+  constructor(
+    readonly name: string,
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+    private readonly options: ResolvedLeaderboardOptions,
+    /** A fixed period (for `at(date)`); otherwise the current one, by the board's clock. */
+    private readonly fixedPeriod?: Period,
+  ) {}
+
+  /**
+   * Records a score: `'best'` (the default) keeps the better of the old and new one, `'replace'`
+   * sets it, `'increment'` adds to it. Resolves with the member's entry afterwards (rank null
+   * when `maxSize` left it off the board).
+   * @example
+   * await board.submit('ada', 120, { mode: 'increment' });
+   */
+  async submit(member: string, score: number, { mode = 'best' }: { mode?: SubmitMode } = {}): Promise<LeaderboardEntry> {
+    checkMember(member);
+    if (!SUBMIT_MODES.includes(mode)) throw new InvalidOptionError('mode', "'best', 'replace' or 'increment'", mode);
+    this.checkScore(score, mode === 'increment' ? 'by' : 'score');
+    const period = this.period();
+    const [key, sequenceKey] = this.keysOf(period);
+    const [status, stored, rank] = await submitScript.run<[number, string | null, number]>(this.redis, [key, sequenceKey], [mode, member, score, this.options.order, this.options.ties, period.expiresAt ?? 0, this.options.maxSize]);
+    if (status === -1) throw new InvalidOptionError(mode === 'increment' ? 'by' : 'score', `a result within ±${MAX_FIRST_COME_SCORE} (the exact range of 'first-come' ties)`, score);
+    if (status === -2) throw new LeaderboardFullError(`Leaderboard "${this.name}" has taken ${SEQUENCE - 1} first-come submissions in period "${period.id}"; reset it, or use ties: 'shared'`);
+    return { member, score: this.decode(stored!), rank: rank < 0 ? null : rank };
+  }
+
+  /** Adds `by` to the member's score (a new member starts from 0). */
+  async increment(member: string, by: number): Promise<LeaderboardEntry> {
+    return this.submit(member, by, { mode: 'increment' });
+  }
+
+  /** The member's 1-based rank, or null when it is not on the board. */
+  async rank(member: string): Promise<number | null> {
+    return (await this.entry(member))?.rank ?? null;
+  }
+
+  /** The member's score, or null when it is not on the board. */
+  async score(member: string): Promise<number | null> {
+    return (await this.entry(member))?.score ?? null;
+  }
+
+  /** The member's score and rank, or null when it is not on the board. */
+  async entry(member: string): Promise<LeaderboardEntry | null> {
+    checkMember(member);
+    const [entry] = await this.read('entry', member);
+    return entry ?? null;
+  }
+
+  /** The best `n` entries. */
+  async top(n: number): Promise<LeaderboardEntry[]> {
+    checkCount(n, 'n');
+    return this.read('range', 0, n - 1);
+  }
+
+  /**
+   * Page `page` (1-based) of `size` entries.
+   * @example
+   * await board.page(2, 20); // ranks 21 to 40
+   */
+  async page(page: number, size: number): Promise<LeaderboardEntry[]> {
+    checkCount(page, 'page');
+    checkCount(size, 'size');
+    return this.read('range', (page - 1) * size, page * size - 1);
+  }
+
+  /**
+   * The member and up to `radius` entries on each side: `2 * radius + 1` entries when the board
+   * has them, shifted inwards at the top or bottom. Empty when the member is not on the board.
+   * With `ties: 'shared'`, entries of one score are listed in Redis's order (by member; reversed
+   * on a 'desc' board).
+   */
+  async around(member: string, radius: number): Promise<LeaderboardEntry[]> {
+    checkMember(member);
+    if (!Number.isSafeInteger(radius) || radius < 0) throw new InvalidOptionError('radius', 'an integer of at least 0', radius);
+    return this.read('around', member, radius);
+  }
+
+  /** Takes the member off the board. Resolves with whether it was on it. */
+  async remove(member: string): Promise<boolean> {
+    checkMember(member);
+    return (await this.redis.zrem(this.keysOf(this.period())[0], member)) === 1;
+  }
+
+  /** How many members are on the board. */
+  async count(): Promise<number> {
+    return this.redis.zcard(this.keysOf(this.period())[0]);
+  }
+
+  /** Empties the board (the current period's, for a periodic board). */
+  async reset(): Promise<void> {
+    await this.redis.del(...this.keysOf(this.period()));
+  }
+
+  /**
+   * The board of the period that contained `date` (for periodic boards; the same board for
+   * `period: 'all'`). Past periods are readable for `retain` periods after they end.
+   * @example
+   * const lastWeek = board.at(new Date(Date.now() - 7 * 86_400_000));
+   */
+  at(date: Date | number): Leaderboard {
+    const instant = typeof date === 'number' ? date : date?.getTime?.();
+    if (typeof instant !== 'number' || !Number.isFinite(instant)) throw new InvalidOptionError('date', 'a Date or ms since the epoch', date);
+    return new Leaderboard(this.name, this.redis, this.keys, this.options, periodAt(instant, this.options));
+  }
+
+  /** The id of the period this board reads and writes now (`all`, `d:2026-11-25`, `w:2026-11-23`, `m:2026-11`). */
+  get periodId(): string {
+    return this.period().id;
+  }
+
+  private async read(op: 'range' | 'around' | 'entry', ...args: (string | number)[]): Promise<LeaderboardEntry[]> {
+    const reply = await readScript.run<(string | number)[]>(this.redis, [this.keysOf(this.period())[0]], [this.options.order, this.options.ties, op, ...args]);
+    const entries: LeaderboardEntry[] = [];
+    for (let i = 0; i < reply.length; i += 3) entries.push({ member: String(reply[i]), score: this.decode(String(reply[i + 1])), rank: Number(reply[i + 2]) });
+    return entries;
+  }
+
+  private period(): Period {
+    return this.fixedPeriod ?? periodAt(this.options.clock(), this.options);
+  }
+
+  /** The board's sorted set and its sequence, in one slot per board and period. */
+  private keysOf(period: Period): [string, string] {
+    return [this.keys.tagged(['lb', this.name, period.id]), this.keys.tagged(['lb', this.name, period.id], 'seq')];
+  }
+
+  private decode(stored: string): number {
+    const value = Number(stored);
+    return this.options.ties === 'first-come' ? Math.floor(value / SEQUENCE) : value;
+  }
+
+  private checkScore(score: number, argument: string): void {
+    if (typeof score !== 'number' || !Number.isFinite(score)) throw new InvalidOptionError(argument, 'a finite number', score);
+    if (this.options.ties === 'first-come' && (!Number.isInteger(score) || Math.abs(score) > MAX_FIRST_COME_SCORE)) {
+      throw new InvalidOptionError(argument, `an integer within ±${MAX_FIRST_COME_SCORE} (with ties: 'first-come'; use ties: 'shared' for fractions)`, score);
+    }
+  }
+}
+
+function checkMember(member: unknown): asserts member is string {
+  if (typeof member !== 'string' || member.length === 0 || Buffer.byteLength(member) > MAX_MEMBER_BYTES) {
+    throw new InvalidOptionError('member', `a non-empty string of at most ${MAX_MEMBER_BYTES} bytes`, typeof member === 'string' && member.length > 64 ? `${member.slice(0, 64)}… (${Buffer.byteLength(member)} bytes)` : member);
+  }
+}
+
+function checkCount(value: unknown, argument: string): asserts value is number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new InvalidOptionError(argument, 'a positive integer', value);
+}
