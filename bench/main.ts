@@ -5,6 +5,7 @@ import { cacheScenarios } from './cache.scenarios.js';
 import { coreScenarios, KEY_COUNT, seed } from './core.scenarios.js';
 import { report, runAll } from './harness.js';
 import { httpReport } from './http.scenarios.js';
+import { leaderboardScenarios } from './leaderboard.scenarios.js';
 import { lockScenarios } from './lock.scenarios.js';
 import { messagingReport } from './messaging.scenarios.js';
 import { rateLimitScenarios } from './ratelimit.scenarios.js';
@@ -13,10 +14,10 @@ import { sessionScenarios } from './session.scenarios.js';
 /**
  * `npm run bench`: starts its own redis-server, seeds KEY_COUNT keys of about 1 KB, and measures
  * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3),
- * taken in 5 turns interleaved with the other scenarios (rate-limit decisions, locks and sessions included).
+ * taken in 5 turns interleaved with the other scenarios (rate-limit decisions, locks, sessions and leaderboards included).
  * Then the messaging scenarios (pub/sub, streams), BENCH_MESSAGES messages each (default 20000).
  * Then HTTP routes under autocannon ('http').
- * BENCH_FILTER (a regular expression over group names) runs a subset, e.g. BENCH_FILTER='cache hit', 'lock' or 'session'.
+ * BENCH_FILTER (a regular expression over group names) runs a subset, e.g. BENCH_FILTER='cache hit', 'lock', 'session' or 'leaderboard'.
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 /** BENCH_FILTER: a regular expression; only the groups it matches run ('messaging' for pub/sub and streams). */
@@ -27,7 +28,7 @@ try {
   await seed(admin);
   await admin.quit();
 
-  const suites = [await coreScenarios(server.url), await cacheScenarios(server.url), await rateLimitScenarios(server.url), await lockScenarios(server.url), await sessionScenarios(server.url)];
+  const suites = [await coreScenarios(server.url), await cacheScenarios(server.url), await rateLimitScenarios(server.url), await lockScenarios(server.url), await sessionScenarios(server.url), await leaderboardScenarios(server.url)];
   const results = await runAll(
     suites.flatMap((suite) => suite.scenarios).filter((scenario) => filter.test(scenario.group)),
     { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64], rounds: 5 },

@@ -10,6 +10,8 @@ export interface RedisPatternsModuleExtras {
   isGlobal: boolean;
   /**
    * Boards to inject by name with `@InjectLeaderboard(name)`. Their options are checked at startup.
+   * With `forRootAsync` they are given beside `useFactory`, not returned by it: injection tokens
+   * must be known before any factory runs.
    * @example
    * leaderboards: { weekly: { period: 'week', retain: 4 } }
    */

@@ -2,50 +2,39 @@
 -- KEYS[1]: the board. ARGV: order ('desc' or 'asc'), ties ('first-come' or 'shared'), then
 -- 'range' with a 0-based first and last position, or 'around' with a member and a radius, or
 -- 'entry' with a member.
--- Returns { member, stored score, rank, ... } (empty when 'around' or 'entry' finds no member).
--- With 'shared' ties, equal scores share the rank of the first of them (1, 2, 2, 4).
+-- Returns { 0-based position of the first row, its rank, { member, stored score, ... } } (no
+-- rows when 'around' or 'entry' finds no member). The caller ranks the other rows by their
+-- position, except that with 'shared' ties a row with the score of the one before shares its
+-- rank (1, 2, 2, 4).
 local desc, firstCome, op = ARGV[1] == 'desc', ARGV[2] == 'first-come', ARGV[3]
 
-local function position(member)
-  if desc then return redis.call('ZREVRANK', KEYS[1], member) end
-  return redis.call('ZRANK', KEYS[1], member)
+local function rows(first, last)
+  if desc then return redis.call('ZRANGE', KEYS[1], first, last, 'REV', 'WITHSCORES') end
+  return redis.call('ZRANGE', KEYS[1], first, last, 'WITHSCORES')
 end
 
--- How many scores are strictly better than `stored` (a score as Redis returned it).
-local function better(stored)
-  if desc then return redis.call('ZCOUNT', KEYS[1], '(' .. stored, '+inf') end
-  return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. stored)
+-- The rank of the row at 0-based `position` whose stored score is `stored` (as Redis wrote it).
+local function rankAt(position, stored)
+  if firstCome then return position + 1 end
+  if desc then return redis.call('ZCOUNT', KEYS[1], '(' .. stored, '+inf') + 1 end
+  return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. stored) + 1
 end
 
 local function range(first, last)
-  local reply = {}
-  if last < first then return reply end
-  local rows
-  if desc then rows = redis.call('ZRANGE', KEYS[1], first, last, 'REV', 'WITHSCORES') else rows = redis.call('ZRANGE', KEYS[1], first, last, 'WITHSCORES') end
-  local rank, previous
-  for i = 1, #rows, 2 do
-    local at = first + (i - 1) / 2
-    if firstCome then
-      rank = at + 1
-    elseif rows[i + 1] ~= previous then
-      rank = (previous == nil) and better(rows[i + 1]) + 1 or at + 1
-    end
-    previous = rows[i + 1]
-    reply[#reply + 1] = rows[i]
-    reply[#reply + 1] = rows[i + 1]
-    reply[#reply + 1] = rank
-  end
-  return reply
+  local found = rows(first, last)
+  if #found == 0 then return { first, 0, found } end
+  return { first, rankAt(first, found[2]), found }
 end
 
 if op == 'range' then return range(tonumber(ARGV[4]), tonumber(ARGV[5])) end
 
 local member = ARGV[4]
-local at = position(member)
-if not at then return {} end
+local at
+if desc then at = redis.call('ZREVRANK', KEYS[1], member) else at = redis.call('ZRANK', KEYS[1], member) end
+if not at then return { 0, 0, {} } end
 if op == 'entry' then
   local stored = redis.call('ZSCORE', KEYS[1], member)
-  return { member, stored, firstCome and at + 1 or better(stored) + 1 }
+  return { at, rankAt(at, stored), { member, stored } }
 end
 -- 'around': 2 * radius + 1 entries centred on the member, shifted inwards at either end.
 local radius, size = tonumber(ARGV[5]), redis.call('ZCARD', KEYS[1])

@@ -6,9 +6,10 @@
 -- With 'first-come' ties the stored score is score * 2^28 + a tie-break from the sequence
 -- (earlier submissions rank first), exact while |score| < 2^25; decode with floor(stored / 2^28).
 -- Returns { status, stored score (a string: the member's score afterwards, even when max size
--- dropped it; false when nothing was written for a new member), rank (1-based, -1 when not on
--- the board) }; status 1 changed, 0 unchanged (not a better score), -1 the score would leave the
--- exact range, -2 the sequence is exhausted (nothing is written in either case).
+-- dropped it), rank (1-based, -1 when not on the board) }; status 1 changed, 0 unchanged (not a
+-- better score, or the same one), -1 the score would leave the exact range (or be infinite),
+-- -2 the sequence is exhausted. Nothing is written on -1 or -2 (and the stored score is then
+-- false for a new member).
 local SEQUENCE, MAX_SCORE = 268435456, 33554431
 local mode, member, value, desc, firstCome = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == 'desc', ARGV[5] == 'first-come'
 local expireAt, maxSize = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -38,11 +39,12 @@ if mode == 'increment' then
 elseif mode == 'replace' or not old or (desc and value > old) or (not desc and value < old) then
   score = value
 end
-if score == nil or (score == old and mode ~= 'replace') then
-  -- Not better (or an increment by 0): the member keeps its score and its place among ties.
+if score == nil or score == old then
+  -- Not better, or the same score again: the member keeps its score and its place among ties.
   return { 0, current or false, rankOf(current) }
 end
 
+if score ~= score or math.abs(score) == math.huge then return { -1, current or false, rankOf(current) } end
 local stored = score
 if firstCome then
   if score ~= math.floor(score) or math.abs(score) > MAX_SCORE then return { -1, current or false, rankOf(current) } end

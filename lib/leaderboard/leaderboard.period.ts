@@ -39,13 +39,17 @@ function localDate(instant: number, timeZone: string): [number, number, number] 
   return [part('year'), part('month'), part('day')];
 }
 
-/** When a calendar date begins in `timeZone` (its first instant, DST included). */
-function localMidnight([year, month, day]: [number, number, number], timeZone: string): number {
-  const wall = Date.UTC(year, month - 1, day);
-  // Twice: the offset at the first guess may differ from the one at midnight across a DST change.
-  let instant = wall - offsetAt(wall, timeZone);
-  instant = wall - offsetAt(instant, timeZone);
-  return instant;
+/**
+ * When a calendar date begins in `timeZone`: its first instant, DST included. Where a DST change
+ * skips midnight (America/Santiago, America/Havana), the day begins at 01:00.
+ */
+function localMidnight(date: [number, number, number], timeZone: string): number {
+  const wall = Date.UTC(date[0], date[1] - 1, date[2]);
+  // The offset at midnight may differ from the offset at the first guess across a DST change.
+  const first = wall - offsetAt(wall, timeZone);
+  const second = wall - offsetAt(first, timeZone);
+  const onTheDay = [first, second].filter((instant) => localDate(instant, timeZone).join() === date.join());
+  return Math.min(...(onTheDay.length > 0 ? onTheDay : [first, second]));
 }
 
 /** The zone's offset from UTC at `instant`, in ms (wall time minus UTC). */

@@ -15,7 +15,11 @@ const SEQUENCE = 2 ** 28;
 const MAX_MEMBER_BYTES = 512;
 const SUBMIT_MODES: readonly SubmitMode[] = ['best', 'replace', 'increment'];
 
-/** A board has taken 2^28 first-come submissions in one period; `reset()` it or use `ties: 'shared'`. */
+/**
+ * A first-come board has taken 2^28 - 1 score changes in one period (each submit or increment
+ * that changes a score takes one): it accepts no more until `reset()`. Use `ties: 'shared'`, or
+ * a periodic board, where that many changes are possible.
+ */
 export class LeaderboardFullError extends RedisPatternsError {}
 
 /**
@@ -48,10 +52,10 @@ export class Leaderboard {
     checkMember(member);
     if (!SUBMIT_MODES.includes(mode)) throw new InvalidOptionError('mode', "'best', 'replace' or 'increment'", mode);
     this.checkScore(score, mode === 'increment' ? 'by' : 'score');
-    const period = this.period();
+    const period = this.writablePeriod();
     const [key, sequenceKey] = this.keysOf(period);
     const [status, stored, rank] = await submitScript.run<[number, string | null, number]>(this.redis, [key, sequenceKey], [mode, member, score, this.options.order, this.options.ties, period.expiresAt ?? 0, this.options.maxSize]);
-    if (status === -1) throw new InvalidOptionError(mode === 'increment' ? 'by' : 'score', `a result within ±${MAX_FIRST_COME_SCORE} (the exact range of 'first-come' ties)`, score);
+    if (status === -1) throw new InvalidOptionError(mode === 'increment' ? 'by' : 'score', this.options.ties === 'first-come' ? `a result within ±${MAX_FIRST_COME_SCORE} (the exact range of 'first-come' ties)` : 'a finite result', score);
     if (status === -2) throw new LeaderboardFullError(`Leaderboard "${this.name}" has taken ${SEQUENCE - 1} first-come submissions in period "${period.id}"; reset it, or use ties: 'shared'`);
     return { member, score: this.decode(stored!), rank: rank < 0 ? null : rank };
   }
@@ -63,12 +67,19 @@ export class Leaderboard {
 
   /** The member's 1-based rank, or null when it is not on the board. */
   async rank(member: string): Promise<number | null> {
-    return (await this.entry(member))?.rank ?? null;
+    if (this.options.ties === 'shared') return (await this.entry(member))?.rank ?? null;
+    checkMember(member);
+    // First-come ranks are positions: one command.
+    const [key] = this.keysOf(this.period());
+    const position = this.options.order === 'desc' ? await this.redis.zrevrank(key, member) : await this.redis.zrank(key, member);
+    return position === null ? null : position + 1;
   }
 
   /** The member's score, or null when it is not on the board. */
   async score(member: string): Promise<number | null> {
-    return (await this.entry(member))?.score ?? null;
+    checkMember(member);
+    const stored = await this.redis.zscore(this.keysOf(this.period())[0], member);
+    return stored === null ? null : this.decode(stored);
   }
 
   /** The member's score and rank, or null when it is not on the board. */
@@ -92,6 +103,7 @@ export class Leaderboard {
   async page(page: number, size: number): Promise<LeaderboardEntry[]> {
     checkCount(page, 'page');
     checkCount(size, 'size');
+    if (page * size > Number.MAX_SAFE_INTEGER) throw new InvalidOptionError('page', `a page whose last entry is at most ${Number.MAX_SAFE_INTEGER}`, page);
     return this.read('range', (page - 1) * size, page * size - 1);
   }
 
@@ -110,7 +122,7 @@ export class Leaderboard {
   /** Takes the member off the board. Resolves with whether it was on it. */
   async remove(member: string): Promise<boolean> {
     checkMember(member);
-    return (await this.redis.zrem(this.keysOf(this.period())[0], member)) === 1;
+    return (await this.redis.zrem(this.keysOf(this.writablePeriod())[0], member)) === 1;
   }
 
   /** How many members are on the board. */
@@ -120,12 +132,13 @@ export class Leaderboard {
 
   /** Empties the board (the current period's, for a periodic board). */
   async reset(): Promise<void> {
-    await this.redis.del(...this.keysOf(this.period()));
+    await this.redis.del(...this.keysOf(this.writablePeriod()));
   }
 
   /**
    * The board of the period that contained `date` (for periodic boards; the same board for
-   * `period: 'all'`). Past periods are readable for `retain` periods after they end.
+   * `period: 'all'`). Past periods are readable for `retain` periods after they end, and can be
+   * written until then (to correct a result); later, writes throw.
    * @example
    * const lastWeek = board.at(new Date(Date.now() - 7 * 86_400_000));
    */
@@ -140,20 +153,46 @@ export class Leaderboard {
     return this.period().id;
   }
 
+  /** Rows of the read script, ranked from the first row's rank (see leaderboard-read.lua). */
   private async read(op: 'range' | 'around' | 'entry', ...args: (string | number)[]): Promise<LeaderboardEntry[]> {
-    const reply = await readScript.run<(string | number)[]>(this.redis, [this.keysOf(this.period())[0]], [this.options.order, this.options.ties, op, ...args]);
+    const [first, firstRank, rows] = await readScript.run<[number, number, string[]]>(this.redis, [this.keysOf(this.period())[0]], [this.options.order, this.options.ties, op, ...args]);
     const entries: LeaderboardEntry[] = [];
-    for (let i = 0; i < reply.length; i += 3) entries.push({ member: String(reply[i]), score: this.decode(String(reply[i + 1])), rank: Number(reply[i + 2]) });
+    const shared = this.options.ties === 'shared';
+    for (let i = 0, rank = firstRank; i < rows.length; i += 2) {
+      // A row ranks by its position, unless it shares the score (and so the rank) of the row before.
+      if (i > 0 && !(shared && rows[i + 1] === rows[i - 1])) rank = first + i / 2 + 1;
+      entries.push({ member: rows[i], score: this.decode(rows[i + 1]), rank });
+    }
     return entries;
   }
 
   private period(): Period {
-    return this.fixedPeriod ?? periodAt(this.options.clock(), this.options);
+    return this.fixedPeriod ?? periodAt(this.now(), this.options);
   }
 
-  /** The board's sorted set and its sequence, in one slot per board and period. */
+  /** The period to write to: a past one (from `at`) only while it is retained. */
+  private writablePeriod(): Period {
+    const period = this.period();
+    if (period.expiresAt !== undefined && period.expiresAt <= this.now()) {
+      throw new InvalidOptionError('date', `a period still retained (board "${this.name}" keeps ${this.options.retain} past periods)`, period.id);
+    }
+    return period;
+  }
+
+  private now(): number {
+    const now = this.options.clock();
+    if (!Number.isFinite(now)) throw new InvalidOptionError(`leaderboard "${this.name}".clock`, 'a function returning ms since the epoch', now);
+    return now;
+  }
+
+  /**
+   * The board's sorted set and its sequence, in one slot per board and period. Order and ties
+   * are part of the key, as they decide how scores are stored: a board opened with other ones
+   * is another board, never a misread one.
+   */
   private keysOf(period: Period): [string, string] {
-    return [this.keys.tagged(['lb', this.name, period.id]), this.keys.tagged(['lb', this.name, period.id], 'seq')];
+    const encoding = `${this.options.order}-${this.options.ties}`;
+    return [this.keys.tagged(['lb', this.name, period.id], encoding), this.keys.tagged(['lb', this.name, period.id], encoding, 'seq')];
   }
 
   private decode(stored: string): number {

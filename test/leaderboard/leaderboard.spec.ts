@@ -1,6 +1,6 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InjectLeaderboard, InvalidOptionError, Leaderboard, LeaderboardService, MAX_FIRST_COME_SCORE, RedisConnections, RedisKeys, type LeaderboardOptions } from '../../lib/index.js';
+import { InjectLeaderboard, InvalidOptionError, Leaderboard, LeaderboardFullError, LeaderboardService, MAX_FIRST_COME_SCORE, RedisConnections, RedisKeys, type LeaderboardOptions } from '../../lib/index.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
 let boards = 0;
@@ -104,29 +104,44 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
   });
 
   it('rolls periodic boards over on their clock, in their time zone, and expires old periods after `retain`', async () => {
-    let now = Date.parse('2026-11-24T12:00:00Z'); // a Tuesday
+    // Far enough ahead that Redis, on its real clock, keeps every key this test writes.
+    let now = Date.parse('2099-11-24T12:00:00Z'); // a Tuesday
     const name = fresh();
     const weekly = board({ period: 'week', timeZone: 'America/New_York', retain: 2, clock: () => now }, name);
-    expect(weekly.periodId).toBe('w:2026-11-23');
+    expect(weekly.periodId).toBe('w:2099-11-23');
     await weekly.submit('ada', 10);
     await weekly.submit('bob', 20);
-    now = Date.parse('2026-11-30T04:59:00Z'); // still Sunday 23:59 in New York
-    expect(weekly.periodId).toBe('w:2026-11-23');
-    now = Date.parse('2026-11-30T05:00:00Z'); // Monday 00:00 in New York: a new week
-    expect(weekly.periodId).toBe('w:2026-11-30');
+    now = Date.parse('2099-11-30T04:59:00Z'); // still Sunday 23:59 in New York
+    expect(weekly.periodId).toBe('w:2099-11-23');
+    now = Date.parse('2099-11-30T05:00:00Z'); // Monday 00:00 in New York: a new week
+    expect(weekly.periodId).toBe('w:2099-11-30');
     expect(await weekly.count()).toBe(0);
     await weekly.submit('ada', 5);
     expect(await weekly.top(5)).toEqual([{ member: 'ada', score: 5, rank: 1 }]);
-    expect(await weekly.at(Date.parse('2026-11-25T00:00:00Z')).top(5)).toEqual([{ member: 'bob', score: 20, rank: 1 }, { member: 'ada', score: 10, rank: 2 }]);
-    // Readable for two more weeks after it ends: it expires when the week of Dec 14 ends.
+    expect(await weekly.at(Date.parse('2099-11-25T00:00:00Z')).top(5)).toEqual([{ member: 'bob', score: 20, rank: 1 }, { member: 'ada', score: 10, rank: 2 }]);
+    // Readable for two more weeks after it ends: it and its sequence expire when the week of Dec 7 ends.
     const redis = apps[0].get(RedisConnections).get();
-    const key = apps[0].get(RedisKeys).tagged(['lb', name, 'w:2026-11-23']);
-    expect(await redis.pexpiretime(key)).toBe(Date.parse('2026-12-14T05:00:00Z'));
+    const keys = apps[0].get(RedisKeys);
+    const deadline = Date.parse('2099-12-14T05:00:00Z');
+    expect(await redis.pexpiretime(keys.tagged(['lb', name, 'w:2099-11-23'], 'desc-first-come'))).toBe(deadline);
+    expect(await redis.pexpiretime(keys.tagged(['lb', name, 'w:2099-11-23'], 'desc-first-come', 'seq'))).toBe(deadline);
+    now = deadline;
+    await expect(weekly.at(Date.parse('2099-11-25T00:00:00Z')).submit('late', 1)).rejects.toMatchObject({ name: 'InvalidOptionError', option: 'date' });
 
     const daily = board({ period: 'day', timeZone: 'Asia/Tokyo', clock: () => Date.parse('2026-11-24T15:30:00Z') });
     expect(daily.periodId).toBe('d:2026-11-25');
     const monthly = board({ period: 'month', clock: () => Date.parse('2026-02-28T23:59:59Z') });
     expect(monthly.periodId).toBe('m:2026-02');
+    const sundayWeeks = board({ period: 'week', weekStart: 0, clock: () => Date.parse('2026-11-28T12:00:00Z') });
+    expect(sundayWeeks.periodId).toBe('w:2026-11-22');
+  });
+
+  it('begins a day at 01:00 where a DST change skips midnight (America/Santiago, 6 Sep 2099)', async () => {
+    const name = fresh();
+    const daily = board({ period: 'day', timeZone: 'America/Santiago', retain: 0, clock: () => Date.parse('2099-09-05T12:00:00Z') }, name);
+    await daily.submit('ada', 1);
+    const redis = apps[0].get(RedisConnections).get();
+    expect(await redis.pexpiretime(apps[0].get(RedisKeys).tagged(['lb', name, 'd:2099-09-05'], 'desc-first-come'))).toBe(Date.parse('2099-09-06T04:00:00Z'));
   });
 
   it('counts every concurrent submit from two instances, with one distinct rank each', async () => {
@@ -137,6 +152,46 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? one : two).submit(`tied-${i}`, 7)));
     const tied = (await two.top(50)).filter((entry) => entry.score === 7);
     expect(tied.map((entry) => entry.rank)).toEqual(Array.from({ length: 40 }, (_, i) => i + 2));
+  });
+
+  it('keeps the lowest maxSize entries of an ascending board, and shares ranks of ascending ties', async () => {
+    const lb = board({ order: 'asc', maxSize: 2, ties: 'shared' });
+    for (const [member, score] of [['slow', 90], ['fast', 60], ['also-fast', 60]] as const) await lb.submit(member, score);
+    expect(await lb.top(5)).toEqual([{ member: 'also-fast', score: 60, rank: 1 }, { member: 'fast', score: 60, rank: 1 }]);
+  });
+
+  it("keeps a member's place among ties when it submits the same score again, even with 'replace'", async () => {
+    const lb = board();
+    await lb.submit('first', 10);
+    await lb.submit('second', 10);
+    expect(await lb.submit('first', 10, { mode: 'replace' })).toEqual({ member: 'first', score: 10, rank: 1 });
+    expect(await lb.increment('first', 0)).toEqual({ member: 'first', score: 10, rank: 1 });
+  });
+
+  it('stops a first-come board whose sequence is exhausted, writing nothing, until it is reset', async () => {
+    const name = fresh();
+    const lb = board({}, name);
+    await lb.submit('a', 1);
+    await apps[0].get(RedisConnections).get().set(apps[0].get(RedisKeys).tagged(['lb', name, 'all'], 'desc-first-come', 'seq'), 2 ** 28 - 1);
+    await expect(lb.submit('b', 2)).rejects.toBeInstanceOf(LeaderboardFullError);
+    expect(await lb.top(5)).toEqual([{ member: 'a', score: 1, rank: 1 }]);
+    await lb.reset();
+    expect(await lb.submit('b', 2)).toEqual({ member: 'b', score: 2, rank: 1 });
+  });
+
+  it('is another board when opened with other order or ties, never a misread one', async () => {
+    const name = fresh();
+    await board({}, name).submit('a', 5);
+    expect(await board({ ties: 'shared' }, name).score('a')).toBeNull();
+    expect(await board({}, name).score('a')).toBe(5);
+  });
+
+  it('refuses an increment that would make a shared score infinite, and a clock that is not a number', async () => {
+    const lb = board({ ties: 'shared' });
+    await lb.submit('huge', 1e308);
+    await expect(lb.increment('huge', 1e308)).rejects.toMatchObject({ name: 'InvalidOptionError', option: 'by' });
+    expect(await lb.score('huge')).toBe(1e308);
+    await expect(board({ clock: () => Number.NaN }).count()).rejects.toMatchObject({ name: 'InvalidOptionError', option: expect.stringMatching(/\.clock$/) });
   });
 
   it('removes members and resets the board', async () => {
@@ -167,6 +222,7 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
       [() => lb.page(1, -1), 'size'],
       [() => lb.top(0), 'n'],
       [() => lb.around('top', -1), 'radius'],
+      [() => lb.page(2 ** 30, 2 ** 30), 'page'],
     ];
     for (const [call, option] of cases) await expect(call()).rejects.toMatchObject({ name: 'InvalidOptionError', option });
     expect(await lb.top(10)).toEqual([{ member: 'top', score: MAX_FIRST_COME_SCORE - 1, rank: 1 }]);
