@@ -8,6 +8,7 @@ import { LoginController } from './login.controller.js';
 import { NightlyReportJob } from './nightly-report.job.js';
 import { NotificationsController } from './notifications.controller.js';
 import { FulfilmentWorker } from './fulfilment.worker.js';
+import { GamesController } from './games.controller.js';
 import { OrdersController } from './orders.controller.js';
 import { PartnerClient } from './partner.client.js';
 import { PartnersController } from './partners.controller.js';
@@ -36,6 +37,9 @@ export class AppModule {
           // The cookie is Secure (browsers accept that on http://localhost too), HttpOnly and
           // SameSite=Lax. No Bearer ids: the id never leaves the HttpOnly cookie.
           session: { idleTtl: '30m', absoluteTtl: '8h', cookie: { secret: sessionSecret, secure: true, sameSite: 'lax' }, bearer: false },
+          // Leaderboards (GamesController): all time, and weekly (Monday to Sunday, UTC; the last
+          // 4 weeks stay readable).
+          leaderboards: { arcade: {}, 'arcade-weekly': { period: 'week', retain: 4 } },
         }),
       ],
       controllers: [
@@ -50,6 +54,7 @@ export class AppModule {
         PartnersController,
         PaymentsController,
         JobsController,
+        GamesController,
       ],
       providers: [FulfilmentWorker, Database, { provide: DATABASE_URL, useValue: databaseUrl }, ProductsRepository, PartnerClient, PaymentsService, NightlyReportJob],
     };

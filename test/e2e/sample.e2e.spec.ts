@@ -455,6 +455,38 @@ describe('sample locks (PGlite)', () => {
   });
 });
 
+describe('sample leaderboards', () => {
+  let sample: RunningSample;
+  beforeAll(async () => {
+    const { host, port } = inject('redis').standalone;
+    sample = await startSample({ port: 0, redisUrl: `redis://${host}:${port}`, logger: false });
+  });
+  afterAll(() => sample.close());
+
+  it('POST /games/scores keeps best scores, ranks ties first-come, and the top, around-me and pages agree', async () => {
+    for (const [player, score] of [['ada', 300], ['bob', 500], ['cy', 300], ['dee', 100]] as const) {
+      expect((await postJson(`${sample.url}/games/scores`, { player, score })).status).toBe(201);
+    }
+    // A lower score does not replace ada's best, nor her place before cy.
+    expect(await postJson(`${sample.url}/games/scores`, { player: 'ada', score: 200 })).toEqual({
+      status: 201,
+      body: { allTime: { member: 'ada', score: 300, rank: 2 }, weekly: { member: 'ada', score: 300, rank: 2 } },
+    });
+    const board = [{ member: 'bob', score: 500, rank: 1 }, { member: 'ada', score: 300, rank: 2 }, { member: 'cy', score: 300, rank: 3 }, { member: 'dee', score: 100, rank: 4 }];
+    const top = await getJson(`${sample.url}/games/top`);
+    expect(top.body).toEqual({ allTime: board, weekly: board, week: expect.stringMatching(/^w:\d{4}-\d\d-\d\d$/) });
+    expect((await getJson(`${sample.url}/games/players/cy`)).body).toEqual({ me: board[2], around: board });
+    expect((await getJson(`${sample.url}/games/leaderboard?page=2&size=2`)).body).toEqual({ page: 2, size: 2, total: 4, entries: board.slice(2) });
+  });
+
+  it('answers 404 for a player without a score, and 400 for fractional scores and bad pages', async () => {
+    expect((await getJson(`${sample.url}/games/players/nobody`)).status).toBe(404);
+    expect(await postJson(`${sample.url}/games/scores`, { player: 'eve', score: 1.5 })).toMatchObject({ status: 400, body: { message: expect.stringMatching(/^score: expected an integer/) } });
+    expect((await postJson(`${sample.url}/games/scores`, { player: '', score: 1 })).status).toBe(400);
+    expect((await getJson(`${sample.url}/games/leaderboard?page=0`)).status).toBe(400);
+  });
+});
+
 describe('sample app without REDIS_URL', () => {
   it('starts its own redis-server and stops it on close', async () => {
     const sample = await startSample({ port: 0, logger: false });
