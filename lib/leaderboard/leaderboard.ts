@@ -14,6 +14,7 @@ const SEQUENCE = 2 ** 28;
 /** The longest member id, in bytes. */
 const MAX_MEMBER_BYTES = 512;
 const SUBMIT_MODES: readonly SubmitMode[] = ['best', 'replace', 'increment'];
+const ALL_TIME: Period = { id: 'all' };
 
 /**
  * A first-come board has taken 2^28 - 1 score changes in one period (each submit or increment
@@ -32,6 +33,9 @@ export class LeaderboardFullError extends RedisPatternsError {}
  * await board.around('ada', 5);                             // ada and up to ten neighbours
  */
 export class Leaderboard {
+  /** The keys of the period used last: built once per period, not per call. */
+  private lastKeys?: { periodId: string; keys: [string, string] };
+
   constructor(
     readonly name: string,
     private readonly redis: RedisClient,
@@ -167,7 +171,8 @@ export class Leaderboard {
   }
 
   private period(): Period {
-    return this.fixedPeriod ?? periodAt(this.now(), this.options);
+    if (this.fixedPeriod) return this.fixedPeriod;
+    return this.options.period === 'all' ? ALL_TIME : periodAt(this.now(), this.options);
   }
 
   /** The period to write to: a past one (from `at`) only while it is retained. */
@@ -191,8 +196,11 @@ export class Leaderboard {
    * is another board, never a misread one.
    */
   private keysOf(period: Period): [string, string] {
-    const encoding = `${this.options.order}-${this.options.ties}`;
-    return [this.keys.tagged(['lb', this.name, period.id], encoding), this.keys.tagged(['lb', this.name, period.id], encoding, 'seq')];
+    if (this.lastKeys?.periodId !== period.id) {
+      const encoding = `${this.options.order}-${this.options.ties}`;
+      this.lastKeys = { periodId: period.id, keys: [this.keys.tagged(['lb', this.name, period.id], encoding), this.keys.tagged(['lb', this.name, period.id], encoding, 'seq')] };
+    }
+    return this.lastKeys.keys;
   }
 
   private decode(stored: string): number {
@@ -209,7 +217,8 @@ export class Leaderboard {
 }
 
 function checkMember(member: unknown): asserts member is string {
-  if (typeof member !== 'string' || member.length === 0 || Buffer.byteLength(member) > MAX_MEMBER_BYTES) {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: short members need no count.
+  if (typeof member !== 'string' || member.length === 0 || (member.length * 3 > MAX_MEMBER_BYTES && Buffer.byteLength(member) > MAX_MEMBER_BYTES)) {
     throw new InvalidOptionError('member', `a non-empty string of at most ${MAX_MEMBER_BYTES} bytes`, typeof member === 'string' && member.length > 64 ? `${member.slice(0, 64)}… (${Buffer.byteLength(member)} bytes)` : member);
   }
 }

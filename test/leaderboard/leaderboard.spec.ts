@@ -191,7 +191,7 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     await lb.submit('huge', 1e308);
     await expect(lb.increment('huge', 1e308)).rejects.toMatchObject({ name: 'InvalidOptionError', option: 'by' });
     expect(await lb.score('huge')).toBe(1e308);
-    await expect(board({ clock: () => Number.NaN }).count()).rejects.toMatchObject({ name: 'InvalidOptionError', option: expect.stringMatching(/\.clock$/) });
+    await expect(board({ period: 'day', clock: () => Number.NaN }).count()).rejects.toMatchObject({ name: 'InvalidOptionError', option: expect.stringMatching(/\.clock$/) });
   });
 
   it('removes members and resets the board', async () => {
