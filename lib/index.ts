@@ -56,3 +56,8 @@ export { Leaderboard, LeaderboardFullError } from './leaderboard/leaderboard.js'
 export { getLeaderboardToken, InjectLeaderboard } from './leaderboard/leaderboard.decorator.js';
 export { MAX_FIRST_COME_SCORE, type LeaderboardEntry, type LeaderboardOptions, type SubmitMode } from './leaderboard/leaderboard.options.js';
 export { LeaderboardService } from './leaderboard/leaderboard.service.js';
+export { BloomFilter } from './bloom/bloom-filter.js';
+export { getBloomFilterToken, InjectBloomFilter } from './bloom/bloom.decorator.js';
+export { BloomFilterGuard, BloomGuard, type BloomGuardSource } from './bloom/bloom.guard.js';
+export type { BloomFilterInfo, BloomFilterOptions } from './bloom/bloom.options.js';
+export { BloomFilterService } from './bloom/bloom.service.js';

@@ -3,7 +3,7 @@ import { resolveCacheKey, type CacheableOptions } from './cacheable.decorator.js
 import { CacheService } from './cache.service.js';
 
 /** Options of {@link CachePut}: the entry to write, as for `@Cacheable`. */
-export type CachePutOptions<A extends unknown[] = unknown[], R = unknown> = Omit<CacheableOptions<A, R>, 'condition' | 'lock'>;
+export type CachePutOptions<A extends unknown[] = unknown[], R = unknown> = Omit<CacheableOptions<A, R>, 'condition' | 'lock' | 'bloom'>;
 
 /**
  * Always runs the method, then stores its result (awaited before the method's promise resolves,

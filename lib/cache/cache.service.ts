@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { toMilliseconds, toPositiveMilliseconds, type Duration } from '../core/duration.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { BloomFilterService } from '../bloom/bloom.service.js';
 import { OutageLog } from '../core/outage-log.js';
 import { RedisKeys } from '../core/keys.js';
 import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
@@ -55,6 +56,15 @@ export interface CacheEntryOptions<T = unknown> {
   lock?: boolean;
   /** When it returns true for a loaded value, the value is returned but not stored. */
   unless?: (value: T) => boolean;
+  /**
+   * A Bloom filter (declared in the module options) that holds every key that exists: on a miss,
+   * a key certainly not in it answers null without calling the loader. Give `{ filter, item }` to
+   * look up something other than the key. Null results are then cached (`cacheNull` defaults to
+   * true), for the false positives. A filter that is not built or not reachable lets the loader run.
+   * @example
+   * await cache.getOrSet(`product:${id}`, () => db.find(id), { bloom: { filter: 'products', item: id } });
+   */
+  bloom?: string | { filter: string; item: string };
 }
 
 /** Counters since startup; see `CacheService.stats()`. */
@@ -68,6 +78,8 @@ export interface CacheStats {
   coalesced: number;
   /** Redis commands that failed; the cache then fell back to the loader. */
   errors: number;
+  /** Misses answered null without the loader: the key was certainly not in its Bloom filter. */
+  bloomRejected: number;
 }
 
 /** One entry to write with `warm()`. */
@@ -123,7 +135,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly inFlight = new Map<string, Promise<Loaded>>();
   private readonly refreshing = new Set<string>();
   private readonly refreshBackoff = new Map<string, { until: number; delayMs: number }>();
-  private readonly counters: CacheStats = { l1: { hits: 0, misses: 0 }, redis: { hits: 0, misses: 0 }, staleServed: 0, loaderCalls: 0, coalesced: 0, errors: 0 };
+  private readonly counters: CacheStats = { l1: { hits: 0, misses: 0 }, redis: { hits: 0, misses: 0 }, staleServed: 0, loaderCalls: 0, coalesced: 0, errors: 0, bloomRejected: 0 };
   /**
    * Counts tag, pattern and clear invalidations, made here or (over the bus) by another instance.
    * A load stores its result only if none happened since it began: such an invalidation may have
@@ -139,6 +151,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
     pubsub: PubSubService,
     maxmemoryPolicy: MaxmemoryPolicyCheck,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
+    private readonly blooms: BloomFilterService,
   ) {
     this.settings = options.cache;
     this.redis = connections.get();
@@ -275,6 +288,10 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
     this.counters.redis.misses++;
     const loading = this.inFlight.get(valueKey);
     if (loading) return this.join(loading, valueKey, withStatus);
+    if (options.bloom !== undefined && !(await this.bloomAllows(key, options.bloom))) {
+      this.counters.bloomRejected++;
+      return withStatus ? { value: null, status: 'miss' } : null;
+    }
     return this.singleFlight(valueKey, () => this.loadAndStore(this.entryKeys(valueKey), loader, options, useL1), withStatus);
   }
 
@@ -411,7 +428,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
   private async store(keys: EntryKeys, value: unknown, options: CacheEntryOptions, generation: string, token: string, useL1: boolean, bulkEpoch: number): Promise<Loaded> {
     // A tag, pattern or clear invalidation since the load began may have covered this entry: do not store.
     const invalidated = this.bulkEpoch !== bulkEpoch;
-    const uncacheable = invalidated || ((value === null || value === undefined) && !(options.cacheNull ?? this.settings.cacheNull)) || options.unless?.(value) === true;
+    const uncacheable = invalidated || ((value === null || value === undefined) && !(options.cacheNull ?? (options.bloom !== undefined || this.settings.cacheNull))) || options.unless?.(value) === true;
     if (uncacheable) {
       if (token) await this.releaseLock(keys, token);
       return { value, status: 'miss' };
@@ -596,6 +613,18 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
 
   private usesL1(requested: boolean | undefined): boolean {
     return this.settings.l1.enabled && (requested ?? this.settings.l1.byDefault);
+  }
+
+  /** Whether a miss may call the loader: false only when the item is certainly not in its Bloom filter. */
+  private async bloomAllows(key: string, bloom: NonNullable<CacheEntryOptions['bloom']>): Promise<boolean> {
+    const { filter, item } = typeof bloom === 'string' ? { filter: bloom, item: key } : bloom;
+    const found = this.blooms.get(filter);
+    try {
+      return await found.mightContain(item);
+    } catch (error) {
+      // An item no filter can hold was never added; an unreachable filter lets the loader run.
+      return !(error instanceof InvalidOptionError);
+    }
   }
 
   private noteRedisError(error: unknown): void {

@@ -17,12 +17,19 @@ export type CacheKeyOption<A extends unknown[]> = string | ((...args: A) => stri
  *   unless: (product) => product.draft,
  * })
  */
-export interface CacheableOptions<A extends unknown[] = unknown[], R = unknown> extends Omit<CacheEntryOptions<R>, 'tags'> {
+export interface CacheableOptions<A extends unknown[] = unknown[], R = unknown> extends Omit<CacheEntryOptions<R>, 'tags' | 'bloom'> {
   /** @default `<Class>.<method>:<arguments>` (stable: object key order does not matter) */
   key?: CacheKeyOption<A>;
   tags?: readonly string[] | ((args: A, result: R) => readonly string[]);
   /** When false, the call bypasses the cache entirely. */
   condition?: (...args: A) => boolean;
+  /**
+   * A Bloom filter of the items that exist: a call whose item is certainly absent answers null
+   * without running the method. The item is the cache key, or what `item` returns for the arguments.
+   * @example
+   * @Cacheable({ key: (id: string) => `product:${id}`, bloom: { filter: 'products', item: (id: string) => id } })
+   */
+  bloom?: string | { filter: string; item: (...args: A) => string };
 }
 
 /**
@@ -38,16 +45,21 @@ export interface CacheableOptions<A extends unknown[] = unknown[], R = unknown> 
  * }
  */
 export function Cacheable<A extends unknown[] = unknown[], R = unknown>(options: CacheableOptions<A, R> = {}): MethodDecorator {
-  const { key, tags, condition, ...entryOptions } = options;
-  // Built once, unless the tags depend on the call.
-  const fixedOptions: CacheEntryOptions<R> | undefined = typeof tags === 'function' ? undefined : { ...entryOptions, tags };
+  const { key, tags, condition, bloom, ...entryOptions } = options;
+  // Built once, unless the tags or the Bloom item depend on the call.
+  const perCall = typeof tags === 'function' || (typeof bloom === 'object' && bloom !== null);
+  const fixedOptions: CacheEntryOptions<R> | undefined = perCall ? undefined : { ...entryOptions, tags: tags as readonly string[] | undefined, bloom: bloom as string | undefined };
   return (target, propertyKey, descriptor) =>
     wrapMethod('Cacheable', CacheService, target, propertyKey, descriptor, (cache, call, args, method) => {
       // Not an async function: an L1 hit costs one resolved promise. Errors still reject.
       try {
         const typedArgs = args as A;
         if (condition && !condition(...typedArgs)) return Promise.resolve(call());
-        const callOptions = fixedOptions ?? { ...entryOptions, tags: (result: R) => (tags as (args: A, result: R) => readonly string[])(typedArgs, result) };
+        const callOptions = fixedOptions ?? {
+          ...entryOptions,
+          tags: typeof tags === 'function' ? (result: R) => tags(typedArgs, result) : tags,
+          bloom: typeof bloom === 'object' ? { filter: bloom.filter, item: bloom.item(...typedArgs) } : bloom,
+        };
         return cache.getOrSet(resolveCacheKey(key, typedArgs, method, 'Cacheable'), call as () => R, callOptions);
       } catch (error) {
         return Promise.reject(error);

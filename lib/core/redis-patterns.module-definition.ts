@@ -1,4 +1,7 @@
 import { ConfigurableModuleBuilder, type Provider } from '@nestjs/common';
+import { getBloomFilterToken } from '../bloom/bloom.decorator.js';
+import type { BloomFilterOptions } from '../bloom/bloom.options.js';
+import { BloomFilterService } from '../bloom/bloom.service.js';
 import { getLeaderboardToken } from '../leaderboard/leaderboard.decorator.js';
 import type { LeaderboardOptions } from '../leaderboard/leaderboard.options.js';
 import { LeaderboardService } from '../leaderboard/leaderboard.service.js';
@@ -16,6 +19,13 @@ export interface RedisPatternsModuleExtras {
    * leaderboards: { weekly: { period: 'week', retain: 4 } }
    */
   leaderboards: Record<string, LeaderboardOptions>;
+  /**
+   * Bloom filters to inject by name with `@InjectBloomFilter(name)`, and to use with
+   * `@BloomGuard` and the cache's `bloom` option. Checked at startup; prefilled after it.
+   * @example
+   * bloomFilters: { products: { capacity: 100_000, errorRate: 0.001 } }
+   */
+  bloomFilters: Record<string, BloomFilterOptions>;
 }
 
 export const {
@@ -26,12 +36,20 @@ export const {
 } = new ConfigurableModuleBuilder<RedisPatternsModuleOptions>({ moduleName: 'RedisPatterns' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createRedisPatternsOptions')
-  .setExtras<RedisPatternsModuleExtras>({ isGlobal: false, leaderboards: {} }, (definition, extras) => {
-    const boards: Provider[] = Object.entries(extras.leaderboards ?? {}).map(([name, options]) => ({
-      provide: getLeaderboardToken(name),
-      inject: [LeaderboardService],
-      useFactory: (leaderboards: LeaderboardService) => leaderboards.board(name, options),
-    }));
-    return { ...definition, global: extras.isGlobal, providers: [...(definition.providers ?? []), ...boards], exports: [...(definition.exports ?? []), ...boards.map((board) => (board as { provide: string }).provide)] };
+  .setExtras<RedisPatternsModuleExtras>({ isGlobal: false, leaderboards: {}, bloomFilters: {} }, (definition, extras) => {
+    const named: Provider[] = [
+      ...Object.entries(extras.leaderboards ?? {}).map(([name, options]) => ({
+        provide: getLeaderboardToken(name),
+        inject: [LeaderboardService],
+        useFactory: (leaderboards: LeaderboardService) => leaderboards.board(name, options),
+      })),
+      ...Object.entries(extras.bloomFilters ?? {}).map(([name, options]) => ({
+        provide: getBloomFilterToken(name),
+        inject: [BloomFilterService],
+        useFactory: (blooms: BloomFilterService) => blooms.filter(name, options),
+      })),
+    ];
+    const tokens = named.map((provider) => (provider as { provide: string }).provide);
+    return { ...definition, global: extras.isGlobal, providers: [...(definition.providers ?? []), ...named], exports: [...(definition.exports ?? []), ...tokens] };
   })
   .build();

@@ -3,6 +3,8 @@ import { DiscoveryModule } from '@nestjs/core';
 import { CacheInterceptor } from '../cache/cache.interceptor.js';
 import { CacheService } from '../cache/cache.service.js';
 import { OnMessageExplorer } from '../pubsub/on-message.explorer.js';
+import { BloomFilterGuard } from '../bloom/bloom.guard.js';
+import { BloomFilterService } from '../bloom/bloom.service.js';
 import { LeaderboardService } from '../leaderboard/leaderboard.service.js';
 import { LockService } from '../lock/lock.service.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
@@ -49,6 +51,8 @@ const providers: Provider[] = [
   SessionCookies,
   SessionGuard,
   LeaderboardService,
+  BloomFilterService,
+  BloomFilterGuard,
 ];
 
 /**
@@ -74,6 +78,6 @@ const providers: Provider[] = [
 @Module({
   imports: [DiscoveryModule],
   providers,
-  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService, SessionService, SessionCookies, SessionGuard, LeaderboardService],
+  exports: [RESOLVED_OPTIONS, RedisConnections, REDIS_CLIENT, REDIS_CODEC, RedisKeys, MaxmemoryPolicyCheck, RedisHealthIndicator, PubSubService, StreamService, CacheService, CacheInterceptor, RateLimitService, RateLimitGuard, LockService, SessionService, SessionCookies, SessionGuard, LeaderboardService, BloomFilterService, BloomFilterGuard],
 })
 export class RedisPatternsModule extends RedisPatternsConfigurableModule {}

@@ -118,13 +118,13 @@ export class RedisServer implements Address {
 export class RedisClusterServers {
   private constructor(readonly servers: readonly RedisServer[]) {}
 
-  static async start(options: { masters?: number; replicasPerMaster?: number } = {}): Promise<RedisClusterServers> {
+  static async start(options: { masters?: number; replicasPerMaster?: number; args?: readonly string[] } = {}): Promise<RedisClusterServers> {
     const masters = options.masters ?? 3;
     const replicas = options.replicasPerMaster ?? 0;
     // validity factor 0: a replica always takes over, however stale it thinks it is (a loaded test machine delays replication pings).
     const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-replica-validity-factor', '0'];
     const servers: RedisServer[] = [];
-    for (let i = 0; i < masters * (1 + replicas); i++) servers.push(await RedisServer.start({ args: clusterArgs, withBus: true }));
+    for (let i = 0; i < masters * (1 + replicas); i++) servers.push(await RedisServer.start({ args: [...clusterArgs, ...(options.args ?? [])], withBus: true }));
     const create = spawnSync(
       'redis-cli',
       ['--cluster', 'create', ...servers.map((s) => `${s.host}:${s.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],

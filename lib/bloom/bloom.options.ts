@@ -1,0 +1,40 @@
+import type { ModuleRef } from '@nestjs/core';
+
+/**
+ * A Bloom filter's options, given to `BloomFilterService.filter(name, options)` or declared
+ * under `bloomFilters` in the module options.
+ *
+ * @example
+ * bloomFilters: { products: { capacity: 1_000_000, errorRate: 0.001, prefill: (ref) => ref.get(ProductsRepository, { strict: false }).allIds() } }
+ */
+export interface BloomFilterOptions {
+  /** How many items the filter is sized for: past it, the false-positive rate grows. */
+  capacity: number;
+  /** The false-positive rate at capacity, between 0 and 1 (exclusive). */
+  errorRate: number;
+  /** `'auto'`: RedisBloom when the server has BF.*, else the bitmap. @default 'auto' */
+  backend?: 'auto' | 'redisbloom' | 'bitmap';
+  /**
+   * Fills the filter at startup (from the database, say), when it has never been built: until
+   * then it answers "might contain" for everything, so nothing real is hidden. The items may
+   * come one by one or in arrays. Runs in the background; `BloomFilter.whenBuilt()` waits for it.
+   */
+  prefill?: (moduleRef: ModuleRef) => AsyncIterable<string | readonly string[]> | Iterable<string | readonly string[]>;
+  /** Items per script call while filling. @default 1000 */
+  batchSize?: number;
+}
+
+/** What `BloomFilter.info()` reports. */
+export interface BloomFilterInfo {
+  backend: 'redisbloom' | 'bitmap';
+  capacity: number;
+  errorRate: number;
+  /** Items added to the live filter (new ones only). */
+  items: number;
+  /** Memory of the live filter. */
+  sizeBytes: number;
+  /** Whether the filter has been built (false while it waits for its first prefill or rebuild). */
+  built: boolean;
+  /** More items than `capacity`: the false-positive rate is above `errorRate`. */
+  overCapacity: boolean;
+}

@@ -1,0 +1,124 @@
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
+import { RedisKeys } from '../core/keys.js';
+import type { RedisClient } from '../core/redis-client.js';
+import { RedisConnections } from '../core/redis-connections.service.js';
+import { RedisScript } from '../core/redis-script.js';
+import { BloomFilter, type BloomFilterStorage } from './bloom-filter.js';
+import type { BloomFilterOptions } from './bloom.options.js';
+import { resolveBloomOptions, type ResolvedBloomFilterOptions } from './bloom.options-validator.js';
+
+const createScript = RedisScript.fromFile(new URL('./bloom-create.lua', import.meta.url));
+
+/** The longest filter name, in characters. */
+const MAX_NAME_LENGTH = 128;
+
+/**
+ * Bloom filters against cache penetration: RedisBloom's BF.* where the server has it (Redis 8,
+ * Redis Stack, Valkey with valkey-bloom, Dragonfly), else a bitmap with the same guarantees that
+ * runs on any Redis. See `BloomFilter`, `@BloomGuard` and the `bloom` option of the cache.
+ *
+ * @example
+ * const products = this.blooms.filter('products', { capacity: 1_000_000, errorRate: 0.001 });
+ * await products.add(id);
+ * await products.mightContain(id); // false: certainly never added
+ */
+@Injectable()
+export class BloomFilterService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('RedisPatterns:Bloom');
+  private readonly redis: RedisClient;
+  private readonly filters = new Map<string, { filter: BloomFilter; options: ResolvedBloomFilterOptions }>();
+  private redisBloom?: Promise<boolean>;
+  private bootstrapped = false;
+
+  constructor(
+    connections: RedisConnections,
+    private readonly keys: RedisKeys,
+    private readonly moduleRef: ModuleRef,
+  ) {
+    this.redis = connections.get();
+  }
+
+  /**
+   * The filter called `name`, sized for `capacity` items at `errorRate`. Opening the same name
+   * again in this process returns the same filter, and needs the same options. The options are
+   * stored with the filter in Redis; a later opening with other ones logs a warning and keeps the
+   * stored ones (the filter was built with them).
+   */
+  filter(name: string, options: BloomFilterOptions): BloomFilter {
+    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) throw new InvalidOptionError('name', `a filter name of 1 to ${MAX_NAME_LENGTH} characters`, name);
+    const resolved = resolveBloomOptions(options, `bloom filter "${name}"`);
+    const known = this.filters.get(name);
+    if (known) {
+      const { capacity, errorRate, backend } = known.options;
+      if (capacity !== resolved.capacity || errorRate !== resolved.errorRate || backend !== resolved.backend) {
+        throw new InvalidOptionError(`bloom filter "${name}"`, `the options it was opened with in this process ({ capacity: ${capacity}, errorRate: ${errorRate}, backend: '${backend}' })`, options);
+      }
+      return known.filter;
+    }
+    const filter = new BloomFilter(name, this.redis, () => this.open(name, resolved), resolved, (message) => this.logger.warn(message));
+    this.filters.set(name, { filter, options: resolved });
+    if (this.bootstrapped) this.prefill(name, filter, resolved);
+    return filter;
+  }
+
+  /** A filter opened before (declared in the module options, or made with `filter`). */
+  get(name: string): BloomFilter {
+    const known = this.filters.get(name);
+    if (!known) throw new InvalidOptionError('bloom', `a Bloom filter declared under bloomFilters in the module options, or made with BloomFilterService.filter (known: ${[...this.filters.keys()].join(', ') || 'none'})`, name);
+    return known.filter;
+  }
+
+  /** Whether the server has RedisBloom's BF.* commands (asked once). */
+  hasRedisBloom(): Promise<boolean> {
+    this.redisBloom ??= (this.redis.call('COMMAND', 'INFO', 'BF.ADD') as Promise<unknown[]>).then(
+      (reply) => Array.isArray(reply) && reply[0] !== null && reply[0] !== undefined,
+      (error: unknown) => {
+        this.redisBloom = undefined;
+        throw error;
+      },
+    );
+    return this.redisBloom;
+  }
+
+  /** Starts the prefill of the filters opened so far (the ones declared in the module options). */
+  onApplicationBootstrap(): void {
+    this.bootstrapped = true;
+    for (const [name, { filter, options }] of this.filters) this.prefill(name, filter, options);
+  }
+
+  /** Fills, in the background, a filter with a `prefill` that has never been built. */
+  private prefill(name: string, filter: BloomFilter, options: ResolvedBloomFilterOptions): void {
+    const prefill = options.prefill;
+    if (!prefill) return;
+    const build = async () => {
+      if (await filter.isBuilt()) return;
+      await filter.rebuild(prefill(this.moduleRef));
+      this.logger.log(`Bloom filter "${name}" is built`);
+    };
+    filter.trackBuild(
+      build().catch((error: unknown) => {
+        this.logger.warn(`Bloom filter "${name}" could not be prefilled; it lets everything through until rebuilt: ${(error as Error)?.message ?? error}`);
+      }),
+    );
+  }
+
+  /** Settles the filter's backend and parameters with Redis: creates it, or reads what is stored. */
+  private async open(name: string, options: ResolvedBloomFilterOptions): Promise<BloomFilterStorage> {
+    const hasBloom = options.backend === 'bitmap' ? false : await this.hasRedisBloom();
+    if (options.backend === 'redisbloom' && !hasBloom) throw new RedisPatternsError(`Bloom filter "${name}" asks for backend 'redisbloom', but the server has no BF.* commands`);
+    const backend = hasBloom ? 'redisbloom' : 'bitmap';
+    const metaKey = this.keys.tagged(['bf', name], 'meta');
+    const baseKey = this.keys.tagged(['bf', name], 'g');
+    const { bits, hashes, capacity, errorRate } = options;
+    const stored = await createScript.run<(string | null)[] | null>(this.redis, [metaKey, baseKey], [backend, bits, hashes, capacity, errorRate, 'g0', options.prefill ? '0' : '1']);
+    if (!stored) return { metaKey, baseKey, backend, bits, hashes, capacity, errorRate };
+    const [storedBackend, storedBits, storedHashes, storedCapacity, storedErrorRate] = stored;
+    const kept: BloomFilterStorage = { metaKey, baseKey, backend: storedBackend as BloomFilterStorage['backend'], bits: Number(storedBits), hashes: Number(storedHashes), capacity: Number(storedCapacity), errorRate: Number(storedErrorRate) };
+    if (kept.capacity !== capacity || kept.errorRate !== errorRate || (options.backend !== 'auto' && kept.backend !== options.backend)) {
+      this.logger.warn(`Bloom filter "${name}" exists with { capacity: ${kept.capacity}, errorRate: ${kept.errorRate}, backend: '${kept.backend}' }, not the options given ({ capacity: ${capacity}, errorRate: ${errorRate}, backend: '${options.backend}' }); it keeps the stored ones. Use a new name to resize it.`);
+    }
+    return kept;
+  }
+}
