@@ -114,8 +114,8 @@ export class BloomFilter {
   async rebuild(source: AsyncIterable<string | readonly string[]> | Iterable<string | readonly string[]>): Promise<boolean> {
     const storage = await this.storage();
     const generation = randomBytes(6).toString('base64url');
-    const reserve = storage.backend === 'redisbloom' ? [storage.errorRate, storage.capacity] : [];
-    await rebuildScript.run(this.redis, keysOf(storage), ['begin', generation, ...reserve]);
+    const { backend, bits, hashes, capacity, errorRate } = storage;
+    await rebuildScript.run(this.redis, keysOf(storage), ['begin', generation, backend, bits, hashes, capacity, errorRate]);
     let batch: string[] = [];
     for await (const chunk of source) {
       for (const item of typeof chunk === 'string' ? [chunk] : chunk) {

@@ -1,8 +1,9 @@
 -- Starts or ends a rebuild of a filter.
 -- KEYS[1]: the metadata hash. KEYS[2]: the base of the generations' keys (same hash tag).
 -- ARGV[1] 'begin': ARGV[2] is the new generation, from now on written beside the live one; a
--- rebuild it replaces is abandoned (its generation is deleted). For RedisBloom, ARGV[3] and
--- ARGV[4] are the error rate and capacity to reserve it with. Returns 1.
+-- rebuild it replaces is abandoned (its generation is deleted). ARGV[3..7]: backend, bits,
+-- hashes, capacity and error rate, stored again if the metadata was lost (Redis restarted
+-- empty, say). Returns 1.
 -- ARGV[1] 'swap': makes generation ARGV[2] live and deletes the one it replaces, unless another
 -- rebuild began since (then returns 0 and the caller's generation is deleted).
 local building = redis.call('HGET', KEYS[1], 'building')
@@ -12,7 +13,9 @@ if ARGV[1] == 'begin' then
     redis.call('HDEL', KEYS[1], 'items:' .. building)
   end
   redis.call('HSET', KEYS[1], 'building', ARGV[2])
-  if ARGV[3] then redis.call('BF.RESERVE', KEYS[2] .. ':' .. ARGV[2], ARGV[3], ARGV[4]) end
+  local fields = { 'backend', 'bits', 'hashes', 'capacity', 'errorRate' }
+  for i = 1, #fields do redis.call('HSETNX', KEYS[1], fields[i], ARGV[2 + i]) end
+  if ARGV[3] == 'redisbloom' then redis.call('BF.RESERVE', KEYS[2] .. ':' .. ARGV[2], ARGV[7], ARGV[6]) end
   return 1
 end
 if building ~= ARGV[2] then

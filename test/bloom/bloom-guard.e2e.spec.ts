@@ -1,0 +1,152 @@
+import { Controller, Get, Injectable, Logger, NotFoundException, Param, type INestApplication } from '@nestjs/common';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { Test } from '@nestjs/testing';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BloomFilterService, BloomGuard, Cacheable, CacheService, InjectBloomFilter, RedisPatternsModule, type BloomFilter } from '../../lib/index.js';
+import { ownRedisServer } from '../support/own-redis-server.js';
+import { waitFor } from '../support/redis-server.js';
+import { uniquePrefix } from '../support/testing-app.js';
+
+/** The source of truth: 2500 products, and a count of the queries that reach it. */
+@Injectable()
+class ProductsTable {
+  readonly rows = new Map(Array.from({ length: 2500 }, (_, i) => [`p-${i}`, { id: `p-${i}`, name: `Product ${i}` }]));
+  queries = 0;
+  /** Held until a test opens it, so the prefill can be seen running. */
+  prefillGate = Promise.resolve();
+
+  find(id: string) {
+    this.queries++;
+    return this.rows.get(id) ?? null;
+  }
+
+  async *allIds(): AsyncIterable<string[]> {
+    await this.prefillGate;
+    const ids = [...this.rows.keys()];
+    for (let at = 0; at < ids.length; at += 1000) yield ids.slice(at, at + 1000);
+  }
+}
+
+@Injectable()
+class ProductsService {
+  constructor(readonly table: ProductsTable) {}
+
+  @Cacheable({ key: (id: string) => `product:${id}`, bloom: { filter: 'products', item: (id: string) => id } })
+  async find(id: string) {
+    return this.table.find(id);
+  }
+}
+
+@Controller('products')
+class ProductsController {
+  handled = 0;
+  constructor(private readonly table: ProductsTable) {}
+
+  @Get(':id')
+  @BloomGuard('products', { param: 'id' })
+  find(@Param('id') id: string) {
+    this.handled++;
+    const product = this.table.find(id);
+    if (!product) throw new NotFoundException();
+    return product;
+  }
+}
+
+@Injectable()
+class Holder {
+  constructor(@InjectBloomFilter('products') readonly products: BloomFilter) {}
+}
+
+describe('@BloomGuard, the cache bloom option and a prefill from a provider (Express)', () => {
+  const own = ownRedisServer();
+  let app: INestApplication;
+  let base: string;
+  let table: ProductsTable;
+  let openGate: () => void;
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        RedisPatternsModule.forRoot({
+          connection: own.server.address,
+          keyPrefix: uniquePrefix(),
+          commandTimeout: '300ms',
+          reconnect: { minDelay: '20ms', maxDelay: '100ms' },
+          cache: {},
+          bloomFilters: { products: { capacity: 10_000, errorRate: 0.001, batchSize: 500, prefill: (ref) => ref.get(ProductsTable, { strict: false }).allIds() } },
+        }),
+      ],
+      controllers: [ProductsController],
+      providers: [ProductsTable, ProductsService, Holder],
+    }).compile();
+    table = moduleRef.get(ProductsTable);
+    table.prefillGate = new Promise((resolve) => (openGate = resolve));
+    app = moduleRef.createNestApplication(new ExpressAdapter(), { logger: false });
+    await app.listen(0, '127.0.0.1');
+    base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+  afterAll(() => app?.close());
+
+  const get = async (path: string) => (await fetch(`${base}${path}`)).status;
+  const handled = () => app.get(ProductsController).handled;
+
+  it('lets every request through while the filter is being prefilled, then answers 404 for absent ids without the handler', async () => {
+    const products = app.get(Holder).products;
+    expect(await products.info()).toMatchObject({ built: false });
+    expect(await get('/products/nope-1')).toBe(404);
+    expect(handled()).toBe(1);
+
+    openGate();
+    await products.whenBuilt();
+    expect(await products.info()).toMatchObject({ built: true, items: 2500 });
+    const queriesBefore = table.queries;
+    const flood = await Promise.all(Array.from({ length: 200 }, (_, i) => get(`/products/random-${i}`)));
+    expect(flood.every((status) => status === 404)).toBe(true);
+    // A false positive (0.1%) may reach the handler; almost none do.
+    expect(handled() - 1).toBeLessThan(5);
+    expect(table.queries - queriesBefore).toBe(handled() - 1);
+    expect(await get('/products/p-42')).toBe(200);
+  });
+
+  it('@Cacheable answers null for an absent id without the loader, and caches the null of a false positive', async () => {
+    await app.get(Holder).products.whenBuilt();
+    const service = app.get(ProductsService);
+    const before = table.queries;
+    expect(await service.find('absent-1')).toBeNull();
+    expect(table.queries).toBe(before);
+    expect(app.get(CacheService).stats().bloomRejected).toBeGreaterThan(0);
+    // In the filter but not in the table (a deleted row, or a false positive): one query, then a cached null.
+    await app.get(BloomFilterService).get('products').add('deleted-row');
+    expect(await service.find('deleted-row')).toBeNull();
+    expect(await service.find('deleted-row')).toBeNull();
+    expect(table.queries).toBe(before + 1);
+    expect(await service.find('p-7')).toEqual({ id: 'p-7', name: 'Product 7' });
+  });
+
+  it('lets requests through while Redis is down, logging the outage once', async () => {
+    await app.get(Holder).products.whenBuilt();
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      await own.server.stop();
+      const before = handled();
+      expect(await Promise.all([get('/products/p-1'), get('/products/nope-2'), get('/products/nope-3')])).toEqual([200, 404, 404]);
+      expect(handled()).toBe(before + 3);
+      expect(warn.mock.calls.filter(([message]) => String(message).startsWith('Bloom filters are unavailable'))).toHaveLength(1);
+    } finally {
+      vi.restoreAllMocks();
+      await own.server.start();
+    }
+    // The server came back empty: the filter is gone, so the guard keeps letting requests
+    // through (nothing real is hidden) until the filter is rebuilt.
+    const products = app.get(Holder).products;
+    await waitFor(async () => (await products.info().then((info) => !info.built, () => false)), 'Redis to answer again', 10_000);
+    const before = handled();
+    expect(await get('/products/nope-5')).toBe(404);
+    expect(handled()).toBe(before + 1);
+    expect(await products.rebuild(table.allIds())).toBe(true);
+    // Rebuilt: an absent id is answered by the guard again, not by the handler.
+    await waitFor(async () => {
+      const before = handled();
+      return (await get('/products/nope-4')) === 404 && handled() === before;
+    }, 'the guard to use Redis again', 10_000);
+  });
+});
