@@ -40,6 +40,9 @@ export class AppModule {
           // Leaderboards (GamesController): all time, and weekly (Monday to Sunday, UTC; the last
           // 4 weeks stay readable).
           leaderboards: { arcade: {}, 'arcade-weekly': { period: 'week', retain: 4 } },
+          // Bloom filter (ProductsController): every product id, prefilled from the database at
+          // startup; ids added on create. RedisBloom when the server has it, else a bitmap.
+          bloomFilters: { 'product-ids': { capacity: 100_000, errorRate: 0.001, prefill: (ref) => ref.get(ProductsRepository, { strict: false }).allIds() } },
         }),
       ],
       controllers: [

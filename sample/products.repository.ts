@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { CacheEvict, Cacheable } from '../lib/index.js';
+import { CacheEvict, Cacheable, InjectBloomFilter, type BloomFilter } from '../lib/index.js';
 import { Database } from './database.js';
 
 export interface Product {
@@ -23,9 +23,39 @@ const toProduct = (row: ProductRow): Product => ({ id: row.id, name: row.name, c
 export class ProductsRepository {
   queries = 0;
 
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    /** Every product id (declared in AppModule, prefilled from `allIds` at startup). */
+    @InjectBloomFilter('product-ids') private readonly productIds: BloomFilter,
+  ) {}
 
-  /** Cached for 5 minutes; an unknown id is cached as null for 30 seconds (negative caching). */
+  /** Every product id, a thousand at a time (keyset pagination): the Bloom filter's prefill. */
+  async *allIds(): AsyncIterable<string[]> {
+    for (let after = ''; ; ) {
+      this.queries++;
+      const rows = await this.db.query<{ id: string }>('select id from products where id > $1 order by id limit 1000', [after]);
+      if (rows.length === 0) return;
+      yield rows.map((row) => row.id);
+      after = rows[rows.length - 1].id;
+    }
+  }
+
+  /**
+   * Adds a product (null when the id exists), then its id to the Bloom filter once the insert is
+   * committed (never before: a missed add must not hide it), and evicts a cached "not found".
+   */
+  @CacheEvict<[Product]>({ key: (product) => `product:${product.id}`, tags: ['product-lists'] })
+  async create(product: Product): Promise<Product | null> {
+    const [row] = await this.db.query<ProductRow>('insert into products values ($1, $2, $3, $4) on conflict (id) do nothing returning *', [product.id, product.name, product.category, product.priceCents]);
+    if (!row) return null;
+    await this.productIds.add(row.id);
+    return toProduct(row);
+  }
+
+  /**
+   * Cached for 5 minutes. Ids certainly not in the Bloom filter never get here (see the
+   * controller); a false positive or a deleted product is cached as null for 30 seconds.
+   */
   @Cacheable<[string], Product | null>({ key: (id) => `product:${id}`, ttl: '5m', cacheNull: true, nullTtl: '30s', l1: true })
   async find(id: string): Promise<Product | null> {
     this.queries++;
