@@ -1,42 +1,57 @@
--- Adds items to a filter: to the live generation and, during a rebuild, to the one being built,
--- so nothing added meanwhile is missing after the swap. With ARGV[2] = a generation, adds to that
--- one only (a rebuild filling its new generation).
--- KEYS[1]: the metadata hash. KEYS[2]: the base of the generations' keys (same hash tag).
--- ARGV: backend ('bitmap' or 'redisbloom'), target ('live' or a generation), then for a bitmap
--- the number of positions per item followed by every item's positions, for RedisBloom the items.
--- Returns per item 1 when it was new to the live generation (or to the target), else 0.
-local meta = redis.call('HMGET', KEYS[1], 'active', 'building')
-local targets = {}
-if ARGV[2] == 'live' then
-  if meta[1] and meta[1] ~= '' then targets[#targets + 1] = meta[1] end
-  if meta[2] and meta[2] ~= '' then targets[#targets + 1] = meta[2] end
+-- Adds items to a filter: to the live generation and, while a rebuild holds its lease, to the
+-- generation being built, so nothing added meanwhile is missing after the swap. With a build
+-- token as target, adds to the generation being built only (a rebuild filling it), and renews
+-- the rebuild's lease.
+-- KEYS[1]: the metadata hash; KEYS[2], KEYS[3]: generations 'a' and 'b' (one hash tag).
+-- ARGV: backend, bits and hashes as the caller opened the filter, the target ('live' or a build
+-- token), the lease (ms), then for a bitmap every item's `hashes` positions, for RedisBloom the
+-- items.
+-- Returns per item 1 when it was new (to the live generation, or to the target), else 0; every
+-- item 1 when the filter is not built and no rebuild runs (the rebuild to come reads them from
+-- the source); -1 when the stored parameters are not the caller's (it must open the filter
+-- again); -2 when the target rebuild was overtaken by another (or its metadata is gone).
+local meta = redis.call('HMGET', KEYS[1], 'backend', 'bits', 'hashes', 'active', 'building', 'token', 'leaseUntil')
+local target = ARGV[4]
+if not meta[1] then return target == 'live' and false or -2 end
+if meta[1] ~= ARGV[1] or meta[2] ~= ARGV[2] or meta[3] ~= ARGV[3] then return -1 end
+local time = redis.call('TIME')
+local now = time[1] * 1000 + math.floor(time[2] / 1000)
+local slots = {}
+if target == 'live' then
+  if meta[4] ~= '' then slots[#slots + 1] = meta[4] end
+  if meta[5] ~= '' and tonumber(meta[7] or 0) > now then slots[#slots + 1] = meta[5] end
 else
-  targets[1] = ARGV[2]
+  if meta[6] ~= target or meta[5] == '' then return -2 end
+  slots[1] = meta[5]
+  redis.call('HSET', KEYS[1], 'leaseUntil', now + tonumber(ARGV[5]))
 end
 local bitmap = ARGV[1] == 'bitmap'
 local per = bitmap and tonumber(ARGV[3]) or 1
-local first = bitmap and 4 or 3
-local count = (#ARGV - first + 1) / per
+local count = (#ARGV - 5) / per
 local added = {}
-for i = 1, count do added[i] = 0 end
-for t = 1, #targets do
-  local key = KEYS[2] .. ':' .. targets[t]
+for i = 1, count do added[i] = 1 end
+for s = 1, #slots do
+  local key = slots[s] == 'a' and KEYS[2] or KEYS[3]
   local new = 0
   if bitmap then
     for i = 1, count do
       local fresh = 0
-      for j = 0, per - 1 do
-        if redis.call('SETBIT', key, ARGV[first + (i - 1) * per + j], 1) == 0 then fresh = 1 end
+      for j = 1, per do
+        if redis.call('SETBIT', key, ARGV[5 + (i - 1) * per + j], 1) == 0 then fresh = 1 end
       end
       new = new + fresh
-      if t == 1 then added[i] = fresh end
+      if s == 1 then added[i] = fresh end
     end
-    if new > 0 then redis.call('HINCRBY', KEYS[1], 'items:' .. targets[t], new) end
   else
-    local replies = redis.call('BF.MADD', key, unpack(ARGV, first))
-    if t == 1 then added = replies end
+    -- In slices: unpack is bounded by Lua's stack (about 8000 values).
+    for from = 6, #ARGV, 1000 do
+      local replies = redis.call('BF.MADD', key, unpack(ARGV, from, math.min(#ARGV, from + 999)))
+      for i = 1, #replies do
+        new = new + replies[i]
+        if s == 1 then added[from - 6 + i] = replies[i] end
+      end
+    end
   end
+  if new > 0 then redis.call('HINCRBY', KEYS[1], 'items:' .. slots[s], new) end
 end
--- Not built and not building: the pending prefill will include these items.
-if #targets == 0 then for i = 1, count do added[i] = 1 end end
 return added

@@ -2,10 +2,11 @@ import { applyDecorators, Injectable, Logger, NotFoundException, SetMetadata, Us
 import { Reflector } from '@nestjs/core';
 import { InvalidOptionError } from '../core/errors.js';
 import { OutageLog } from '../core/outage-log.js';
+import { MAX_ITEM_LENGTH } from './bloom-filter.js';
 import { BloomFilterService } from './bloom.service.js';
 
 /** Where `@BloomGuard` takes the item from: a route parameter, or a function of the context. */
-export type BloomGuardSource = { param: string } | { from: (context: ExecutionContext) => string | undefined };
+export type BloomGuardSource = { param: string } | { from: (context: ExecutionContext) => string | number | undefined };
 
 interface BloomGuardSettings {
   filter: string;
@@ -17,7 +18,8 @@ const BLOOM_GUARD = 'redis-patterns:bloom-guard';
 /**
  * Answers 404 without calling the handler when the item (a route parameter, say) is certainly
  * not in the filter. When the filter is not built yet, or Redis fails, the request goes through
- * (fail-open), and the outage is logged once.
+ * (fail-open), and that is logged once. An item that is not a string or number (a repeated query
+ * parameter) goes through too: the handler decides.
  *
  * @example
  * @Get(':id')
@@ -34,7 +36,10 @@ export function BloomGuard(filter: string, source: BloomGuardSource): MethodDeco
 /** The guard behind `@BloomGuard`. Override `itemOf` to take the item from elsewhere. */
 @Injectable()
 export class BloomFilterGuard implements CanActivate {
-  private readonly outage = new OutageLog(new Logger('RedisPatterns:Bloom'), (reason) => `Bloom filters are unavailable (${reason}); @BloomGuard lets requests through until they are back`, 'Bloom filters are available again');
+  private readonly logger = new Logger('RedisPatterns:Bloom');
+  private readonly outage = new OutageLog(this.logger, (reason) => `Bloom filters are unavailable (${reason}); @BloomGuard lets requests through until they are back`, 'Bloom filters are available again');
+  /** Filters found not built, each logged once. */
+  private readonly notBuilt = new Set<string>();
 
   constructor(
     protected readonly blooms: BloomFilterService,
@@ -44,28 +49,34 @@ export class BloomFilterGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const settings = this.reflector.getAllAndOverride<BloomGuardSettings | undefined>(BLOOM_GUARD, [context.getHandler(), context.getClass()]);
     if (!settings) return true;
-    const item = this.itemOf(context, settings.source);
-    // Nothing to check (no such parameter): the handler decides.
-    if (item === undefined || item === '') return true;
+    const raw = this.itemOf(context, settings.source);
+    const item = typeof raw === 'number' ? String(raw) : raw;
+    // Nothing to check (no such parameter, or not one value): the handler decides.
+    if (typeof item !== 'string' || item === '') return true;
+    // Longer than any item a filter holds: never added.
+    if (item.length > MAX_ITEM_LENGTH) throw new NotFoundException();
     const filter = this.blooms.get(settings.filter);
-    let present: boolean;
+    let result: { found: boolean[]; built: boolean };
     try {
-      present = await filter.mightContain(item);
+      result = await filter.lookup([item]);
       this.outage.succeeded();
     } catch (error) {
-      // An item no filter can hold (too long) was never added.
-      if (error instanceof InvalidOptionError) throw new NotFoundException();
+      if (error instanceof InvalidOptionError) throw error;
       this.outage.failed(error);
       return true;
     }
-    if (!present) throw new NotFoundException();
+    if (!result.built && !this.notBuilt.has(filter.name)) {
+      this.notBuilt.add(filter.name);
+      this.logger.warn(`Bloom filter "${filter.name}" is not built yet: @BloomGuard lets requests through until a prefill or rebuild fills it`);
+    }
+    if (!result.found[0]) throw new NotFoundException();
     return true;
   }
 
   /** The item to look up. */
-  protected itemOf(context: ExecutionContext, source: BloomGuardSource): string | undefined {
+  protected itemOf(context: ExecutionContext, source: BloomGuardSource): unknown {
     if ('from' in source) return source.from(context);
-    const params = context.switchToHttp().getRequest<{ params?: Record<string, string> }>().params;
-    return params?.[source.param];
+    if (context.getType() !== 'http') return undefined;
+    return context.switchToHttp().getRequest<{ params?: Record<string, unknown> }>().params?.[source.param];
   }
 }

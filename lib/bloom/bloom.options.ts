@@ -20,8 +20,14 @@ export interface BloomFilterOptions {
    * come one by one or in arrays. Runs in the background; `BloomFilter.whenBuilt()` waits for it.
    */
   prefill?: (moduleRef: ModuleRef) => AsyncIterable<string | readonly string[]> | Iterable<string | readonly string[]>;
-  /** Items per script call while filling. @default 1000 */
+  /** Items per script call in batches and rebuilds, at most 10000. @default 1000 */
   batchSize?: number;
+  /**
+   * The filter starts built and empty: every item that exists will be added through it (a new
+   * data set). Without it (and without `prefill`), the filter lets everything through until a
+   * `rebuild` fills it, so ids that exist but were never added are not hidden. @default false
+   */
+  startsEmpty?: boolean;
 }
 
 /** What `BloomFilter.info()` reports. */

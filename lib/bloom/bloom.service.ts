@@ -93,9 +93,10 @@ export class BloomFilterService implements OnApplicationBootstrap {
     const prefill = options.prefill;
     if (!prefill) return;
     const build = async () => {
-      if (await filter.isBuilt()) return;
-      await filter.rebuild(prefill(this.moduleRef));
-      this.logger.log(`Bloom filter "${name}" is built`);
+      // Built already, or being built by another instance (which holds the rebuild's lease).
+      const { built, rebuilding } = await filter.status();
+      if (built || rebuilding) return;
+      if (await filter.rebuild(prefill(this.moduleRef))) this.logger.log(`Bloom filter "${name}" is built`);
     };
     filter.trackBuild(
       build().catch((error: unknown) => {
@@ -109,13 +110,12 @@ export class BloomFilterService implements OnApplicationBootstrap {
     const hasBloom = options.backend === 'bitmap' ? false : await this.hasRedisBloom();
     if (options.backend === 'redisbloom' && !hasBloom) throw new RedisPatternsError(`Bloom filter "${name}" asks for backend 'redisbloom', but the server has no BF.* commands`);
     const backend = hasBloom ? 'redisbloom' : 'bitmap';
-    const metaKey = this.keys.tagged(['bf', name], 'meta');
-    const baseKey = this.keys.tagged(['bf', name], 'g');
+    const keys: BloomFilterStorage['keys'] = [this.keys.tagged(['bf', name], 'meta'), this.keys.tagged(['bf', name], 'a'), this.keys.tagged(['bf', name], 'b')];
     const { bits, hashes, capacity, errorRate } = options;
-    const stored = await createScript.run<(string | null)[] | null>(this.redis, [metaKey, baseKey], [backend, bits, hashes, capacity, errorRate, 'g0', options.prefill ? '0' : '1']);
-    if (!stored) return { metaKey, baseKey, backend, bits, hashes, capacity, errorRate };
+    const stored = await createScript.run<(string | null)[] | null>(this.redis, keys, [backend, bits, hashes, capacity, errorRate, options.startsEmpty ? '1' : '0']);
+    if (!stored) return { keys, backend, bits, hashes, capacity, errorRate };
     const [storedBackend, storedBits, storedHashes, storedCapacity, storedErrorRate] = stored;
-    const kept: BloomFilterStorage = { metaKey, baseKey, backend: storedBackend as BloomFilterStorage['backend'], bits: Number(storedBits), hashes: Number(storedHashes), capacity: Number(storedCapacity), errorRate: Number(storedErrorRate) };
+    const kept: BloomFilterStorage = { keys, backend: storedBackend as BloomFilterStorage['backend'], bits: Number(storedBits), hashes: Number(storedHashes), capacity: Number(storedCapacity), errorRate: Number(storedErrorRate) };
     if (kept.capacity !== capacity || kept.errorRate !== errorRate || (options.backend !== 'auto' && kept.backend !== options.backend)) {
       this.logger.warn(`Bloom filter "${name}" exists with { capacity: ${kept.capacity}, errorRate: ${kept.errorRate}, backend: '${kept.backend}' }, not the options given ({ capacity: ${capacity}, errorRate: ${errorRate}, backend: '${options.backend}' }); it keeps the stored ones. Use a new name to resize it.`);
     }

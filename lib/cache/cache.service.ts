@@ -57,7 +57,8 @@ export interface CacheEntryOptions<T = unknown> {
   /** When it returns true for a loaded value, the value is returned but not stored. */
   unless?: (value: T) => boolean;
   /**
-   * A Bloom filter (declared in the module options) that holds every key that exists: on a miss,
+   * A Bloom filter (declared in the module options, or opened with `BloomFilterService.filter`)
+   * that holds every key that exists: on a miss,
    * a key certainly not in it answers null without calling the loader. Give `{ filter, item }` to
    * look up something other than the key. Null results are then cached (`cacheNull` defaults to
    * true), for the false positives. A filter that is not built or not reachable lets the loader run.

@@ -42,13 +42,14 @@ export class RedisScript {
    */
   async run<T = unknown>(client: RedisClient, keys: readonly string[], args: readonly ScriptArgument[] = [], { buffers = false } = {}): Promise<T> {
     if (isCluster(client)) this.assertOneSlot(keys);
+    // One array, not spread arguments: a batch may pass more values than a function call takes.
+    const values = [this.sha1, keys.length, ...keys, ...args];
     try {
-      const reply = buffers ? client.callBuffer('EVALSHA', this.sha1, keys.length, ...keys, ...args) : client.evalsha(this.sha1, keys.length, ...keys, ...args);
-      return (await reply) as T;
+      return (await (buffers ? client.callBuffer('EVALSHA', values) : client.call('EVALSHA', values))) as T;
     } catch (error) {
       if (!isNoScript(error)) throw error;
-      const reply = buffers ? client.callBuffer('EVAL', this.source, keys.length, ...keys, ...args) : client.eval(this.source, keys.length, ...keys, ...args);
-      return (await reply) as T;
+      values[0] = this.source;
+      return (await (buffers ? client.callBuffer('EVAL', values) : client.call('EVAL', values))) as T;
     }
   }
 

@@ -1,4 +1,4 @@
-import { Controller, Get, Injectable, Logger, NotFoundException, Param, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Injectable, Logger, NotFoundException, Param, type ExecutionContext, type INestApplication } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -41,6 +41,20 @@ class ProductsService {
 class ProductsController {
   handled = 0;
   constructor(private readonly table: ProductsTable) {}
+
+  @Get('by-number/:n')
+  @BloomGuard('products', { from: (context: ExecutionContext) => Number(context.switchToHttp().getRequest<{ params: { n: string } }>().params.n) })
+  byNumber(@Param('n') n: string) {
+    this.handled++;
+    return { n };
+  }
+
+  @Get('by-query')
+  @BloomGuard('products', { from: (context: ExecutionContext) => context.switchToHttp().getRequest<{ query: { id?: string } }>().query.id })
+  byQuery() {
+    this.handled++;
+    return { handled: true };
+  }
 
   @Get(':id')
   @BloomGuard('products', { param: 'id' })
@@ -120,6 +134,25 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
     expect(await service.find('deleted-row')).toBeNull();
     expect(table.queries).toBe(before + 1);
     expect(await service.find('p-7')).toEqual({ id: 'p-7', name: 'Product 7' });
+  });
+
+  it('takes the item from a function (a number is its decimal string), and lets a request without one value through', async () => {
+    await app.get(Holder).products.whenBuilt();
+    await app.get(Holder).products.add('123');
+    expect(await get('/products/by-number/123')).toBe(200);
+    expect(await get('/products/by-number/124')).toBe(404);
+    expect(await get('/products/by-query?id=a&id=b')).toBe(200);
+    expect(await get(`/products/${'x'.repeat(5000)}`)).toBe(404);
+  });
+
+  it('CacheService.getOrSet with bloom: the key itself is the item, and a filter name that was never declared is an error', async () => {
+    const cache = app.get(CacheService);
+    let loads = 0;
+    const loader = () => (loads++, 'loaded');
+    expect(await cache.getOrSet('p-1', loader, { bloom: 'products' })).toBe('loaded');
+    expect(await cache.getOrSet('no-such-key', loader, { bloom: 'products' })).toBeNull();
+    expect(loads).toBe(1);
+    await expect(cache.getOrSet('p-2', loader, { bloom: 'nope' })).rejects.toMatchObject({ name: 'InvalidOptionError', option: 'bloom' });
   });
 
   it('lets requests through while Redis is down, logging the outage once', async () => {
