@@ -13,3 +13,6 @@ export function getBloomFilterToken(name: string): string {
 export function InjectBloomFilter(name: string): ParameterDecorator & PropertyDecorator {
   return Inject(getBloomFilterToken(name));
 }
+
+/** The metadata `@BloomGuard` leaves on a handler or controller: the filter and where the item comes from. */
+export const BLOOM_GUARD = 'redis-patterns:bloom-guard';

@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { InvalidOptionError } from '../core/errors.js';
 import { OutageLog } from '../core/outage-log.js';
 import { MAX_ITEM_LENGTH } from './bloom-filter.js';
+import { BLOOM_GUARD } from './bloom.decorator.js';
 import { BloomFilterService } from './bloom.service.js';
 
 /** Where `@BloomGuard` takes the item from: a route parameter, or a function of the context. */
@@ -13,13 +14,13 @@ interface BloomGuardSettings {
   source: BloomGuardSource;
 }
 
-const BLOOM_GUARD = 'redis-patterns:bloom-guard';
 
 /**
  * Answers 404 without calling the handler when the item (a route parameter, say) is certainly
- * not in the filter. When the filter is not built yet, or Redis fails, the request goes through
- * (fail-open), and that is logged once. An item that is not a string or number (a repeated query
- * parameter) goes through too: the handler decides.
+ * not in the filter, which must be declared in the module options (checked at startup). When
+ * the filter is not built yet, or Redis fails, the request goes through (fail-open), and that is
+ * logged once. An item that is not a string or number (a repeated query parameter) goes
+ * through too: the handler decides.
  *
  * @example
  * @Get(':id')

@@ -1,11 +1,12 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
 import type { RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RedisScript } from '../core/redis-script.js';
 import { BloomFilter, type BloomFilterStorage } from './bloom-filter.js';
+import { BLOOM_GUARD } from './bloom.decorator.js';
 import type { BloomFilterOptions } from './bloom.options.js';
 import { resolveBloomOptions, type ResolvedBloomFilterOptions } from './bloom.options-validator.js';
 
@@ -36,6 +37,8 @@ export class BloomFilterService implements OnApplicationBootstrap {
     connections: RedisConnections,
     private readonly keys: RedisKeys,
     private readonly moduleRef: ModuleRef,
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
   ) {
     this.redis = connections.get();
   }
@@ -82,10 +85,28 @@ export class BloomFilterService implements OnApplicationBootstrap {
     return this.redisBloom;
   }
 
-  /** Starts the prefill of the filters opened so far (the ones declared in the module options). */
+  /**
+   * Checks that every `@BloomGuard` names a declared filter (startup fails otherwise), and starts
+   * the prefill of the filters opened so far (the ones declared in the module options).
+   */
   onApplicationBootstrap(): void {
+    this.checkGuards();
     this.bootstrapped = true;
     for (const [name, { filter, options }] of this.filters) this.prefill(name, filter, options);
+  }
+
+  private checkGuards(): void {
+    for (const controller of this.discovery.getControllers()) {
+      const type = controller.metatype as (Function & { prototype: Record<string, unknown> }) | undefined;
+      if (!type?.prototype) continue;
+      const targets = [type, ...this.scanner.getAllMethodNames(type.prototype).map((method) => type.prototype[method] as object)];
+      for (const target of targets) {
+        const settings = Reflect.getMetadata(BLOOM_GUARD, target) as { filter: string } | undefined;
+        if (settings && !this.filters.has(settings.filter)) {
+          throw new InvalidOptionError(`@BloomGuard on ${type.name}`, `a filter declared under bloomFilters in the module options (known: ${[...this.filters.keys()].join(', ') || 'none'})`, settings.filter);
+        }
+      }
+    }
   }
 
   /** Fills, in the background, a filter with a `prefill` that has never been built. */

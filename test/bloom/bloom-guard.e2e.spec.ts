@@ -155,6 +155,21 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
     await expect(cache.getOrSet('p-2', loader, { bloom: 'nope' })).rejects.toMatchObject({ name: 'InvalidOptionError', option: 'bloom' });
   });
 
+  it('fails at startup when a @BloomGuard names a filter that was never declared', async () => {
+    @Controller('typo')
+    class TypoController {
+      @Get(':id')
+      @BloomGuard('prodcuts', { param: 'id' })
+      find() {
+        return {};
+      }
+    }
+    const moduleRef = await Test.createTestingModule({ imports: [RedisPatternsModule.forRoot({ connection: own.server.address, keyPrefix: uniquePrefix() })], controllers: [TypoController] }).compile();
+    const typo = moduleRef.createNestApplication(new ExpressAdapter(), { logger: false });
+    await expect(typo.init()).rejects.toThrow('Invalid option "@BloomGuard on TypoController": expected a filter declared under bloomFilters in the module options (known: none), got "prodcuts".');
+    await typo.close();
+  });
+
   it('lets requests through while Redis is down, logging the outage once', async () => {
     await app.get(Holder).products.whenBuilt();
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
