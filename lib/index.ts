@@ -15,7 +15,7 @@ export { isCluster, type RedisClient } from './core/redis-client.js';
 export { RedisConnections } from './core/redis-connections.service.js';
 export { REDIS_CLIENT, REDIS_CODEC } from './core/redis-patterns.constants.js';
 export { RedisPatternsModule } from './core/redis-patterns.module.js';
-export { REDIS_PATTERNS_ASYNC_OPTIONS_TYPE, REDIS_PATTERNS_OPTIONS_TYPE } from './core/redis-patterns.module-definition.js';
+export { REDIS_PATTERNS_ASYNC_OPTIONS_TYPE, REDIS_PATTERNS_OPTIONS_TYPE, type RedisPatternsModuleExtras } from './core/redis-patterns.module-definition.js';
 export {
   DEFAULT_CONNECTION,
   type ClientConnectionOptions,

@@ -7,21 +7,25 @@
 -- token), the lease (ms), then for a bitmap every item's `hashes` positions, for RedisBloom the
 -- items.
 -- Returns per item 1 when it was new (to the live generation, or to the target), else 0; every
--- item 1 when the filter is not built and no rebuild runs (the rebuild to come reads them from
--- the source); -1 when the stored parameters are not the caller's (it must open the filter
--- again); -2 when the target rebuild was overtaken by another (or its metadata is gone).
+-- item 1 when the filter is not built (or lost its data) and no rebuild runs (the rebuild to
+-- come reads them from the source); -1 when the stored parameters are not the caller's (it must open the filter
+-- again); -2 when the target rebuild was overtaken by another (or its data is gone).
 local meta = redis.call('HMGET', KEYS[1], 'backend', 'bits', 'hashes', 'active', 'building', 'token', 'leaseUntil')
 local target = ARGV[4]
 if not meta[1] then return target == 'live' and false or -2 end
 if meta[1] ~= ARGV[1] or meta[2] ~= ARGV[2] or meta[3] ~= ARGV[3] then return -1 end
 local time = redis.call('TIME')
 local now = time[1] * 1000 + math.floor(time[2] / 1000)
+local function keyOf(slot) return slot == 'a' and KEYS[2] or KEYS[3] end
+-- A generation's key exists from the moment it is made: a missing one lost its data, and
+-- writing to it would make a filter of the new items alone (hiding every earlier one).
+local function kept(slot) return slot ~= '' and redis.call('EXISTS', keyOf(slot)) == 1 end
 local slots = {}
 if target == 'live' then
-  if meta[4] ~= '' then slots[#slots + 1] = meta[4] end
-  if meta[5] ~= '' and tonumber(meta[7] or 0) > now then slots[#slots + 1] = meta[5] end
+  if kept(meta[4]) then slots[#slots + 1] = meta[4] end
+  if tonumber(meta[7] or 0) > now and kept(meta[5]) then slots[#slots + 1] = meta[5] end
 else
-  if meta[6] ~= target or meta[5] == '' then return -2 end
+  if meta[6] ~= target or not kept(meta[5]) then return -2 end
   slots[1] = meta[5]
   redis.call('HSET', KEYS[1], 'leaseUntil', now + tonumber(ARGV[5]))
 end
@@ -31,7 +35,7 @@ local count = (#ARGV - 5) / per
 local added = {}
 for i = 1, count do added[i] = 1 end
 for s = 1, #slots do
-  local key = slots[s] == 'a' and KEYS[2] or KEYS[3]
+  local key = keyOf(slots[s])
   local new = 0
   if bitmap then
     for i = 1, count do

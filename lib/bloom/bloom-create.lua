@@ -13,7 +13,8 @@ redis.call('HSET', KEYS[1], 'backend', ARGV[1], 'bits', ARGV[2], 'hashes', ARGV[
 redis.call('HSETNX', KEYS[1], 'building', '')
 redis.call('HSETNX', KEYS[1], 'token', '')
 -- A rebuild may have swapped in (or begun) before the metadata was written again: keep its state.
-if redis.call('HSETNX', KEYS[1], 'active', ARGV[6] == '1' and 'a' or '') == 1 and ARGV[6] == '1' and ARGV[1] == 'redisbloom' then
-  redis.call('BF.RESERVE', KEYS[2], ARGV[5], ARGV[4])
+if redis.call('HSETNX', KEYS[1], 'active', ARGV[6] == '1' and 'a' or '') == 1 and ARGV[6] == '1' then
+  -- The generation exists from now on: a missing key later means lost data.
+  if ARGV[1] == 'redisbloom' then redis.call('BF.RESERVE', KEYS[2], ARGV[5], ARGV[4]) else redis.call('SETBIT', KEYS[2], 0, 0) end
 end
 return false

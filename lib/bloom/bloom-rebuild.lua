@@ -6,7 +6,8 @@
 --   capacity, error rate (stored again if the metadata was lost). Returns 1, or -1 when the
 --   stored parameters are not these.
 -- ARGV[1] 'swap', ARGV[2] token: makes the generation live, deleting the one it replaces.
---   Returns 1, or 0 when another rebuild took over.
+--   Returns 1, or 0 when another rebuild took over (or the generation lost its data: it is
+--   dropped).
 -- ARGV[1] 'abort', ARGV[2] token: drops the generation of a failed rebuild, if still its own.
 -- ARGV[1] 'status': returns { live generation or '', 1 when a rebuild holds a lease, else 0 }.
 local op = ARGV[1]
@@ -29,14 +30,18 @@ if op == 'begin' then
   local slot = live == 'a' and 'b' or 'a'
   drop(slot)
   redis.call('HSET', KEYS[1], 'active', live, 'building', slot, 'token', ARGV[2], 'leaseUntil', now + tonumber(ARGV[3]))
-  if ARGV[4] == 'redisbloom' then redis.call('BF.RESERVE', keyOf(slot), ARGV[8], ARGV[7]) end
+  -- The generation exists from now on (an empty bitmap is one zero byte): a missing key later
+  -- means lost data.
+  if ARGV[4] == 'redisbloom' then redis.call('BF.RESERVE', keyOf(slot), ARGV[8], ARGV[7]) else redis.call('SETBIT', keyOf(slot), 0, 0) end
   return 1
 end
 if token ~= ARGV[2] or building == '' then return 0 end
+-- The generation lost its data while it was filled: swapping it in would hide what it held.
+if op == 'swap' and redis.call('EXISTS', keyOf(building)) == 0 then op = 'abort' end
 if op == 'abort' then
   drop(building)
   redis.call('HSET', KEYS[1], 'building', '', 'token', '')
-  return 1
+  return ARGV[1] == 'abort' and 1 or 0
 end
 -- 'swap'
 redis.call('HSET', KEYS[1], 'active', building, 'building', '', 'token', '')

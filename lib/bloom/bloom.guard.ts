@@ -14,7 +14,6 @@ interface BloomGuardSettings {
   source: BloomGuardSource;
 }
 
-
 /**
  * Answers 404 without calling the handler when the item (a route parameter, say) is certainly
  * not in the filter, which must be declared in the module options (checked at startup). When

@@ -74,7 +74,7 @@ export class BloomFilterService implements OnApplicationBootstrap {
   }
 
   /** Whether the server has RedisBloom's BF.* commands (asked once). */
-  hasRedisBloom(): Promise<boolean> {
+  private hasRedisBloom(): Promise<boolean> {
     this.redisBloom ??= (this.redis.call('COMMAND', 'INFO', 'BF.ADD') as Promise<unknown[]>).then(
       (reply) => Array.isArray(reply) && reply[0] !== null && reply[0] !== undefined,
       (error: unknown) => {

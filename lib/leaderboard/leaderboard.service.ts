@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InvalidOptionError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
+import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
 import type { RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { Leaderboard } from './leaderboard.js';
@@ -26,6 +27,7 @@ export class LeaderboardService {
   constructor(
     connections: RedisConnections,
     private readonly keys: RedisKeys,
+    private readonly maxmemoryPolicy: MaxmemoryPolicyCheck,
   ) {
     this.redis = connections.get();
   }
@@ -36,6 +38,8 @@ export class LeaderboardService {
    */
   board(name: string, options: LeaderboardOptions = {}): Leaderboard {
     if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) throw new InvalidOptionError('name', `a board name of 1 to ${MAX_NAME_LENGTH} characters`, name);
+    // Boards made at startup (registered ones) are checked against maxmemory-policy with the rest.
+    this.maxmemoryPolicy.declare('leaderboards', 'durable');
     return new Leaderboard(name, this.redis, this.keys, resolveLeaderboardOptions(options, `leaderboard "${name}"`));
   }
 }

@@ -24,8 +24,8 @@ const ALL_TIME: Period = { id: 'all' };
 export class LeaderboardFullError extends RedisPatternsError {}
 
 /**
- * One leaderboard on a Redis sorted set. Every read is one script, so `rank`, `top`, `page` and
- * `around` agree with each other at any moment; every write is one script too.
+ * One leaderboard on a Redis sorted set. Every read is one command or one script, so `rank`,
+ * `top`, `page` and `around` agree with each other at any moment; every write is one script too.
  *
  * @example
  * const board = this.leaderboards.board('arcade', { period: 'week' });

@@ -5,6 +5,7 @@ import { RedisPatternsError } from '../core/errors.js';
 import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
 import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
 import type { Session } from './session.options.js';
+import { SessionService } from './session.service.js';
 import type { ResolvedSessionOptions } from './session.options-validator.js';
 
 /** A response of Express (`setHeader`/`getHeader`) or Fastify (`header`/`getHeader`). */
@@ -31,7 +32,10 @@ export interface HttpRequestHeaders {
 export class SessionCookies {
   private readonly settings: ResolvedSessionOptions;
 
-  constructor(@Inject(RESOLVED_OPTIONS) options: ResolvedRedisPatternsOptions) {
+  constructor(
+    @Inject(RESOLVED_OPTIONS) options: ResolvedRedisPatternsOptions,
+    private readonly sessions: SessionService,
+  ) {
     this.settings = options.session;
   }
 
@@ -58,12 +62,12 @@ export class SessionCookies {
   }
 
   /**
-   * Sets the signed cookie for this session, expiring with its absolute timeout (counted from
-   * when Redis last saw the session, so this host's clock plays no part).
+   * Sets the signed cookie for this session, expiring with its absolute timeout (on Redis's
+   * clock, as learned by `SessionService`, so this host's clock plays no part).
    */
-  issue(response: HttpResponse, session: Pick<Session, 'id' | 'createdAt' | 'lastSeenAt'>, absoluteTtlMs = this.settings.absoluteTtlMs): void {
+  issue(response: HttpResponse, session: Pick<Session, 'id' | 'createdAt'>, absoluteTtlMs = this.settings.absoluteTtlMs): void {
     const cookie = this.requireCookie();
-    const maxAge = Math.max(0, Math.floor((session.createdAt + absoluteTtlMs - session.lastSeenAt) / 1000));
+    const maxAge = Math.max(0, Math.floor((session.createdAt + absoluteTtlMs - this.sessions.now()) / 1000));
     this.append(response, stringifySetCookie(cookie.name, sign(session.id, cookie.secrets[0]), { ...this.attributes(), maxAge }));
   }
 

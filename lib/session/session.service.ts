@@ -147,6 +147,11 @@ export class SessionService {
     return now < session.lastSeenAt || now >= session.expiresAt || now - session.lastSeenAt >= Math.min(this.settings.touchIntervalMs, Math.floor(idleTtlMs / 2));
   }
 
+  /** Redis's current time (ms), as this instance last learned it from a script's reply; this host's clock before the first. */
+  now(): number {
+    return Date.now() + (this.clockOffsetMs ?? 0);
+  }
+
   private learnClock(redisNow: number): void {
     this.clockOffsetMs = redisNow - Date.now();
   }
@@ -188,6 +193,7 @@ export class SessionService {
     const taken = await takeScript.run<[number, string[]] | null>(this.redis, [this.sessionKey(oldHandle)]);
     if (!taken) return null;
     const [now, fields] = taken;
+    this.learnClock(now);
     const previousUser = fieldValue(fields, 'u') || null;
     if (userId !== undefined) setField(fields, 'u', userId);
     const info = this.decode<D>(oldHandle, fields);

@@ -129,6 +129,9 @@ describe.each(bloomTargets)('BloomFilter, $name', (target) => {
     const keys = apps[0].get(RedisKeys);
     await redis.del(keys.tagged(['bf', name], 'a'));
     expect(await filter.lookup(['absent'])).toEqual({ found: [true], built: false });
+    // An add does not make a filter of the new items alone, which would hide the earlier ones.
+    expect(await filter.add('after-the-loss')).toBe(true);
+    expect(await filter.lookup(['kept'])).toEqual({ found: [true], built: false });
     // Redis lost everything; another instance, with other options, writes the metadata again.
     await redis.del(keys.tagged(['bf', name], 'meta'));
     const other = apps[1].get(BloomFilterService).filter(name, { capacity: 50, errorRate: 0.1, startsEmpty: true });

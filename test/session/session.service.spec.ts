@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { InvalidOptionError, RedisConnections, RedisKeys, SessionService } from '../../lib/index.js';
+import { InvalidOptionError, RedisConnections, RedisKeys, SessionCookies, SessionService } from '../../lib/index.js';
 import { resolveSessionOptions } from '../../lib/session/session.options-validator.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
@@ -201,6 +201,22 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
     expect(await sessions.get(id)).toBeNull();
   });
 
+});
+
+describe('session cookies', () => {
+  it("expire with the session's absolute timeout, counted to Redis's now (a regenerated session's cookie too)", async () => {
+    const app = await startContext({ connection: topologies[0].connection(), session: { idleTtl: '5s', absoluteTtl: '10s', touchInterval: '1s', cookie: { secret: 'y'.repeat(32) } } });
+    const sessions = app.get(SessionService);
+    const issued: string[] = [];
+    const response = { header: (_name: string, value: string | string[]) => issued.push(String(value)), getHeader: () => undefined };
+    const created = await sessions.create('cookie-user');
+    app.get(SessionCookies).issue(response, created);
+    await sleep(1_100);
+    app.get(SessionCookies).issue(response, (await sessions.regenerate(created.id))!);
+    // Rounded down, so the cookie never outlives the session: 9 when a millisecond passed since creation.
+    expect(issued.map((cookie) => Number(/Max-Age=(\d+)/.exec(cookie)![1]))).toEqual([expect.toBeOneOf([9, 10]), 8]);
+    await app.close();
+  });
 });
 
 describe('session options', () => {
