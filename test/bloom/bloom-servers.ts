@@ -4,7 +4,7 @@ import type { RedisPatternsModuleOptions } from '../../lib/index.js';
 
 /** The RedisBloom module to load, when REDIS_BLOOM_MODULE names one. */
 export const REDIS_BLOOM_MODULE = process.env.REDIS_BLOOM_MODULE;
-export const REDIS_BLOOM_SKIP_REASON = 'skipped: REDIS_BLOOM_MODULE does not name a RedisBloom module to load (redis-server --loadmodule)';
+export const REDIS_BLOOM_SKIP_REASON = 'REDIS_BLOOM_MODULE does not name a RedisBloom module to load (redis-server --loadmodule)';
 
 /** Where a suite runs: a topology, with the backend it expects 'auto' to pick there. */
 export interface BloomTarget {

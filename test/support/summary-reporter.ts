@@ -2,7 +2,7 @@ import type { Reporter, TestModule } from 'vitest/node';
 
 /**
  * Ends the run with a plain `N passed, N failed, N skipped` line that any CI can read, after the
- * full name of every skipped test (which says why it was skipped).
+ * full name of every skipped test and why (the note it gave `context.skip`).
  */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
@@ -10,12 +10,15 @@ export default class SummaryReporter implements Reporter {
     const skipped: string[] = [];
     for (const testModule of testModules) {
       for (const test of testModule.children.allTests()) {
-        const state = test.result().state;
-        if (state === 'passed' || state === 'failed' || state === 'skipped') counts[state]++;
-        if (state === 'skipped') skipped.push(test.fullName);
+        const result = test.result();
+        if (result.state === 'passed' || result.state === 'failed') counts[result.state]++;
+        if (result.state === 'skipped') {
+          counts.skipped++;
+          skipped.push(`${test.fullName}: ${result.note ?? 'no reason given'}`);
+        }
       }
     }
-    for (const name of skipped) process.stdout.write(`\nskipped: ${name}`);
+    for (const line of skipped) process.stdout.write(`\nskipped: ${line}`);
     process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
   }
 }
