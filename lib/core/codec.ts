@@ -48,6 +48,8 @@ export class JsonCodec implements RedisCodec {
   readonly binary = false;
 
   encode(value: unknown, key?: string): string {
+    // Plain JSON data (the common case) needs no replacer, which costs a call per property.
+    if (isPlainJson(value, 0)) return JSON.stringify(value);
     let tagged = false;
     const replacer = function (this: Record<string, unknown>, property: string, jsonValue: unknown): unknown {
       const special = encodeSpecial(this[property], jsonValue, key);
@@ -62,7 +64,11 @@ export class JsonCodec implements RedisCodec {
       if (error instanceof CodecError) throw error;
       // JSON.stringify reports plain cycles; a cycle through a Map or Set overflows the stack instead.
       const cyclic = error instanceof RangeError || /circular/i.test((error as Error).message);
-      throw new CodecError(key, cyclic ? 'encode a circular or too deeply nested structure' : `encode the value (${(error as Error).message})`, { cause: error });
+      throw new CodecError(
+        key,
+        cyclic ? 'encode a circular or too deeply nested structure' : `encode the value (${(error as Error).message})`,
+        { cause: error },
+      );
     }
     return tagged ? TAGGED_PREFIX + text : text;
   }
@@ -76,6 +82,42 @@ export class JsonCodec implements RedisCodec {
       throw new CodecError(key, `decode the stored value (${(error as Error).message})`, { cause: error });
     }
   }
+}
+
+/** Nesting past this depth takes the replacer's path, which also reports cycles. */
+const MAX_PLAIN_DEPTH = 64;
+
+/**
+ * Whether JSON.stringify writes `value` exactly as it is, so that it decodes to an equal value:
+ * strings, booleans, null, finite numbers other than -0, arrays without holes or undefined, and
+ * plain objects (no class, no symbol keys, no tag property) of such values. Anything else, Dates
+ * and class instances included, is left to {@link encodeSpecial}.
+ */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth >= MAX_PLAIN_DEPTH) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype === Array.prototype) {
+    const array = value as unknown[];
+    for (let i = 0; i < array.length; i++) if (!isPlainJson(array[i], depth + 1)) return false;
+    return true;
+  }
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  const record = value as Record<string, unknown>;
+  if (Object.hasOwn(record, TAG) || Object.getOwnPropertySymbols(record).length > 0) return false;
+  for (const property of Object.keys(record)) if (!isPlainJson(record[property], depth + 1)) return false;
+  return true;
 }
 
 /**
@@ -98,13 +140,18 @@ function encodeSpecial(raw: unknown, jsonValue: unknown, key: string | undefined
       throw new CodecError(key, `encode a ${typeof raw}: only data can be stored`);
   }
   if (raw instanceof Date) return { [TAG]: 'Date', v: Number.isNaN(raw.getTime()) ? null : raw.toISOString() };
-  if (raw instanceof Uint8Array) return { [TAG]: Buffer.isBuffer(raw) ? 'Buffer' : 'Uint8Array', v: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
+  if (raw instanceof Uint8Array)
+    return {
+      [TAG]: Buffer.isBuffer(raw) ? 'Buffer' : 'Uint8Array',
+      v: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64'),
+    };
   // null, and objects whose toJSON() already chose their JSON form.
   if (typeof raw !== 'object' || raw === null || jsonValue !== raw) return jsonValue;
   if (raw instanceof Map) return { [TAG]: 'Map', v: [...raw] };
   if (raw instanceof Set) return { [TAG]: 'Set', v: [...raw] };
   if (Array.isArray(raw)) return jsonValue;
-  if (Object.getOwnPropertySymbols(raw).length > 0) throw new CodecError(key, 'encode an object with symbol keys: only string keys can be stored');
+  if (Object.getOwnPropertySymbols(raw).length > 0)
+    throw new CodecError(key, 'encode an object with symbol keys: only string keys can be stored');
   // A plain object that happens to use the tag property travels as its entries.
   if (Object.hasOwn(raw, TAG)) return { [TAG]: 'Object', v: Object.entries(raw) };
   return jsonValue;
@@ -121,7 +168,8 @@ function reviveTree(node: unknown): unknown {
   for (const property of Object.keys(record)) {
     const revived = reviveTree(record[property]);
     // Plain assignment to "__proto__" would change the prototype; define an own property instead.
-    if (revived !== record[property]) Object.defineProperty(record, property, { value: revived, enumerable: true, writable: true, configurable: true });
+    if (revived !== record[property])
+      Object.defineProperty(record, property, { value: revived, enumerable: true, writable: true, configurable: true });
   }
   return Object.hasOwn(record, TAG) ? reviveTagged(record as Tagged) : record;
 }

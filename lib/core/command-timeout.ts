@@ -1,6 +1,6 @@
-import type { Command } from 'ioredis';
+import type { Command, Redis } from 'ioredis';
 import { RedisPatternsError } from './errors.js';
-import type { RedisClient } from './redis-client.js';
+import { isCluster, type RedisClient } from './redis-client.js';
 
 /** A command got no reply within `commandTimeout`. It may still have run on the server. */
 export class CommandTimeoutError extends RedisPatternsError {
@@ -22,14 +22,30 @@ export class CommandTimeoutError extends RedisPatternsError {
  */
 export function enforceCommandTimeout(client: RedisClient, timeoutMs: number): void {
   const deadlines = new DeadlineQueue(timeoutMs);
+  const cluster = isCluster(client);
   const send = client.sendCommand as (this: RedisClient, command: Command, ...rest: unknown[]) => unknown;
   client.sendCommand = function sendWithDeadline(this: RedisClient, command: Command, ...rest: unknown[]) {
     deadlines.add(command);
+    if (cluster) (command as ThroughCluster)[THROUGH_CLUSTER] = true;
     return send.call(this, command, ...rest);
   } as RedisClient['sendCommand'];
+  // Commands sent to one node of a Cluster (a SCAN on every master) get the same deadline.
+  if (cluster) client.on('+node', (node: Redis) => deadlinesForNode(node, deadlines));
   const timer = setInterval(() => deadlines.expire(), Math.min(250, Math.max(10, Math.round(timeoutMs / 10))));
   timer.unref();
   client.once('end', () => clearInterval(timer));
+}
+
+/** Marks a command the Cluster itself was given (and so already has its deadline). */
+const THROUGH_CLUSTER = Symbol('RedisPatterns:throughCluster');
+type ThroughCluster = Command & { [THROUGH_CLUSTER]?: true };
+
+function deadlinesForNode(node: Redis, deadlines: DeadlineQueue): void {
+  const send = node.sendCommand as (this: Redis, command: Command, ...rest: unknown[]) => unknown;
+  node.sendCommand = function sendWithDeadline(this: Redis, command: Command, ...rest: unknown[]) {
+    if (!(command as ThroughCluster)[THROUGH_CLUSTER]) deadlines.add(command);
+    return send.call(this, command, ...rest);
+  } as Redis['sendCommand'];
 }
 
 /** Sent commands with their deadlines, oldest first. Answered commands leave from the front. */

@@ -1,5 +1,6 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type Type } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, type DiscoverableDecorator } from '@nestjs/core';
+import { WRAPPED_BY } from './method-wrapper.js';
 
 /** A provider or controller method carrying a discoverable decorator, bound to its instance. */
 export interface DecoratedMethod<T> {
@@ -7,6 +8,8 @@ export interface DecoratedMethod<T> {
   name: string;
   metadata: T;
   handler: (...args: unknown[]) => unknown;
+  /** The instance the handler is bound to. */
+  instance: object;
 }
 
 /**
@@ -23,12 +26,28 @@ export class DecoratedMethodsExplorer {
     private readonly scanner: MetadataScanner,
   ) {}
 
+  /**
+   * Whether some provider or controller has a method whose decorator uses `service` (`@Cacheable`
+   * uses CacheService, `@WithLock` LockService): tells whether the app uses a feature.
+   */
+  usesService(service: Type): boolean {
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      const prototype = (wrapper.metatype as Type | undefined)?.prototype as Record<string, unknown> | undefined;
+      if (!prototype) continue;
+      for (const methodName of this.scanner.getAllMethodNames(prototype)) {
+        const services = Reflect.getMetadata(WRAPPED_BY, prototype[methodName] as object) as Type[] | undefined;
+        if (services?.includes(service)) return true;
+      }
+    }
+    return false;
+  }
+
   find<T>(decorator: DiscoverableDecorator<T>, decoratorName: string): DecoratedMethod<T>[] {
     const found: DecoratedMethod<T>[] = [];
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       // A factory or value provider has no class of its own: look at what it produced.
       const instance = wrapper.instance as Record<string, (...args: unknown[]) => unknown> | undefined;
-      const type = (wrapper.inject ? instance?.constructor : wrapper.metatype) as Function | undefined;
+      const type = (wrapper.inject ? instance?.constructor : wrapper.metatype) as Type | undefined;
       const prototype = type?.prototype as Record<string, unknown> | undefined;
       if (!type || !prototype || type === Object) continue;
       for (const methodName of this.scanner.getAllMethodNames(prototype)) {
@@ -36,10 +55,12 @@ export class DecoratedMethodsExplorer {
         if (metadata === undefined) continue;
         const name = `${type.name}.${methodName}`;
         if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient || !instance) {
-          this.logger.warn(`@${decoratorName} on ${name} is ignored: its class is request-scoped or transient, so there is no single instance to call.`);
+          this.logger.warn(
+            `@${decoratorName} on ${name} is ignored: its class is request-scoped or transient, so there is no single instance to call.`,
+          );
           continue;
         }
-        found.push({ name, metadata, handler: instance[methodName].bind(instance) });
+        found.push({ name, metadata, handler: instance[methodName].bind(instance), instance });
       }
     }
     return found;

@@ -1,3 +1,5 @@
+import { BadRequestException } from '@nestjs/common';
+
 /**
  * Base class of every error this library throws, so callers can tell them apart from
  * errors raised by Redis, ioredis or their own code.
@@ -44,11 +46,14 @@ export class CodecError extends RedisPatternsError {
  */
 export class CrossSlotError extends RedisPatternsError {
   constructor(
+    /** The script, or other operation (`kind`), that was given the keys. */
     readonly script: string,
     readonly keys: readonly string[],
+    /** What `script` names, in the message: `'Script'`, `'Transaction'`. */
+    kind = 'Script',
   ) {
     super(
-      `Script "${script}" was called with keys in different cluster slots (${keys.join(', ')}); ` +
+      `${kind} "${script}" was called with keys in different cluster slots (${keys.join(', ')}); ` +
         'give them one hash tag, for example with RedisKeys.tagged().',
     );
   }
@@ -74,8 +79,27 @@ export class ValueDescription {
 
 function describeValue(value: unknown): string {
   if (value instanceof ValueDescription) return value.description;
+  if (value === undefined) return 'nothing: it is missing (undefined)';
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (value === null || value === undefined || typeof value !== 'object') return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   return `an object (${value.constructor?.name ?? 'Object'})`;
+}
+
+/**
+ * A string that is not well-formed Unicode (it holds a lone surrogate, as `JSON.parse('"\\ud800"')`
+ * gives) where text becomes a Redis key, member or item. As UTF-8 it would turn into U+FFFD, and two
+ * different strings into one key. Such strings come from requests, so this is a Nest
+ * `BadRequestException`: a controller answers 400. `option` names the argument.
+ *
+ * @example
+ * await board.submit('ZQY\ud801', 10); // MalformedTextError: Invalid option "member": expected well-formed Unicode text, ...
+ */
+export class MalformedTextError extends BadRequestException {
+  readonly expected = 'well-formed Unicode text';
+
+  constructor(readonly option: string) {
+    super(`Invalid option "${option}": expected well-formed Unicode text, got a string with a lone surrogate (not valid UTF-16).`);
+    this.name = 'MalformedTextError';
+  }
 }

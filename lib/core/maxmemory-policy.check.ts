@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { RESOLVED_OPTIONS } from './redis-patterns.constants.js';
-import type { ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
+import { ModuleRef } from '@nestjs/core';
+import { CORE_OPTIONS } from './core.constants.js';
+import type { ResolvedCoreOptions } from './core.options.js';
 import { masterNodes, type RedisClient } from './redis-client.js';
 import { RedisConnections } from './redis-connections.service.js';
 
@@ -10,8 +11,19 @@ import { RedisConnections } from './redis-connections.service.js';
  */
 export type KeyDurability = 'evictable' | 'durable';
 
+/** Injection token of the features' key needs (`KeyUser[]`), from their definitions. */
+export const KEY_USERS = Symbol('RedisPatterns:KeyUsers');
+
+/** A feature's key needs, and whether the app uses the feature (asked once, after startup). */
+export interface KeyUser {
+  feature: string;
+  durability: KeyDurability;
+  inUse(moduleRef: ModuleRef): boolean;
+}
+
 /**
- * Features declare here what their keys need. After startup, the module reads Redis's
+ * Features declare what their keys need (in their definitions; other code with `declare`). After
+ * startup, for the features in use, the module reads Redis's
  * `maxmemory` and `maxmemory-policy` once and warns when they do not suit them:
  *
  * - durable keys (locks, sessions, leaderboards) under any policy but `noeviction`. They carry
@@ -27,15 +39,22 @@ export class MaxmemoryPolicyCheck implements OnApplicationBootstrap {
 
   constructor(
     private readonly connections: RedisConnections,
-    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
+    @Inject(CORE_OPTIONS) private readonly options: ResolvedCoreOptions,
+    @Inject(KEY_USERS) private readonly users: readonly KeyUser[],
+    private readonly moduleRef: ModuleRef,
   ) {}
 
-  /** Called by a feature when it is set up. */
+  /**
+   * Declares keys of something other than the module's features (the features declare theirs).
+   * @example
+   * this.maxmemoryPolicy.declare('audit log', 'durable');
+   */
   declare(feature: string, durability: KeyDurability): void {
     this.declared.set(feature, durability);
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    for (const user of this.users) if (user.inUse(this.moduleRef)) this.declare(user.feature, user.durability);
     if (!this.options.checkMaxmemoryPolicy || this.declared.size === 0) return;
     // CONFIG may be disallowed (managed services, ACLs); then there is nothing to check.
     const settings = await this.readSettings(this.connections.get()).catch(() => undefined);
@@ -59,10 +78,12 @@ export class MaxmemoryPolicyCheck implements OnApplicationBootstrap {
   }
 
   /** On a Cluster, the first master is taken as representative. */
-  private async readSettings(client: RedisClient): Promise<{ maxmemory: string; policy: string } | undefined> {
+  private async readSettings(client: RedisClient): Promise<{ maxmemory: string; policy: string }> {
     const [node] = masterNodes(client);
-    if (!node) return undefined;
-    const [[, maxmemory], [, policy]] = (await Promise.all([node.config('GET', 'maxmemory'), node.config('GET', 'maxmemory-policy')])) as string[][];
+    const [[, maxmemory], [, policy]] = (await Promise.all([
+      node.config('GET', 'maxmemory'),
+      node.config('GET', 'maxmemory-policy'),
+    ])) as string[][];
     return { maxmemory, policy };
   }
 }

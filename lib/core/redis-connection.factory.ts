@@ -1,7 +1,8 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions, type SentinelAddress } from 'ioredis';
+import { deliverAtMostOnce } from './cluster-delivery.js';
 import { enforceCommandTimeout } from './command-timeout.js';
 import { isCluster, type RedisClient } from './redis-client.js';
-import type { ClientConnectionOptions, RedisConnectionOptions, ResolvedRedisPatternsOptions } from './redis-patterns.options.js';
+import type { ClientConnectionOptions, RedisConnectionOptions, ResolvedCoreOptions } from './core.options.js';
 
 /** How a connection is used: `mode` for health and docs, `owned` when the module must close it. */
 export interface CreatedConnection {
@@ -16,7 +17,7 @@ export interface CreatedConnection {
  * with capped exponential backoff and jitter. Clients are created with `lazyConnect`; the module
  * connects them at startup.
  */
-export function createConnection(name: string, connection: RedisConnectionOptions, options: ResolvedRedisPatternsOptions): CreatedConnection {
+export function createConnection(name: string, connection: RedisConnectionOptions, options: ResolvedCoreOptions): CreatedConnection {
   if ('client' in connection) {
     return { client: connection.client, mode: isCluster(connection.client) ? 'cluster' : 'standalone', owned: false };
   }
@@ -27,17 +28,24 @@ export function createConnection(name: string, connection: RedisConnectionOption
   return created;
 }
 
-function createClient(name: string, connection: Exclude<RedisConnectionOptions, ClientConnectionOptions>, options: ResolvedRedisPatternsOptions): CreatedConnection {
+function createClient(
+  name: string,
+  connection: Exclude<RedisConnectionOptions, ClientConnectionOptions>,
+  options: ResolvedCoreOptions,
+): CreatedConnection {
   const common = commonOptions(name, options);
   if ('cluster' in connection) {
     const { nodes, options: clusterOptions = {} } = connection.cluster;
     const client = new Cluster(nodes.map(toAddress), {
       enableOfflineQueue: options.offlineQueue,
+      // A Cluster pipelines per node itself; its node connections are not auto-pipelined twice.
+      enableAutoPipelining: options.autoPipelining,
       clusterRetryStrategy: common.retryStrategy,
       lazyConnect: true,
       ...clusterOptions,
-      redisOptions: { ...withoutNodeOnly(common), ...clusterOptions.redisOptions },
+      redisOptions: { ...withoutNodeOnly(common), enableAutoPipelining: false, ...clusterOptions.redisOptions },
     });
+    deliverAtMostOnce(client);
     return { client, mode: 'cluster', owned: true };
   }
   if ('sentinel' in connection) {
@@ -68,11 +76,18 @@ function createClient(name: string, connection: Exclude<RedisConnectionOptions, 
  */
 export function createSubscriber(client: RedisClient): RedisClient {
   // No command timeout either: a subscription waits for the connection rather than failing.
-  const queueUntilConnected = { enableOfflineQueue: true, lazyConnect: false, maxRetriesPerRequest: null, commandTimeout: undefined };
+  const queueUntilConnected = {
+    enableOfflineQueue: true,
+    lazyConnect: false,
+    maxRetriesPerRequest: null,
+    commandTimeout: undefined,
+    enableAutoPipelining: false,
+  };
   if (!isCluster(client)) return client.duplicate(queueUntilConnected);
   // Sharded subscribers: one connection per master, so SSUBSCRIBE reaches the shard that owns the channel.
   return client.duplicate(undefined, {
     enableOfflineQueue: true,
+    enableAutoPipelining: false,
     lazyConnect: false,
     shardedSubscribers: true,
     redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: null, commandTimeout: undefined },
@@ -85,11 +100,82 @@ export function createSubscriber(client: RedisClient): RedisClient {
  */
 export function createBlockingConnection(client: RedisClient, blockMs: number, commandTimeoutMs: number): RedisClient {
   const commandTimeout = blockMs + commandTimeoutMs;
-  if (!isCluster(client)) return client.duplicate({ commandTimeout, lazyConnect: false });
-  return client.duplicate(undefined, { lazyConnect: false, redisOptions: { ...client.options.redisOptions, commandTimeout } });
+  if (!isCluster(client)) return client.duplicate({ commandTimeout, lazyConnect: false, enableAutoPipelining: false });
+  return client.duplicate(undefined, {
+    lazyConnect: false,
+    enableAutoPipelining: false,
+    redisOptions: { ...client.options.redisOptions, commandTimeout },
+  });
 }
 
-function commonOptions(name: string, options: ResolvedRedisPatternsOptions): RedisOptions & Required<Pick<RedisOptions, 'retryStrategy'>> {
+/**
+ * A standalone connection of its own, for state a connection holds while it is used (WATCH): to
+ * the server of `client`, or on a Cluster to the node `node` ("host:port", a master from the slot
+ * map), with the client's credentials, TLS, connect timeout and command timeout. It never
+ * reconnects, queues nothing offline and is never auto-pipelined: its user drops it when it breaks.
+ * It is created with `lazyConnect`; the caller connects it.
+ *
+ * @example
+ * const watcher = createDedicatedConnection(connections.get(), options.commandTimeoutMs, 'tx');
+ * await watcher.connect();
+ */
+export function createDedicatedConnection(client: RedisClient, commandTimeoutMs: number, role: string, node?: string): Redis {
+  const own = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  } satisfies RedisOptions;
+  let connection: Redis;
+  if (isCluster(client)) {
+    if (node === undefined) throw new TypeError('createDedicatedConnection: a Cluster needs the address of a node');
+    const { host, port } = toAddress(node);
+    const base = client.options.redisOptions ?? {};
+    connection = new Redis({ ...base, ...own, host, port, connectionName: `${base.connectionName ?? 'nrp'}:${role}` });
+  } else {
+    connection = client.duplicate({ ...own, connectionName: `${client.options.connectionName ?? 'nrp'}:${role}` });
+  }
+  if (connection.options.commandTimeout === undefined) enforceCommandTimeout(connection, commandTimeoutMs);
+  return connection;
+}
+
+/**
+ * A RESP2 connection of its own for Redis's invalidation messages (client-side caching): to the
+ * server of `client` (through its Sentinels if it has them), or on a Cluster to the node `node`
+ * ("host:port"), with the client's credentials and TLS. RESP2 because a RESP2 subscriber is the
+ * only redirect target whose invalidations ioredis delivers (it drops RESP3 `invalidate` pushes).
+ * It reconnects with the module's backoff, never resubscribes by itself (tracking must be turned
+ * on again first, on the new connection), queues nothing offline, and times out every command.
+ * It is created with `lazyConnect`; the caller connects it.
+ */
+export function createInvalidationConnection(client: RedisClient, options: ResolvedCoreOptions, node?: string): Redis {
+  const { minDelayMs, maxDelayMs } = options.reconnect;
+  const own = {
+    protocol: 2,
+    lazyConnect: true,
+    autoResubscribe: false,
+    enableOfflineQueue: false,
+    enableAutoPipelining: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    readOnly: false,
+    retryStrategy: (attempt: number) => backoffDelay(attempt, minDelayMs, maxDelayMs),
+  } satisfies RedisOptions;
+  let connection: Redis;
+  if (isCluster(client)) {
+    if (node === undefined) throw new TypeError('createInvalidationConnection: a Cluster needs the address of a node');
+    const base = client.options.redisOptions ?? {};
+    connection = new Redis({ ...base, ...own, ...toAddress(node), connectionName: `${base.connectionName ?? 'nrp'}:tracking` });
+  } else {
+    connection = client.duplicate({ ...own, connectionName: `${client.options.connectionName ?? 'nrp'}:tracking` });
+  }
+  if (connection.options.commandTimeout === undefined) enforceCommandTimeout(connection, options.commandTimeoutMs);
+  return connection;
+}
+
+function commonOptions(name: string, options: ResolvedCoreOptions): RedisOptions & Required<Pick<RedisOptions, 'retryStrategy'>> {
   const { minDelayMs, maxDelayMs } = options.reconnect;
   return {
     connectionName: `nrp:${name}`,
@@ -99,6 +185,7 @@ function commonOptions(name: string, options: ResolvedRedisPatternsOptions): Red
     connectTimeout: options.connectTimeoutMs,
     enableOfflineQueue: options.offlineQueue,
     maxRetriesPerRequest: options.offlineQueue ? 1 : 0,
+    enableAutoPipelining: options.autoPipelining,
     lazyConnect: true,
     // Keep reconnecting for as long as the app runs, never more often than the backoff allows.
     retryStrategy: (attempt: number) => backoffDelay(attempt, minDelayMs, maxDelayMs),

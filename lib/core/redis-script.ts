@@ -21,6 +21,8 @@ export type ScriptArgument = string | number | Buffer;
  * const [allowed, remaining] = await slidingWindow.run<[number, number]>(redis, [key], [limit, windowMs]);
  */
 export class RedisScript {
+  /** The name of every script made in this process, by SHA1 (the same source has the same name). */
+  private static readonly names = new Map<string, string>();
   readonly sha1: string;
 
   constructor(
@@ -28,19 +30,40 @@ export class RedisScript {
     readonly source: string,
   ) {
     this.sha1 = createHash('sha1').update(source).digest('hex');
+    RedisScript.names.set(this.sha1, name);
   }
 
-  /** Loads a `.lua` file, usually `new URL('./name.lua', import.meta.url)`. */
-  static fromFile(url: URL): RedisScript {
+  /**
+   * The name of the script with this SHA1 (as EVALSHA names it), if one was made in this process.
+   * @example
+   * RedisScript.nameOf(slowEntrySha1); // 'cache-miss'
+   */
+  static nameOf(sha1: string): string | undefined {
+    return RedisScript.names.get(sha1.toLowerCase());
+  }
+
+  /**
+   * Loads a `.lua` file, usually `new URL('./name.lua', import.meta.url)`, after the `preludes`
+   * (files of local functions that several scripts share), in the order given.
+   * @example
+   * const touch = RedisScript.fromFile(new URL('./session-touch.lua', import.meta.url), new URL('./session-meta.lua', import.meta.url));
+   */
+  static fromFile(url: URL, ...preludes: URL[]): RedisScript {
     const path = fileURLToPath(url);
-    return new RedisScript(basename(path, '.lua'), readFileSync(path, 'utf8'));
+    const source = [...preludes, url].map((file) => readFileSync(fileURLToPath(file), 'utf8')).join('\n');
+    return new RedisScript(basename(path, '.lua'), source);
   }
 
   /**
    * Runs the script; with `buffers`, bulk replies come back as Buffers (for binary values). On a Cluster, keys that hash to different slots are rejected before anything
    * is sent, with a {@link CrossSlotError} that names them.
    */
-  async run<T = unknown>(client: RedisClient, keys: readonly string[], args: readonly ScriptArgument[] = [], { buffers = false } = {}): Promise<T> {
+  async run<T = unknown>(
+    client: RedisClient,
+    keys: readonly string[],
+    args: readonly ScriptArgument[] = [],
+    { buffers = false } = {},
+  ): Promise<T> {
     if (isCluster(client)) this.assertOneSlot(keys);
     // One array, not spread arguments: a batch may pass more values than a function call takes.
     const values = [this.sha1, keys.length, ...keys, ...args];

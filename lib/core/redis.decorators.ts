@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import { REDIS_CLIENT, REDIS_CODEC } from './redis-patterns.constants.js';
+import { REDIS_CLIENT, REDIS_CODEC } from './core.constants.js';
 
 /**
  * Injects the main ioredis client (a `Redis` or a `Cluster`) for raw commands.

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandTimeoutError, REDIS_CLIENT } from '../../lib/index.js';
-import { command, RedisClusterServers } from '../support/redis-server.js';
+import { command, RedisTestCluster } from '../support/redis-server.js';
 import { ownRedisServer } from '../support/own-redis-server.js';
 import { startContext } from '../support/testing-app.js';
 
@@ -12,7 +12,10 @@ async function pause(port: number, ms: number): Promise<void> {
 
 /** Settles with the command's error, or with its reply when it got one. */
 function outcome(reply: Promise<unknown>): Promise<unknown> {
-  return reply.then((value) => ({ reply: value }), (error: unknown) => error);
+  return reply.then(
+    (value) => ({ reply: value }),
+    (error: unknown) => error,
+  );
 }
 
 describe('commandTimeout on a server that does not answer', () => {
@@ -26,7 +29,11 @@ describe('commandTimeout on a server that does not answer', () => {
 
     const [read, write] = await Promise.all([outcome(redis.get('answered')), outcome(redis.set('during', '1'))]);
     expect(read).toBeInstanceOf(CommandTimeoutError);
-    expect(read).toMatchObject({ command: 'get', timeoutMs: 200, message: 'Redis command GET got no reply within the commandTimeout of 200ms.' });
+    expect(read).toMatchObject({
+      command: 'get',
+      timeoutMs: 200,
+      message: 'Redis command GET got no reply within the commandTimeout of 200ms.',
+    });
     expect(write).toMatchObject({ command: 'set', timeoutMs: 200 });
 
     await expect.poll(() => redis.get('answered').catch(() => 'paused'), { timeout: 5_000, interval: 100 }).toBe('yes');
@@ -56,9 +63,9 @@ describe('commandTimeout on a server that does not answer', () => {
 });
 
 describe('commandTimeout on a cluster where one master does not answer', () => {
-  let servers: RedisClusterServers;
+  let servers: RedisTestCluster;
   beforeAll(async () => {
-    servers = await RedisClusterServers.start({ masters: 3 });
+    servers = await RedisTestCluster.start({ masters: 3 });
   });
   afterAll(() => servers?.destroy());
 
@@ -82,6 +89,45 @@ describe('commandTimeout on a cluster where one master does not answer', () => {
     expect(outcomes[0]).toMatchObject({ command: 'get', timeoutMs: 200 });
     expect(outcomes.slice(1)).toEqual([...keyOf.values()].slice(1).map((key) => ({ reply: key })));
     await expect.poll(() => cluster.get(pausedKey).catch(() => 'paused'), { timeout: 5_000, interval: 100 }).toBe(pausedKey);
+    await app.close();
+  });
+
+  it('never sends a command that already timed out, though the Cluster retries CLUSTERDOWN after a delay', async () => {
+    const app = await startContext({ connection: { cluster: { nodes: servers.nodes } }, commandTimeout: '300ms' });
+    const cluster = app.get<Cluster>(REDIS_CLIENT);
+    const key = `retried-${Date.now()}`;
+    const slot = Number(await cluster.call('CLUSTER', 'KEYSLOT', key));
+    const slots = (await cluster.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+    const owner = slots.find(([from, to]) => slot >= from && slot <= to)![2][1];
+    // The owner stops serving the slot: it answers CLUSTERDOWN, which ioredis retries every 100 ms.
+    await command(owner, `CLUSTER DELSLOTS ${slot}`);
+    expect(await outcome(cluster.incr(key))).toBeInstanceOf(CommandTimeoutError);
+    await command(owner, `CLUSTER ADDSLOTS ${slot}`);
+    // Retries still due would now run the INCR: long after its caller was told it failed.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await expect
+      .poll(
+        () =>
+          cluster.get(key).then(
+            () => 'served',
+            () => 'not yet',
+          ),
+        { timeout: 10_000 },
+      )
+      .toBe('served');
+    expect(await cluster.get(key)).toBeNull();
+    await app.close();
+  });
+
+  it('bounds commands sent to one node of the Cluster too (a SCAN over every master)', async () => {
+    const app = await startContext({ connection: { cluster: { nodes: servers.nodes } }, commandTimeout: '200ms' });
+    const cluster = app.get<Cluster>(REDIS_CLIENT);
+    await cluster.ping();
+    const [paused, live] = cluster.nodes('master');
+    await pause(paused.options.port!, 1_500);
+    // Without a deadline of its own, the SCAN would wait for the pause to end, then succeed.
+    expect(await outcome(paused.scan('0', 'COUNT', 10))).toMatchObject({ command: 'scan', timeoutMs: 200 });
+    expect(await outcome(live.scan('0', 'COUNT', 10))).toMatchObject({ reply: [expect.any(String), expect.any(Array)] });
     await app.close();
   });
 });

@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { REDIS_CLIENT, RedisConnections, RedisHealthIndicator, RedisKeys } from '../../lib/index.js';
-import { RedisSentinelServers } from '../support/redis-server.js';
+import { ownSentinelServers } from '../support/own-redis-server.js';
 import { clusterConnection, standaloneConnection, startContext } from '../support/testing-app.js';
 
 describe('connections', () => {
@@ -40,18 +40,13 @@ describe('connections', () => {
   });
 
   describe('through Sentinel', () => {
-    let servers: RedisSentinelServers;
-    beforeAll(async () => {
-      servers = await RedisSentinelServers.start();
-    });
-    afterAll(() => servers?.destroy());
+    const own = ownSentinelServers();
 
     it('finds the master through Sentinel (given as "host:port"), writes to it, and closes on shutdown', async () => {
-      const { host, port } = servers.sentinel.address;
-      const app = await startContext({ connection: { sentinel: { sentinels: [`${host}:${port}`], name: servers.name } } });
+      const app = await startContext({ connection: own.connection() });
       const redis = app.get<Redis>(REDIS_CLIENT);
       await redis.set('sentinel-key', 'on-master');
-      const direct = new Redis(servers.master.address);
+      const direct = new Redis(own.servers.master.address);
       expect(await direct.get('sentinel-key')).toBe('on-master');
       expect((await direct.info('replication')).includes('role:master')).toBe(true);
       await direct.quit();

@@ -18,8 +18,13 @@ describe('toMilliseconds', () => {
     expect(toMilliseconds(input, 'ttl')).toBe(expected);
   });
 
-  it.each([['10'], ['10 sec'], ['-1s'], [''], ['1w'], [-1], [Number.NaN], [Number.POSITIVE_INFINITY], [null], [{}]])('rejects %j with an error naming the option', (input) => {
-    expect(() => toMilliseconds(input as never, 'cache.ttl')).toThrow(InvalidOptionError);
-    expect(() => toMilliseconds(input as never, 'cache.ttl')).toThrow(/Invalid option "cache\.ttl": expected a non-negative number of milliseconds or a string such as '250ms'/);
-  });
+  it.each([['10'], ['10 sec'], ['-1s'], [''], ['1w'], [-1], [Number.NaN], [Number.POSITIVE_INFINITY], [null], [{}]])(
+    'rejects %j with an error naming the option',
+    (input) => {
+      expect(() => toMilliseconds(input as never, 'cache.ttl')).toThrow(InvalidOptionError);
+      expect(() => toMilliseconds(input as never, 'cache.ttl')).toThrow(
+        /Invalid option "cache\.ttl": expected a non-negative number of milliseconds or a string such as '250ms'/,
+      );
+    },
+  );
 });

@@ -39,7 +39,12 @@ describe('RedisHealthIndicator with @nestjs/terminus', () => {
     const { app, url } = await startHttp(own.server.address);
     const up = await fetch(url);
     expect(up.status).toBe(200);
-    expect(((await up.json()) as HealthBody).details.redis).toMatchObject({ status: 'up', connection: 'default', mode: 'standalone', responseTimeMs: expect.any(Number) });
+    expect(((await up.json()) as HealthBody).details.redis).toMatchObject({
+      status: 'up',
+      connection: 'default',
+      mode: 'standalone',
+      responseTimeMs: expect.any(Number),
+    });
 
     await own.server.stop();
     const down = await fetch(url);

@@ -2,7 +2,7 @@ import { Injectable, Logger, Module, type OnModuleInit } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MaxmemoryPolicyCheck, OnStreamMessage, type KeyDurability } from '../../lib/index.js';
-import { RedisServer } from '../support/redis-server.js';
+import { RedisTestServer } from '../support/redis-server.js';
 import { startContext } from '../support/testing-app.js';
 
 function featureDeclaring(declarations: [string, KeyDurability][]) {
@@ -19,10 +19,10 @@ function featureDeclaring(declarations: [string, KeyDurability][]) {
 }
 
 describe('maxmemory-policy check at startup', () => {
-  let server: RedisServer;
+  let server: RedisTestServer;
   let admin: Redis;
   beforeAll(async () => {
-    server = await RedisServer.start();
+    server = await RedisTestServer.start();
     admin = new Redis(server.address);
   });
   afterAll(async () => {
@@ -31,20 +31,37 @@ describe('maxmemory-policy check at startup', () => {
   });
   afterEach(() => vi.restoreAllMocks());
 
-  async function warningsWith(policy: string, declarations: [string, KeyDurability][], checkMaxmemoryPolicy = true, maxmemory = '100mb'): Promise<string[]> {
+  async function warningsWith(
+    policy: string,
+    declarations: [string, KeyDurability][],
+    checkMaxmemoryPolicy = true,
+    maxmemory = '100mb',
+  ): Promise<string[]> {
     await admin.config('SET', 'maxmemory-policy', policy);
     await admin.config('SET', 'maxmemory', maxmemory);
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const app = await startContext({ connection: server.address, checkMaxmemoryPolicy, isGlobal: true }, { imports: [featureDeclaring(declarations)] });
+    const app = await startContext(
+      { connection: server.address, checkMaxmemoryPolicy, isGlobal: true },
+      { imports: [featureDeclaring(declarations)] },
+    );
     await app.close();
     return warn.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('maxmemory-policy'));
   }
 
-  it.each(['allkeys-lru', 'volatile-lru', 'volatile-ttl', 'allkeys-random'])('warns when %s may evict durable keys, naming the features', async (policy) => {
-    expect(await warningsWith(policy, [['cache', 'evictable'], ['lock', 'durable'], ['session', 'durable']])).toEqual([
-      `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of lock, session, which must not be lost (volatile-* policies evict keys with a TTL, as locks and sessions have). Use noeviction, and keep a cache that needs eviction on a separate Redis.`,
-    ]);
-  });
+  it.each(['allkeys-lru', 'volatile-lru', 'volatile-ttl', 'allkeys-random'])(
+    'warns when %s may evict durable keys, naming the features',
+    async (policy) => {
+      expect(
+        await warningsWith(policy, [
+          ['cache', 'evictable'],
+          ['lock', 'durable'],
+          ['session', 'durable'],
+        ]),
+      ).toEqual([
+        `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict keys of lock, session, which must not be lost (volatile-* policies evict keys with a TTL, as locks and sessions have). Use noeviction, and keep a cache that needs eviction on a separate Redis.`,
+      ]);
+    },
+  );
 
   it('warns when a pure cache runs on noeviction', async () => {
     const warnings = await warningsWith('noeviction', [['cache', 'evictable']]);
@@ -53,7 +70,13 @@ describe('maxmemory-policy check at startup', () => {
   });
 
   it.each([
-    ['noeviction', [['cache', 'evictable'], ['lock', 'durable']]],
+    [
+      'noeviction',
+      [
+        ['cache', 'evictable'],
+        ['lock', 'durable'],
+      ],
+    ],
     ['noeviction', [['lock', 'durable']]],
     ['volatile-lru', [['cache', 'evictable']]],
     ['allkeys-lfu', [['cache', 'evictable']]],

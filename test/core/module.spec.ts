@@ -60,7 +60,7 @@ describe('RedisPatternsModule', () => {
     const key = service.keys.key('module', 'forRoot');
     expect(key).toBe(`${prefix}module:forRoot`);
     await service.redis.set(key, service.codec.encode({ at: new Date(7) }));
-    expect(service.codec.decode(await service.redis.get(key) as string)).toEqual({ at: new Date(7) });
+    expect(service.codec.decode((await service.redis.get(key)) as string)).toEqual({ at: new Date(7) });
     expect(service.codec).toBeInstanceOf(JsonCodec);
   });
 
@@ -97,7 +97,9 @@ describe('RedisPatternsModule', () => {
   it('without isGlobal, a module that does not import it cannot inject the client', async () => {
     @Module({ providers: [UsesRedis] })
     class FeatureModule {}
-    const error = await start([RedisPatternsModule.forRoot({ connection: standaloneConnection() }), FeatureModule], []).catch((caught: unknown) => caught);
+    const error = await start([RedisPatternsModule.forRoot({ connection: standaloneConnection() }), FeatureModule], []).catch(
+      (caught: unknown) => caught,
+    );
     expect(String(error)).toMatch(/can't resolve dependencies of the UsesRedis/i);
   });
 
@@ -134,6 +136,6 @@ describe('RedisPatternsModule', () => {
     const key = service.keys.key('custom-codec');
     await service.redis.set(key, service.codec.encode({ n: 1 }));
     expect(await service.redis.get(key)).toBe('eyJuIjoxfQ==');
-    expect(service.codec.decode(await service.redis.get(key) as string)).toEqual({ n: 1 });
+    expect(service.codec.decode((await service.redis.get(key)) as string)).toEqual({ n: 1 });
   });
 });

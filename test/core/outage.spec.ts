@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { REDIS_CLIENT, RedisConnections, RedisScript } from '../../lib/index.js';
-import { waitFor } from '../support/redis-server.js';
+import { command, waitFor } from '../support/redis-server.js';
 import { startContext } from '../support/testing-app.js';
 import { ownRedisServer } from '../support/own-redis-server.js';
 
@@ -24,7 +24,9 @@ describe('when Redis goes away', () => {
     await redis.set('outage', 'before');
 
     await own.server.stop();
-    await expect(redis.get('outage')).rejects.toThrow(/Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|max retries/i);
+    await expect(redis.get('outage')).rejects.toThrow(
+      /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|max retries/i,
+    );
     await expect(redis.set('outage', 'during')).rejects.toThrow();
 
     await own.server.start();
@@ -36,14 +38,46 @@ describe('when Redis goes away', () => {
     await app.close();
   });
 
-  it('startup goes on without Redis and the client connects when it appears', async () => {
+  it('startup goes on without Redis, says at once that the connection was refused, and connects when it appears', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const log = vi.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
     await own.server.stop();
-    const app = await startContext({ connection: own.server.address, connectTimeout: '200ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
+    const started = performance.now();
+    const app = await startContext({
+      connection: own.server.address,
+      connectTimeout: '2s',
+      reconnect: { minDelay: '20ms', maxDelay: '100ms' },
+    });
+    expect(performance.now() - started).toBeLessThan(1_500);
     const redis = app.get<Redis>(REDIS_CLIENT);
     await expect(redis.ping()).rejects.toThrow();
     await own.server.start();
     await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to connect', 10_000);
     await app.close();
+    const warnings = connectionMessages(warn);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      new RegExp(
+        `^Redis connection "default" could not connect \\(connection refused by 127\\.0\\.0\\.1:${own.server.port}\\) after \\d+ms; starting without it\\. Commands fail until it connects; it keeps retrying with backoff\\.$`,
+      ),
+    );
+    expect(Number(/after (\d+)ms/.exec(warnings[0])![1])).toBeLessThan(1_500);
+    // It never was connected: the first success is "connected", not "reconnected".
+    expect(connectionMessages(log)).toEqual(['Redis connection "default" connected', 'Redis connection "default" closed']);
+  });
+
+  it('says the connection is not ready after connectTimeout only when the server did not answer in time', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    await command(own.server.port, 'CLIENT PAUSE 1500 ALL');
+    const started = performance.now();
+    const app = await startContext({ connection: own.server.address, connectTimeout: '300ms', commandTimeout: '5s' });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    const redis = app.get<Redis>(REDIS_CLIENT);
+    await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to connect once the pause ends', 10_000);
+    await app.close();
+    expect(connectionMessages(warn)).toEqual([
+      'Redis connection "default" is not ready after 300ms; starting without it. Commands fail until it connects; it keeps retrying with backoff.',
+    ]);
   });
 
   it('logs each connection state change once, not once per failed command or retry', async () => {
@@ -57,10 +91,15 @@ describe('when Redis goes away', () => {
     await own.server.start();
     await waitFor(async () => (await redis.ping().catch(() => 'down')) === 'PONG', 'the client to reconnect', 10_000);
     await app.close();
-    const messages = (spy: typeof log) => spy.mock.calls.map(([message]) => String(message)).filter((message) => message.includes('Redis connection'));
-    expect(messages(log)).toEqual(['Redis connection "default" connected', 'Redis connection "default" reconnected', 'Redis connection "default" closed']);
-    expect(messages(warn)).toHaveLength(1);
-    expect(messages(warn)[0]).toMatch(/^Redis connection "default" is unavailable( \(.+\))?; reconnecting with backoff$/);
+    expect(connectionMessages(log)).toEqual([
+      'Redis connection "default" connected',
+      'Redis connection "default" reconnected',
+      'Redis connection "default" closed',
+    ]);
+    // In the library's words: the server closed the connection, later attempts were refused.
+    expect(connectionMessages(warn)).toEqual([
+      'Redis connection "default" is unavailable (the connection was closed); reconnecting with backoff',
+    ]);
   });
 
   it('a subscription made while Redis is down takes effect once it is back', async () => {
@@ -74,7 +113,15 @@ describe('when Redis goes away', () => {
     await new Promise((resolve) => setTimeout(resolve, 300)); // several failed reconnect attempts
     await own.server.start();
     await expect(subscribed).resolves.toBe(1);
-    await waitFor(async () => (await connections.get().publish('outage-channel', 'back').catch(() => 0)) === 1, 'the subscriber to be counted', 10_000);
+    await waitFor(
+      async () =>
+        (await connections
+          .get()
+          .publish('outage-channel', 'back')
+          .catch(() => 0)) === 1,
+      'the subscriber to be counted',
+      10_000,
+    );
     await expect.poll(() => received).toEqual(['back']);
     await app.close();
   });
@@ -93,3 +140,7 @@ describe('when Redis goes away', () => {
     await app.close();
   });
 });
+
+function connectionMessages(spy: MockInstance): string[] {
+  return spy.mock.calls.map(([message]) => String(message)).filter((message) => message.startsWith('Redis connection'));
+}

@@ -2,20 +2,27 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CrossSlotError, RedisConnections, RedisKeys, RedisScript } from '../../lib/index.js';
-import { clusterConnection, startContext, topologies } from '../support/testing-app.js';
+import { ownRedisSetups, type OwnRedis } from '../support/own-redis.js';
+import { clusterConnection, startContext } from '../support/testing-app.js';
 
 const addToBoth = RedisScript.fromFile(new URL('./fixtures/add-to-both.lua', import.meta.url));
 
-describe.each(topologies)('RedisScript on $topology', ({ topology, connection }) => {
+// SCRIPT FLUSH would pull the scripts from under the suites that share the test servers: this one has its own.
+describe.each(ownRedisSetups([]))('RedisScript on $topology', ({ topology, start }) => {
+  let own: OwnRedis;
   let app: INestApplicationContext;
   let connections: RedisConnections;
   let keys: RedisKeys;
   beforeAll(async () => {
-    app = await startContext({ connection: connection() });
+    own = await start();
+    app = await startContext({ connection: own.connection });
     connections = app.get(RedisConnections);
     keys = app.get(RedisKeys);
+  }, 60_000);
+  afterAll(async () => {
+    await app?.close();
+    await own?.destroy();
   });
-  afterAll(() => app.close());
 
   const flushScripts = async () => {
     const client = connections.get();

@@ -6,15 +6,21 @@ import { WorkerProcess } from './worker-process.js';
 
 /**
  * Three app instances sharing a key prefix, for multi-instance suites: two in this process and
- * one in a child process running `workers/<worker>.js`. Started before the suite's tests and
- * stopped after them; read `.apps` and `.worker` inside tests.
+ * one in a child process running `workers/<worker>.js`, all with the module `options` given (as
+ * JSON, for the child). Started before the suite's tests and stopped after them; read `.apps` and
+ * `.worker` inside tests.
  */
-export function appInstances(worker: string, connection: () => RedisPatternsModuleOptions['connection'], keyPrefix: string): { readonly apps: INestApplicationContext[]; readonly worker: WorkerProcess } {
+export function appInstances(
+  worker: string,
+  connection: () => RedisPatternsModuleOptions['connection'],
+  keyPrefix: string,
+  options: Partial<RedisPatternsModuleOptions> = {},
+): { readonly apps: INestApplicationContext[]; readonly worker: WorkerProcess } {
   const holder = {} as { apps: INestApplicationContext[]; worker: WorkerProcess };
   beforeAll(async () => {
     [holder.apps, holder.worker] = await Promise.all([
-      Promise.all([1, 2].map(() => startContext({ connection: connection(), keyPrefix }))),
-      WorkerProcess.start(worker, { connection: connection(), keyPrefix }),
+      Promise.all([1, 2].map(() => startContext({ ...options, connection: connection(), keyPrefix }))),
+      WorkerProcess.start(worker, { connection: connection(), keyPrefix, options }),
     ]);
   });
   afterAll(async () => {

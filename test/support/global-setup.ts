@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { RedisClusterServers, RedisServer, type Address } from './redis-server.js';
+import { RedisTestCluster, RedisTestServer, type Address } from './redis-server.js';
 
 /** The servers every suite shares; suites that stop or reconfigure a server start their own. */
 export interface SharedRedis {
@@ -29,7 +29,7 @@ function buildWorkers(): string {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   project.provide('workersDir', buildWorkers());
-  const [standalone, cluster] = await Promise.all([RedisServer.start(), RedisClusterServers.start({ masters: 3 })]);
+  const [standalone, cluster] = await Promise.all([RedisTestServer.start(), RedisTestCluster.start({ masters: 3 })]);
   project.provide('redis', { standalone: standalone.address, cluster: cluster.nodes });
   return async () => {
     await Promise.all([standalone.destroy(), cluster.destroy()]);

@@ -21,7 +21,10 @@ export function clusterConnection(): RedisPatternsModuleOptions['connection'] {
 }
 
 /** Starts an application context with the module configured as given (plus any extra metadata). */
-export async function startContext(options: typeof REDIS_PATTERNS_OPTIONS_TYPE, extra: ModuleMetadata = {}): Promise<INestApplicationContext> {
+export async function startContext(
+  options: typeof REDIS_PATTERNS_OPTIONS_TYPE,
+  extra: ModuleMetadata = {},
+): Promise<INestApplicationContext> {
   const moduleRef = await Test.createTestingModule({
     ...extra,
     imports: [RedisPatternsModule.forRoot({ keyPrefix: uniquePrefix(), ...options }), ...(extra.imports ?? [])],
@@ -30,6 +33,19 @@ export async function startContext(options: typeof REDIS_PATTERNS_OPTIONS_TYPE, 
   await app.init();
   return app;
 }
+
+/**
+ * Options for a suite that stops its own server: commands give up after 300ms and connections
+ * come back within a tenth of a second of the server, so an outage and its end show at once.
+ */
+export const QUICK_OUTAGES = { commandTimeout: '300ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } } as const;
+
+/**
+ * For suites that clear or invalidate in bulk on a Cluster many times: each moves 16,384 epochs
+ * (one pipeline per master) first, a few milliseconds on an idle machine but more than the default
+ * 1s `commandTimeout` on a 2-CPU machine shared by several test runs.
+ */
+export const SLOW_BULK_OPERATIONS = { commandTimeout: '5s' } as const;
 
 /** Both topologies every Redis-touching suite runs against. */
 export const topologies = [

@@ -16,7 +16,12 @@ export class WorkerProcess {
   /** Starts `workers/<name>.js` from the build made by the global setup, and waits for it to print WORKER_READY. */
   static async start(name: string, config: unknown): Promise<WorkerProcess> {
     const script = `${inject('workersDir')}/${name}.js`;
-    const worker = new WorkerProcess(spawn(process.execPath, [script], { env: { ...process.env, WORKER_CONFIG: JSON.stringify(config) }, stdio: ['pipe', 'pipe', 'pipe'] }));
+    const worker = new WorkerProcess(
+      spawn(process.execPath, [script], {
+        env: { ...process.env, WORKER_CONFIG: JSON.stringify(config) },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
+    );
     const deadline = Date.now() + 20_000;
     while (!worker.output.includes('WORKER_READY')) {
       if (Date.now() > deadline || worker.child.exitCode !== null) throw new Error(`Worker ${name} did not start:\n${worker.output}`);

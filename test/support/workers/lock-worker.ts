@@ -17,12 +17,16 @@ type Command = { id: number; op: 'increment'; lock: string; counter: string; tim
 async function run(command: Command): Promise<unknown> {
   return Promise.all(
     Array.from({ length: command.times }, () =>
-      locks.using(command.lock, async (lock) => {
-        const value = Number((await redis.get(command.counter)) ?? 0);
-        await new Promise((resolve) => setTimeout(resolve, 2));
-        await redis.set(command.counter, String(value + 1));
-        return lock.fencingToken;
-      }, { wait: '30s', ttl: '5s' }),
+      locks.using(
+        command.lock,
+        async (lock) => {
+          const value = Number((await redis.get(command.counter)) ?? 0);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          await redis.set(command.counter, String(value + 1));
+          return lock.fencingToken;
+        },
+        { wait: '30s', ttl: '5s' },
+      ),
     ),
   );
 }

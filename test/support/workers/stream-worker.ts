@@ -1,7 +1,5 @@
-import 'reflect-metadata';
-import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { RedisConnections, RedisKeys, RedisPatternsModule, StreamService, type RedisConnectionOptions } from '../../../lib/index.js';
+import { startWorkerApp } from './worker-app.js';
+import { RedisConnections, RedisKeys, StreamService, type RedisConnectionOptions } from '../../../lib/index.js';
 
 /**
  * A stream consumer in its own process, for multi-process tests. Configured by WORKER_CONFIG
@@ -21,10 +19,7 @@ interface WorkerConfig {
 
 const config = JSON.parse(process.env.WORKER_CONFIG ?? '{}') as WorkerConfig;
 
-@Module({ imports: [RedisPatternsModule.forRoot({ connection: config.connection, keyPrefix: config.keyPrefix })] })
-class WorkerModule {}
-
-const app = await NestFactory.createApplicationContext(WorkerModule, { logger: ['error', 'warn'] });
+const app = await startWorkerApp({}, [], ['error', 'warn']);
 const redis = app.get(RedisConnections).get();
 const keys = app.get(RedisKeys);
 

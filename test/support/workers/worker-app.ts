@@ -1,18 +1,34 @@
 import 'reflect-metadata';
 import { createInterface } from 'node:readline';
-import { Module, type INestApplicationContext } from '@nestjs/common';
+import { Module, type INestApplicationContext, type LogLevel, type ModuleMetadata, type Provider } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { RedisPatternsModule, type RedisConnectionOptions, type RedisPatternsModuleOptions } from '../../../lib/index.js';
+import {
+  RedisPatternsModule,
+  type RedisConnectionOptions,
+  type RedisPatternsModuleExtras,
+  type RedisPatternsModuleOptions,
+} from '../../../lib/index.js';
 
 /**
  * The app of a worker process: the module on the connection and key prefix the test passed in
- * WORKER_CONFIG (see ../worker-process.ts), plus `options`.
+ * WORKER_CONFIG (see ../worker-process.ts), with the module options it passed there (if any) and
+ * `options`, plus `providers` and `imports`, logging `logLevels`.
  */
-export async function startWorkerApp(options: Partial<RedisPatternsModuleOptions> = {}): Promise<INestApplicationContext> {
-  const config = JSON.parse(process.env.WORKER_CONFIG ?? '{}') as { connection: RedisConnectionOptions; keyPrefix: string };
-  @Module({ imports: [RedisPatternsModule.forRoot({ ...options, connection: config.connection, keyPrefix: config.keyPrefix })] })
+export async function startWorkerApp(
+  options: Partial<RedisPatternsModuleOptions & RedisPatternsModuleExtras> = {},
+  providers: Provider[] = [],
+  logLevels: LogLevel[] = ['error'],
+  imports: NonNullable<ModuleMetadata['imports']> = [],
+): Promise<INestApplicationContext> {
+  const config = JSON.parse(process.env.WORKER_CONFIG ?? '{}') as {
+    connection: RedisConnectionOptions;
+    keyPrefix: string;
+    options?: Partial<RedisPatternsModuleOptions>;
+  };
+  const given = { ...config.options, ...options, connection: config.connection, keyPrefix: config.keyPrefix };
+  @Module({ imports: [RedisPatternsModule.forRoot(given), ...imports], providers })
   class WorkerModule {}
-  return NestFactory.createApplicationContext(WorkerModule, { logger: ['error'] });
+  return NestFactory.createApplicationContext(WorkerModule, { logger: logLevels });
 }
 
 /**
@@ -30,6 +46,6 @@ export function serveCommands<C extends { id: number }>(app: INestApplicationCon
   });
   console.log('WORKER_READY');
   process.stdin.once('end', () => {
-    app.close().then(() => process.exit(0));
+    void app.close().then(() => process.exit(0));
   });
 }

@@ -1,15 +1,6 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, ClusterOptions, Redis, RedisOptions, SentinelAddress } from 'ioredis';
 import { JsonCodec, type RedisCodec } from './codec.js';
-import type { CacheOptions } from '../cache/cache.options.js';
-import type { ResolvedCacheOptions } from '../cache/cache.options-validator.js';
-import type { LockOptions } from '../lock/lock.options.js';
-import type { ResolvedLockOptions } from '../lock/lock.options-validator.js';
-import type { RateLimitOptions } from '../ratelimit/ratelimit.options.js';
-import type { SessionOptions } from '../session/session.options.js';
-import type { ResolvedSessionOptions } from '../session/session.options-validator.js';
-import type { ResolvedRateLimitOptions } from '../ratelimit/ratelimit.options-validator.js';
-import type { PubSubOptions } from '../pubsub/pubsub.options.js';
 import type { Duration } from './duration.js';
 
 /**
@@ -93,11 +84,7 @@ export interface ClientConnectionOptions {
 
 /** Where a connection goes: exactly one of the forms above. */
 export type RedisConnectionOptions =
-  | UrlConnectionOptions
-  | HostConnectionOptions
-  | ClusterConnectionOptions
-  | SentinelConnectionOptions
-  | ClientConnectionOptions;
+  UrlConnectionOptions | HostConnectionOptions | ClusterConnectionOptions | SentinelConnectionOptions | ClientConnectionOptions;
 
 /** Backoff between reconnect attempts: exponential from `minDelay` to `maxDelay`, with jitter. */
 export interface ReconnectOptions {
@@ -108,7 +95,8 @@ export interface ReconnectOptions {
 }
 
 /**
- * Options of `RedisPatternsModule.forRoot()` / `forRootAsync()`.
+ * The options of `RedisPatternsModule.forRoot()` / `forRootAsync()` that belong to no feature:
+ * connections, keys, timeouts and the codec. Each feature adds its own section beside them.
  *
  * @example
  * RedisPatternsModule.forRoot({
@@ -119,7 +107,7 @@ export interface ReconnectOptions {
  *   isGlobal: true,
  * });
  */
-export interface RedisPatternsModuleOptions {
+export interface CoreModuleOptions {
   /** The main connection, used by every feature unless told otherwise. */
   connection: RedisConnectionOptions;
   /**
@@ -152,6 +140,15 @@ export interface RedisPatternsModuleOptions {
    * @default false
    */
   offlineQueue?: boolean;
+  /**
+   * ioredis's `enableAutoPipelining` on the connections the module creates: commands issued in the
+   * same tick of the event loop are sent as one pipeline, which raises throughput when many small
+   * commands run concurrently (at the cost of a little latency for each). Subscriber and blocking
+   * connections, dedicated transaction connections and clients passed in with `{ client }` are
+   * left as they are.
+   * @default false
+   */
+  autoPipelining?: boolean;
   /** Backoff between reconnect attempts. The client keeps reconnecting until shutdown. */
   reconnect?: ReconnectOptions;
   /**
@@ -166,48 +163,34 @@ export interface RedisPatternsModuleOptions {
    * @default true
    */
   checkMaxmemoryPolicy?: boolean;
-  /** Pub/sub settings. */
-  pubsub?: PubSubOptions;
-  /** Caching settings; give this section (even `{}`) when the app caches. */
-  cache?: CacheOptions;
-  /** Rate-limiting settings: module-wide policies, headers, and what to do when Redis fails. */
-  rateLimit?: RateLimitOptions;
-  /** Distributed-lock settings: default lease and wait, retry backoff, and Redlock. */
-  lock?: LockOptions;
-  /** Session settings: idle and absolute timeouts, and how often reads slide the idle one. */
-  session?: SessionOptions;
 }
 
-/** The module options after validation, with defaults applied and durations in milliseconds. */
-export interface ResolvedRedisPatternsOptions {
+/** The core options after validation, with defaults applied and durations in milliseconds. */
+export interface ResolvedCoreOptions {
   connections: ReadonlyMap<string, RedisConnectionOptions>;
   keyPrefix: string;
   commandTimeoutMs: number;
   connectTimeoutMs: number;
   offlineQueue: boolean;
+  autoPipelining: boolean;
   reconnect: { minDelayMs: number; maxDelayMs: number };
   shutdownTimeoutMs: number;
   codec: RedisCodec;
   checkMaxmemoryPolicy: boolean;
-  pubsub: Required<PubSubOptions>;
-  cache: ResolvedCacheOptions;
-  rateLimit: ResolvedRateLimitOptions;
-  lock: ResolvedLockOptions;
-  session: ResolvedSessionOptions;
 }
 
 /** The name of the main connection. */
 export const DEFAULT_CONNECTION = 'default';
 
-/** Every default of the module options, in one place. */
-export const DEFAULT_OPTIONS = {
+/** Every default of the core options, in one place (each feature keeps its own beside its options). */
+export const DEFAULT_CORE_OPTIONS = {
   keyPrefix: 'nrp:',
   commandTimeout: '1s',
   connectTimeout: '5s',
   offlineQueue: false,
+  autoPipelining: false,
   reconnect: { minDelay: '50ms', maxDelay: '2s' },
   shutdownTimeout: '5s',
   checkMaxmemoryPolicy: true,
-  pubsub: { sharded: 'auto' },
   codec: () => new JsonCodec(),
 } as const satisfies Record<string, unknown>;
