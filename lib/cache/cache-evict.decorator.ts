@@ -1,4 +1,4 @@
-import { wrapMethod } from '../core/method-wrapper.js';
+import { wrapMethod, type TypedMethodDecorator } from '../core/method-wrapper.js';
 import { CacheService } from './cache.service.js';
 
 /**
@@ -25,7 +25,7 @@ export interface CacheEvictOptions<A extends unknown[] = unknown[]> {
  * @CacheEvict({ key: (id: string) => `product:${id}`, tags: ['product-lists'] })
  * async remove(id: string): Promise<void> { ... }
  */
-export function CacheEvict<A extends unknown[] = unknown[]>(options: CacheEvictOptions<A>): MethodDecorator {
+export function CacheEvict<A extends unknown[] = never[]>(options: CacheEvictOptions<A>): TypedMethodDecorator<A> {
   return (target, propertyKey, descriptor) =>
     wrapMethod('CacheEvict', CacheService, target, propertyKey, descriptor, async (cache, call, args, method) => {
       const typedArgs = args as A;

@@ -1,17 +1,19 @@
 import { createHash } from 'node:crypto';
-
-/** Characters a cache key cannot hold as they are: braces (the hash tag), glob characters, `\` and `%`. */
-const RESERVED = /[%{}*?[\]\\]/g;
-const HAS_RESERVED = /[%{}*?[\]\\]/;
+import { keyEscaper } from '../core/keys.js';
 
 /**
- * A cache key as it goes inside its hash tag: reserved characters are percent-encoded, `:` is
- * kept (keys like `user:42` stay readable, and most keys need no work at all). A key therefore
- * cannot leave its hash tag or act as a glob in a SCAN pattern.
+ * A cache key as it goes inside its hash tag: braces (the hash tag), glob characters, `\`, `%`,
+ * the space and control characters are percent-encoded, `:` is kept (keys like `user:42` stay
+ * readable, and most keys need no work at all). A key therefore cannot leave its hash tag or act
+ * as a glob in a SCAN pattern. The caller checks that the key is well-formed Unicode.
  */
-export function encodeCacheKey(key: string): string {
-  if (!HAS_RESERVED.test(key)) return key;
-  return key.replace(RESERVED, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+export const encodeCacheKey = keyEscaper('{}*?[\\]\\\\');
+
+/** The cache key back from its {@link encodeCacheKey} form: every `%XX` is the character it stands for. */
+export function decodeCacheKey(encoded: string): string {
+  return encoded.includes('%')
+    ? encoded.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+    : encoded;
 }
 
 /** Arguments up to this length appear in the key as they are; longer ones are hashed. */
@@ -38,7 +40,11 @@ function stableReplacer(this: Record<string, unknown>, property: string, value: 
   if (raw instanceof Map) return { '\u0000map': [...raw].sort(byFirst) };
   if (raw instanceof Set) return { '\u0000set': [...raw].map((item) => JSON.stringify(item, stableReplacer)).sort() };
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    return Object.fromEntries(Object.keys(value).sort().map((key) => [key, (value as Record<string, unknown>)[key]]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, (value as Record<string, unknown>)[key]]),
+    );
   }
   return value;
 }

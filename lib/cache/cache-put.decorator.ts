@@ -1,4 +1,4 @@
-import { wrapMethod } from '../core/method-wrapper.js';
+import { wrapMethod, type TypedMethodDecorator } from '../core/method-wrapper.js';
 import { resolveCacheKey, type CacheableOptions } from './cacheable.decorator.js';
 import { CacheService } from './cache.service.js';
 
@@ -13,7 +13,7 @@ export type CachePutOptions<A extends unknown[] = unknown[], R = unknown> = Omit
  * @CachePut<[Product], Product>({ key: (product) => `product:${product.id}` })
  * async update(product: Product): Promise<Product> { ... }
  */
-export function CachePut<A extends unknown[] = unknown[], R = unknown>(options: CachePutOptions<A, R> = {}): MethodDecorator {
+export function CachePut<A extends unknown[] = never[], R = unknown>(options: CachePutOptions<A, R> = {}): TypedMethodDecorator<A, R> {
   const { key, tags, unless, ...entryOptions } = options;
   return (target, propertyKey, descriptor) =>
     wrapMethod('CachePut', CacheService, target, propertyKey, descriptor, async (cache, call, args, method) => {

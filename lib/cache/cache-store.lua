@@ -1,12 +1,19 @@
--- Stores a loaded value only if no eviction or write happened since the load began (the
--- generation is unchanged), and releases the stampede lock if this loader holds it.
--- KEYS[1]: value, KEYS[2]: generation, KEYS[3]: lock.
--- ARGV[1]: generation seen before loading, ARGV[2]: payload ('' = store nothing), ARGV[3]: PX, ARGV[4]: lock token.
+-- Stores a loaded value only if nothing happened to it since the load began: no write or delete
+-- of the key (its generation is unchanged) and no tag, pattern or clear invalidation (the epoch
+-- of its slot is unchanged; an epoch lost meanwhile counts as moved). Releases the stampede lock if
+-- this loader holds it.
+-- KEYS[1]: value, KEYS[2]: generation, KEYS[3]: lock, KEYS[4]: epoch (one slot).
+-- ARGV[1]: generation seen before loading, ARGV[2]: payload ('' = store nothing), ARGV[3]: PX (0: never expires),
+-- ARGV[4]: lock token, ARGV[5]: epoch seen before loading.
 if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then
   redis.call('DEL', KEYS[3])
 end
-if ARGV[2] == '' or (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then
+if ARGV[2] == '' or (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] or redis.call('GET', KEYS[4]) ~= ARGV[5] then
   return 0
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if ARGV[3] == '0' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
 return 1

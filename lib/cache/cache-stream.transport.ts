@@ -33,15 +33,17 @@ export class StreamTransport implements InvalidationTransport {
     await this.client.xadd(this.streamKey, 'MAXLEN', '~', MAX_LENGTH, '*', 'd', this.codec.encode(message, this.streamKey));
   }
 
-  async listen(onMessage: (message: InvalidationMessage) => void, onGap: () => void): Promise<void> {
+  async listen(onMessage: (message: InvalidationMessage) => void, onGap: () => void, stopped: AbortSignal): Promise<void> {
     // Start after the newest entry: nothing before this instance's L1 existed matters to it.
     const [newest] = (await this.client.xrevrange(this.streamKey, '+', '-', 'COUNT', 1)) as [string, string[]][];
     this.lastId = newest?.[0] ?? '0-0';
-    this.reader = createBlockingConnection(this.client, BLOCK_MS, this.commandTimeoutMs);
-    this.reader.on('error', () => undefined); // failed reads are handled in read()
+    if (!this.reader) {
+      this.reader = createBlockingConnection(this.client, BLOCK_MS, this.commandTimeoutMs);
+      this.reader.on('error', () => undefined); // failed reads are handled in read()
+    }
     // Listening means reading: not before the reader is connected.
-    await untilReady(this.reader);
-    this.running = this.read(this.reader, onMessage, onGap);
+    await untilReady(this.reader, stopped);
+    if (!stopped.aborted) this.running = this.read(this.reader, onMessage, onGap);
   }
 
   async stop(): Promise<void> {
@@ -58,7 +60,8 @@ export class StreamTransport implements InvalidationTransport {
           if (await this.lostPosition()) onGap();
           failures = 0;
         }
-        const reply = (await reader.xread('BLOCK', BLOCK_MS, 'STREAMS', this.streamKey, this.lastId)) as [string, [string, string[]][]][] | null;
+        const reply = (await reader.xread('BLOCK', BLOCK_MS, 'STREAMS', this.streamKey, this.lastId)) as
+          [string, [string, string[]][]][] | null;
         for (const [id, fields] of reply?.[0]?.[1] ?? []) {
           this.lastId = id;
           const payload = streamField(fields, 'd');

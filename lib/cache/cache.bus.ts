@@ -1,18 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OutageLog } from '../core/outage-log.js';
+import { backoffDelay } from '../core/redis-connection.factory.js';
+import { describeError, RedisUnavailableError } from '../core/store-failure.js';
 import type { PubSubService } from '../pubsub/pubsub.service.js';
-import type { L1Cache } from './cache.l1.js';
+import { PublisherSequences } from './cache.bus-sequences.js';
+import { L1Source, type L1Cache } from './cache.l1.js';
+import type { L1Invalidations } from './cache.l1-tier.js';
 
 /** What one instance tells the others after a write: which L1 entries to drop. */
 export interface InvalidationMessage {
   from: string;
+  /** The publisher's count of its messages (heartbeats included), from 1: a number skipped is a message missed. */
+  seq?: number;
   /** Redis keys of entries that changed. */
   keys?: string[];
   /** A SCAN pattern (only `*` and `?` wildcards) of entries that were deleted. */
   pattern?: string;
-  /** A tag, pattern or clear invalidation: loads in flight must not store their results. */
-  bulk?: boolean;
 }
 
 /** How invalidation messages travel between instances. */
@@ -20,13 +26,20 @@ export interface InvalidationTransport {
   publish(message: InvalidationMessage): Promise<void>;
   /**
    * Starts delivering messages, and calls `onGap` whenever some may have been missed. Resolves once
-   * nothing published from then on can be missed (while the connection holds).
+   * nothing published from then on can be missed (while the connection holds), or once `stopped`
+   * aborts. Rejects when Redis cannot be reached; it may then be called again.
    */
-  listen(onMessage: (message: InvalidationMessage) => void, onGap: () => void): Promise<void>;
+  listen(onMessage: (message: InvalidationMessage) => void, onGap: () => void, stopped: AbortSignal): Promise<void>;
   stop(): Promise<void>;
 }
 
 const CHANNEL = 'cache:invalidate';
+/** A publisher not heard from for this many heartbeats is forgotten (when heard again, it counts as a gap). */
+const FORGET_AFTER_HEARTBEATS = 10;
+/** For this many heartbeats after it starts listening, an instance hears the running publishers for the first time. */
+const STARTUP_GRACE_HEARTBEATS = 3;
+/** How many of its own messages an instance remembers the sending time of, waiting for their echo. */
+const MAX_UNECHOED = 1_000;
 
 /** Invalidation over pub/sub: at most once, so a reconnect of the subscriber counts as a gap. */
 export class PubSubTransport implements InvalidationTransport {
@@ -39,7 +52,12 @@ export class PubSubTransport implements InvalidationTransport {
   }
 
   listen(onMessage: (message: InvalidationMessage) => void, onGap: () => void): Promise<void> {
-    this.subscriptions.push(this.pubsub.subscribe<InvalidationMessage>(CHANNEL).subscribe(onMessage), this.pubsub.reconnected.subscribe(onGap));
+    // Subscriptions wait for the connection themselves: made once, however often this is called.
+    if (this.subscriptions.length === 0)
+      this.subscriptions.push(
+        this.pubsub.subscribe<InvalidationMessage>(CHANNEL).subscribe(onMessage),
+        this.pubsub.reconnected.subscribe(onGap),
+      );
     return this.pubsub.whenSubscribed(CHANNEL);
   }
 
@@ -49,63 +67,141 @@ export class PubSubTransport implements InvalidationTransport {
 }
 
 /**
- * Keeps the L1 tiers of all instances coherent: each write publishes the keys it changed (after
- * the Redis write succeeded), the other instances drop them, and an instance ignores its own
- * messages. When messages may have been missed (a pub/sub reconnect, or a stream trimmed past the
- * last entry read), L1 is cleared.
+ * Keeps the L1 tiers of all instances coherent (`l1.invalidation: 'bus'`): each write publishes
+ * the keys it changed (after the Redis write succeeded), the other instances drop them, and an
+ * instance ignores its own messages. Every message carries its publisher's sequence number, and
+ * each instance publishes a heartbeat every `heartbeatMs`, so:
+ * - a message lost without any reconnect (the next one of its publisher, at the latest its next
+ *   heartbeat, skips a number) clears L1, as does a reconnect of the subscriber or a stream trimmed
+ *   past the last entry read;
+ * - L1 serves only while this instance's own last heartbeat came back less than two heartbeats
+ *   ago: everything published before it has then been received (one channel delivers in order),
+ *   so a subscriber that stalls without dropping (a paused process, a stuck socket) stops serving
+ *   instead of serving what it no longer hears about.
  */
-export class CacheInvalidationBus {
+export class CacheInvalidationBus implements L1Invalidations {
   private readonly logger = new Logger('RedisPatterns:Cache');
+  private readonly outage = new OutageLog(this.logger, 'cache invalidations', 'other instances keep their L1 copies until their TTL ends');
   private readonly instanceId = randomUUID();
   private started = false;
-  /** True once the transport listens: only then may L1 hold entries. */
-  listening = false;
+  private readonly stopping = new AbortController();
+  /** What covers every L1 entry in this mode: live once the transport listens. */
+  private readonly source: L1Source;
+  private readonly publishers: PublisherSequences;
+  private sequence = 0;
+  /** When each of this instance's recent messages left, by sequence number: its echo confirms delivery up to then. */
+  private readonly sentAt = new Map<number, number>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private listeningSince = 0;
 
   constructor(
     private readonly transport: InvalidationTransport,
     private readonly l1: L1Cache,
-    /** False when invalidation is turned off. */
+    /** False when invalidation is turned off: L1 entries then live out their TTL. */
     private readonly enabled: boolean,
-    private readonly onBulkInvalidation: () => void,
-  ) {}
+    private readonly heartbeatMs: number,
+  ) {
+    this.source = enabled ? new L1Source() : L1Source.always();
+    this.publishers = new PublisherSequences(FORGET_AFTER_HEARTBEATS * heartbeatMs);
+  }
 
   start(): void {
-    if (this.started) return;
+    if (this.started || !this.enabled) return;
     this.started = true;
-    const onGap = () => {
-      this.logger.warn('Cleared the L1 cache: invalidations may have been missed');
-      this.l1.clear();
-    };
-    this.transport.listen((message) => this.receive(message), onGap).then(
-      () => (this.listening = true),
-      (error: Error) => this.logger.error(`L1 stays off: cannot listen for invalidations: ${error.message}`),
-    );
+    void this.listen();
   }
 
   stop(): Promise<void> {
+    this.stopping.abort();
+    clearInterval(this.heartbeat);
     return this.transport.stop();
   }
 
-  /** Never throws: a lost invalidation only leaves other L1s stale until their short TTL. */
-  async publish(change: Omit<InvalidationMessage, 'from'>): Promise<void> {
-    if (!this.enabled) return;
-    try {
-      await this.transport.publish({ from: this.instanceId, ...change });
-    } catch (error) {
-      this.logger.warn(`Could not publish a cache invalidation: ${(error as Error).message}`);
+  sourceFor(): L1Source | undefined {
+    return this.source.live ? this.source : undefined;
+  }
+
+  /** Listens for invalidations, retrying with backoff while Redis cannot be reached: L1 stays off until then. */
+  private async listen(): Promise<void> {
+    const onGap = () => this.gap('the channel reconnected or lost messages');
+    for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
+      try {
+        await this.transport.listen((message) => this.receive(message), onGap, this.stopping.signal);
+        if (this.stopping.signal.aborted) return;
+        this.source.live = true;
+        this.listeningSince = performance.now();
+        this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
+        this.heartbeat.unref();
+        this.beat();
+        if (attempt > 1) this.logger.log('L1 is on: the cache listens for invalidations');
+        return;
+      } catch (error) {
+        if (attempt === 1)
+          this.logger.warn(`L1 stays off until the cache can listen for invalidations (${describeError(error)}); retrying with backoff`);
+        await sleep(backoffDelay(attempt, 100, 5_000), undefined, { signal: this.stopping.signal }).catch(() => undefined);
+      }
     }
   }
 
+  /** Never throws: a lost invalidation is found by its publisher's next message, and clears the other L1s. */
+  async publish(change: Omit<InvalidationMessage, 'from' | 'seq'>): Promise<void> {
+    if (!this.enabled) return;
+    const seq = ++this.sequence;
+    this.sentAt.set(seq, performance.now());
+    if (this.sentAt.size > MAX_UNECHOED) this.sentAt.delete(this.sentAt.keys().next().value as number);
+    try {
+      await this.transport.publish({ from: this.instanceId, seq, ...change });
+      this.outage.succeeded();
+    } catch (error) {
+      // Pub/sub has logged its outage already; the stream transport's is logged here, once.
+      if (error instanceof RedisUnavailableError) return;
+      this.outage.report(error, 'publish a cache invalidation');
+    }
+  }
+
+  /** A heartbeat: a message without keys, for the sequence numbers and this instance's own delivery check. */
+  private beat(): void {
+    this.publishers.forgetSilent(performance.now());
+    void this.publish({});
+  }
+
   private receive(message: InvalidationMessage): void {
-    if (message.from === this.instanceId) return;
-    if (message.bulk) this.onBulkInvalidation();
+    if (message.from === this.instanceId) {
+      this.echoed(message.seq);
+      return;
+    }
+    if (message.seq !== undefined && this.publishers.skipped(message.from, message.seq, performance.now()))
+      this.gap('a message was missed', performance.now() - this.listeningSince < STARTUP_GRACE_HEARTBEATS * this.heartbeatMs);
     if (message.keys) this.l1.delete(message.keys);
     if (message.pattern !== undefined) this.l1.deleteMatching(globToRegExp(message.pattern));
+  }
+
+  /** One of this instance's messages came back: everything published before it was sent has been received. */
+  private echoed(seq: number | undefined): void {
+    const sentAt = seq === undefined ? undefined : this.sentAt.get(seq);
+    if (sentAt === undefined || seq === undefined) return;
+    for (const sent of this.sentAt.keys()) {
+      if (sent > seq) break;
+      this.sentAt.delete(sent);
+    }
+    if (this.source.live) this.source.servingUntil = Math.max(this.source.servingUntil, sentAt + 2 * this.heartbeatMs);
+  }
+
+  /**
+   * Messages may have been missed: L1 is cleared. `quiet` at startup, where publishers that were
+   * already running are heard from for the first time (L1 holds next to nothing yet).
+   */
+  private gap(reason: string, quiet = false): void {
+    if (!quiet) this.logger.warn(`Cleared the L1 cache: ${reason}, so invalidations may have been missed`);
+    this.l1.clear();
   }
 }
 
 /** A RegExp for a pattern whose only wildcards are `*` and `?`. */
 export function globToRegExp(pattern: string): RegExp {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`);
 }

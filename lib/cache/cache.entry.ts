@@ -1,7 +1,7 @@
 /**
  * What a cache entry holds in Redis: when it stops being fresh, then the encoded value, as
- * `<freshUntilMs>|<encoded>`. Past `freshUntil` the entry is stale; Redis drops it once the
- * stale-while-revalidate window is over too.
+ * `<freshUntilMs>|<encoded>` (`Infinity|<encoded>` for an entry that never goes stale). Past
+ * `freshUntil` the entry is stale; Redis drops it once the stale-while-revalidate window is over too.
  */
 export interface StoredEntry {
   freshUntil: number;
@@ -19,9 +19,13 @@ export function unpackEntry(raw: string | Buffer): StoredEntry | undefined {
   if (typeof raw === 'string') {
     const separator = raw.indexOf('|');
     const freshUntil = Number(raw.slice(0, separator));
-    return separator > 0 && Number.isFinite(freshUntil) ? { freshUntil, encoded: raw.slice(separator + 1) } : undefined;
+    return separator > 0 && isFreshUntil(freshUntil) ? { freshUntil, encoded: raw.slice(separator + 1) } : undefined;
   }
   const separator = raw.indexOf(SEPARATOR);
   const freshUntil = Number(raw.subarray(0, separator).toString());
-  return separator > 0 && Number.isFinite(freshUntil) ? { freshUntil, encoded: raw.subarray(separator + 1) } : undefined;
+  return separator > 0 && isFreshUntil(freshUntil) ? { freshUntil, encoded: raw.subarray(separator + 1) } : undefined;
+}
+
+function isFreshUntil(time: number): boolean {
+  return Number.isFinite(time) || time === Infinity;
 }

@@ -1,10 +1,56 @@
 import { LRUCache } from 'lru-cache';
 import { JsonCodec, type RedisCodec } from '../core/codec.js';
 
+/** How many keys' last invalidations are remembered for the reads in flight (past it, all count as invalidated). */
+const MAX_STAMPED_KEYS = 8_192;
+
+/** `performance.now()` as read by the first lease check of the current run of synchronous work. */
+let runNow: number | undefined;
+const forgetRunNow = () => {
+  runNow = undefined;
+};
+
+/**
+ * The time for lease checks: the clock is read once per run of synchronous work (an I/O or timer
+ * callback with the ticks and promise jobs it queues), and forgotten when the run ends. A clock
+ * read costs as much as an L1 hit on some virtual machines; and every read in one run was asked for
+ * by an event that arrived before the run began, so judging it by the run's first reading is never
+ * more lenient than judging it by when it was asked.
+ */
+function leaseNow(): number {
+  if (runNow === undefined) {
+    runNow = performance.now();
+    process.nextTick(forgetRunNow);
+  }
+  return runNow;
+}
+
+/**
+ * Where an L1 entry hears of changes to its Redis key: the bus, or one tracked Redis server. An
+ * entry is kept only from a live source, and served only while its source has confirmed delivery
+ * lately (`servingUntil`, renewed by each heartbeat): a channel that stalls without dropping
+ * stops L1 answering, rather than letting it serve what it can no longer hear about.
+ */
+export class L1Source {
+  /** Whether invalidations arrive now: entries are kept only then. */
+  live = false;
+  /** `performance.now()` until which its entries may be served; Infinity for a source that needs no heartbeat. */
+  servingUntil = 0;
+
+  /** A source that is always live and needs no heartbeat: L1 without invalidation, entries live out their TTL. */
+  static always(): L1Source {
+    const source = new L1Source();
+    source.live = true;
+    source.servingUntil = Number.POSITIVE_INFINITY;
+    return source;
+  }
+}
+
 interface L1Entry {
   value: unknown;
   encoded: string | Buffer;
   freshUntil: number;
+  source: L1Source;
 }
 
 /**
@@ -17,14 +63,20 @@ export class L1Cache {
   private readonly lru: LRUCache<string, L1Entry>;
   private readonly copyable: boolean;
   /**
-   * Counts invalidations. A reader notes it before asking Redis and stores what Redis answered
-   * only if no invalidation came in meanwhile, so a late answer cannot bring back a dropped entry.
+   * Counts invalidations. A reader notes it before asking Redis, and keeps what Redis answered
+   * only if its key was not invalidated since ({@link mayKeep}): a late answer cannot bring back a
+   * dropped entry. Each key's last invalidation is remembered (for the last few thousand keys);
+   * a clear, a pattern or a lost source moves `floor`, which counts as an invalidation of every key.
    */
   epoch = 0;
+  private floor = 0;
+  private readonly stamps = new Map<string, number>();
 
   constructor(
     private readonly codec: RedisCodec,
     private readonly settings: { maxEntries: number; maxBytes: number; ttlMs: number; shared: boolean },
+    /** Counts the times L1 dropped entries because invalidations may have been missed. */
+    private readonly counts: { flushes: number },
   ) {
     this.lru = new LRUCache<string, L1Entry>({
       max: settings.maxEntries,
@@ -35,40 +87,72 @@ export class L1Cache {
     this.copyable = codec instanceof JsonCodec;
   }
 
-  /** The value (or a fresh copy of it), or undefined on a miss. Wrapped so a cached undefined is a hit. */
-  get(key: string): { value: unknown } | undefined {
+  /** The value (or a fresh copy of it) and when it stops being fresh, or undefined on a miss. Wrapped so a cached undefined is a hit. */
+  get(key: string): { value: unknown; freshUntil: number } | undefined {
     const entry = this.lru.get(key);
     if (!entry) return undefined;
-    if (this.settings.shared) return { value: entry.value };
-    return { value: this.copyable ? copyDecoded(entry.value) : this.codec.decode(entry.encoded, key) };
+    const until = entry.source.servingUntil;
+    if (until !== Number.POSITIVE_INFINITY && leaseNow() >= until) return undefined;
+    const { freshUntil } = entry;
+    if (this.settings.shared) return { value: entry.value, freshUntil };
+    return { value: this.copyable ? copyDecoded(entry.value) : this.codec.decode(entry.encoded, key), freshUntil };
+  }
+
+  /** Whether an answer for `key` asked for when the epoch was `epochBefore` may be kept: no invalidation of it since. */
+  mayKeep(key: string, epochBefore: number): boolean {
+    return epochBefore >= this.floor && (this.stamps.get(key) ?? 0) <= epochBefore;
   }
 
   /** Keeps the entry no longer than L1's ttl, nor past the moment the Redis entry stops being fresh. */
-  set(key: string, value: unknown, encoded: string | Buffer, freshUntil: number): void {
+  set(key: string, value: unknown, encoded: string | Buffer, freshUntil: number, source: L1Source): void {
     const ttl = Math.min(this.settings.ttlMs, freshUntil - Date.now());
     if (ttl <= 0) return;
     // The stored value is never handed out when copies are made: keep a private copy of it.
     const kept = this.settings.shared ? value : this.copyable ? copyDecoded(value) : undefined;
-    this.lru.set(key, { value: kept, encoded, freshUntil }, { ttl });
+    this.lru.set(key, { value: kept, encoded, freshUntil, source }, { ttl });
   }
 
   delete(keys: readonly string[]): void {
-    this.epoch++;
-    for (const key of keys) this.lru.delete(key);
+    const stamp = ++this.epoch;
+    for (const key of keys) {
+      this.lru.delete(key);
+      this.stamps.delete(key);
+      this.stamps.set(key, stamp);
+    }
+    // Forgetting the oldest stamps: reads that began before them may no longer keep anything.
+    for (const [key, oldest] of this.stamps) {
+      if (this.stamps.size <= MAX_STAMPED_KEYS) break;
+      this.stamps.delete(key);
+      this.floor = Math.max(this.floor, oldest);
+    }
   }
 
   deleteMatching(pattern: RegExp): void {
-    this.epoch++;
+    this.raiseFloor();
     for (const key of [...this.lru.keys()]) if (pattern.test(key)) this.lru.delete(key);
   }
 
+  /** Drops every entry: invalidations may have been missed. */
   clear(): void {
-    this.epoch++;
+    this.raiseFloor();
+    this.counts.flushes++;
     this.lru.clear();
+  }
+
+  /** Drops the entries of one source: invalidations from it may have been missed. */
+  clearSource(source: L1Source): void {
+    this.raiseFloor();
+    this.counts.flushes++;
+    for (const [key, entry] of [...this.lru.entries()]) if (entry.source === source) this.lru.delete(key);
   }
 
   get size(): number {
     return this.lru.size;
+  }
+
+  private raiseFloor(): void {
+    this.floor = ++this.epoch;
+    this.stamps.clear();
   }
 }
 

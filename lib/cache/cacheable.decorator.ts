@@ -1,5 +1,5 @@
 import { RedisPatternsError } from '../core/errors.js';
-import { wrapMethod } from '../core/method-wrapper.js';
+import { wrapMethod, type TypedMethodDecorator } from '../core/method-wrapper.js';
 import { argumentsKey } from './cache-key.js';
 import { CacheService, type CacheEntryOptions } from './cache.service.js';
 
@@ -44,11 +44,13 @@ export interface CacheableOptions<A extends unknown[] = unknown[], R = unknown> 
  *   async find(id: string): Promise<Product | null> { ... }
  * }
  */
-export function Cacheable<A extends unknown[] = unknown[], R = unknown>(options: CacheableOptions<A, R> = {}): MethodDecorator {
+export function Cacheable<A extends unknown[] = never[], R = unknown>(options: CacheableOptions<A, R> = {}): TypedMethodDecorator<A, R> {
   const { key, tags, condition, bloom, ...entryOptions } = options;
   // Built once, unless the tags or the Bloom item depend on the call.
   const perCall = typeof tags === 'function' || (typeof bloom === 'object' && bloom !== null);
-  const fixedOptions: CacheEntryOptions<R> | undefined = perCall ? undefined : { ...entryOptions, tags: tags as readonly string[] | undefined, bloom: bloom as string | undefined };
+  const fixedOptions: CacheEntryOptions<R> | undefined = perCall
+    ? undefined
+    : { ...entryOptions, tags: tags as readonly string[] | undefined, bloom: bloom as string | undefined };
   return (target, propertyKey, descriptor) =>
     wrapMethod('Cacheable', CacheService, target, propertyKey, descriptor, (cache, call, args, method) => {
       // Not an async function: an L1 hit costs one resolved promise. Errors still reject.
@@ -68,12 +70,20 @@ export function Cacheable<A extends unknown[] = unknown[], R = unknown>(options:
 }
 
 /** The entry key of one call: the option, or `<Class>.<method>:<arguments>`. */
-export function resolveCacheKey<A extends unknown[]>(key: CacheKeyOption<A> | undefined, args: A, method: { className: string; methodName: string }, decorator: string): string {
+export function resolveCacheKey<A extends unknown[]>(
+  key: CacheKeyOption<A> | undefined,
+  args: A,
+  method: { className: string; methodName: string },
+  decorator: string,
+): string {
   try {
     if (typeof key === 'string') return key;
     if (typeof key === 'function') return key(...args);
     return `${method.className}.${method.methodName}:${argumentsKey(args)}`;
   } catch (error) {
-    throw new RedisPatternsError(`@${decorator} on ${method.className}.${method.methodName} could not build its cache key: ${(error as Error)?.message ?? error}`, { cause: error });
+    throw new RedisPatternsError(
+      `@${decorator} on ${method.className}.${method.methodName} could not build its cache key: ${(error as Error)?.message ?? error}`,
+      { cause: error },
+    );
   }
 }

@@ -18,7 +18,11 @@ class ProductRepository {
     ['2', { id: '2', name: 'Pen', draft: true }],
   ]);
 
-  @Cacheable<[string], Product | null>({ key: (id) => `product:${id}`, tags: ([id]) => [`product:${id}`, 'products'], unless: (product) => product?.draft === true })
+  @Cacheable<[string], Product | null>({
+    key: (id) => `product:${id}`,
+    tags: ([id]) => [`product:${id}`, 'products'],
+    unless: (product) => product?.draft === true,
+  })
   async find(id: string): Promise<Product | null> {
     this.loads++;
     return this.rows.get(id) ?? null;
@@ -136,7 +140,8 @@ describe.each(topologies)('cache decorators on $topology', ({ connection }) => {
     await expect(repository.reindex(true)).rejects.toThrow('reindex failed');
     expect(await cache.get('product:3')).toBeUndefined();
 
-    await repository.findOrNull('1');
+    // Declared sync, it returns a Promise once decorated.
+    await (repository.findOrNull('1') as unknown as Promise<Product | null>);
     expect(await cache.get('ProductRepository.findOrNull:["1"]')).toBeDefined();
     await repository.reset();
     expect(await cache.get('ProductRepository.findOrNull:["1"]')).toBeUndefined();

@@ -10,7 +10,9 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
   const keyPrefix = uniquePrefix();
   let instances: INestApplicationContext[];
   beforeAll(async () => {
-    instances = await Promise.all([1, 2, 3].map(() => startContext({ connection: connection(), keyPrefix, cache: { l1: { ttl: '1m' }, stampede: { wait: '30s' } } })));
+    instances = await Promise.all(
+      [1, 2, 3].map(() => startContext({ connection: connection(), keyPrefix, cache: { l1: { ttl: '1m' }, stampede: { wait: '30s' } } })),
+    );
   });
   afterAll(() => Promise.all(instances.map((app) => app.close())));
 
@@ -21,17 +23,23 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
       await sleep(100);
       return { loadedBy: calls };
     };
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => instances[i % 3].get(CacheService).getOrSet('stampede', loader)));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => instances[i % 3].get(CacheService).getOrSet('stampede', loader)),
+    );
     expect(calls).toBe(1);
     expect(results.every((result) => result.loadedBy === 1)).toBe(true);
   });
 
   it('waiters on other instances load themselves as soon as the lock holder gives up', async () => {
     const [a, b] = instances.map((app) => app.get(CacheService));
-    const failing = a.getOrSet('holder-fails', async () => {
-      await sleep(100);
-      throw new Error('source down');
-    }, { lock: true });
+    const failing = a.getOrSet(
+      'holder-fails',
+      async () => {
+        await sleep(100);
+        throw new Error('source down');
+      },
+      { lock: true },
+    );
     await sleep(20);
     // With a 30s stampede wait, B would hang here if it only waited for the value.
     const waiter = b.getOrSet('holder-fails', async () => 'loaded by b');
@@ -39,9 +47,11 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
     expect(await waiter).toBe('loaded by b');
   });
 
-  it('a write without L1 still drops the writer\'s own L1 copy', async () => {
+  it("a write without L1 still drops the writer's own L1 copy", async () => {
     const cache = instances[0].get(CacheService);
-    await expect.poll(async () => (await cache.set('own-copy', 'v1', { l1: true }), await cache.get('own-copy', { l1: true }), cache.stats().l1.hits)).toBeGreaterThan(0);
+    await expect
+      .poll(async () => (await cache.set('own-copy', 'v1', { l1: true }), await cache.get('own-copy', { l1: true }), cache.stats().l1.hits))
+      .toBeGreaterThan(0);
     await cache.set('own-copy', 'v2');
     expect(await cache.get('own-copy', { l1: true })).toBe('v2');
   });
@@ -53,12 +63,14 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
       await sleep(100);
       return 1;
     };
-    await Promise.all(Array.from({ length: 60 }, (_, i) => instances[i % 3].get(CacheService).getOrSet('no-lock', loader, { lock: false })));
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => instances[i % 3].get(CacheService).getOrSet('no-lock', loader, { lock: false })),
+    );
     expect(calls).toBeGreaterThan(1); // no cross-instance lock...
     expect(calls).toBeLessThanOrEqual(3); // ...but one load per instance
   });
 
-  it('drops the other instances\' L1 copies when one instance writes or deletes', async () => {
+  it("drops the other instances' L1 copies when one instance writes or deletes", async () => {
     const [a, b] = instances.map((app) => app.get(CacheService));
     await a.set('shared', 'v1', { l1: true });
     // L1 holds entries once the instance hears invalidations (its subscription is confirmed).
@@ -77,14 +89,20 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
     await expect.poll(() => b.get('shared', { l1: true })).toBeUndefined();
   });
 
-  it('a tag invalidation on one instance keeps another instance\'s in-flight load from storing', async () => {
+  it("a tag invalidation on one instance keeps another instance's in-flight load from storing", async () => {
     const [a, b] = instances.map((app) => app.get(CacheService));
     // B joins the bus (its subscription confirmed) before the race.
-    await expect.poll(async () => (await b.set('bus-ready', 1, { l1: true }), await b.get('bus-ready', { l1: true }), b.stats().l1.hits)).toBeGreaterThan(0);
-    const loading = b.getOrSet('tagged-elsewhere', async () => {
-      await sleep(200);
-      return 'old';
-    }, { tags: ['remote-tag'] });
+    await expect
+      .poll(async () => (await b.set('bus-ready', 1, { l1: true }), await b.get('bus-ready', { l1: true }), b.stats().l1.hits))
+      .toBeGreaterThan(0);
+    const loading = b.getOrSet(
+      'tagged-elsewhere',
+      async () => {
+        await sleep(200);
+        return 'old';
+      },
+      { tags: ['remote-tag'] },
+    );
     await sleep(30);
     await a.invalidateTags(['remote-tag']);
     expect(await loading).toBe('old');
@@ -130,7 +148,9 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
           return 'parent';
         }),
       );
-      const childLoads = Array.from({ length: 50 }, () => worker.request<string>({ op: 'getOrSet', key: 'cross-stampede', value: 'child', delayMs: 150 }));
+      const childLoads = Array.from({ length: 50 }, () =>
+        worker.request<string>({ op: 'getOrSet', key: 'cross-stampede', value: 'child', delayMs: 150 }),
+      );
       const results = await Promise.all([...parentLoads, ...childLoads]);
       const childCalls = (await worker.request<{ loaderCalls: number }>({ op: 'stats' })).loaderCalls;
       expect(calls + childCalls).toBe(1);
@@ -144,11 +164,19 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
 
 describe('L1 after the subscriber reconnects', () => {
   it('is cleared, because invalidations may have been missed', async () => {
-    const { RedisServer } = await import('../support/redis-server.js');
-    const server = await RedisServer.start();
+    const { RedisTestServer } = await import('../support/redis-server.js');
+    const server = await RedisTestServer.start();
     const app = await startContext({ connection: server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' }, cache: {} });
     const cache = app.get(CacheService);
-    await expect.poll(async () => (await cache.set('survives-in-redis-only', 'x', { l1: true, ttl: '1m' }), await cache.get('survives-in-redis-only', { l1: true }), cache.stats().l1.hits)).toBeGreaterThan(0);
+    await expect
+      .poll(
+        async () => (
+          await cache.set('survives-in-redis-only', 'x', { l1: true, ttl: '1m' }),
+          await cache.get('survives-in-redis-only', { l1: true }),
+          cache.stats().l1.hits
+        ),
+      )
+      .toBeGreaterThan(0);
     const hitsBefore = cache.stats().l1.hits;
     await server.stop();
     // While Redis is down the L1 copy is still served.

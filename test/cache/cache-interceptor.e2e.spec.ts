@@ -1,4 +1,17 @@
-import { Controller, Get, Injectable, NotFoundException, Param, Post, Query, Res, UseInterceptors, type CanActivate, type ExecutionContext, type INestApplication } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Injectable,
+  NotFoundException,
+  Param,
+  Post,
+  Query,
+  Res,
+  UseInterceptors,
+  type CanActivate,
+  type ExecutionContext,
+  type INestApplication,
+} from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -74,7 +87,13 @@ describe.each([
   beforeAll(async () => {
     for (const name of Object.keys(calls)) delete calls[name];
     const moduleRef = await Test.createTestingModule({
-      imports: [RedisPatternsModule.forRoot({ connection: standaloneConnection(), keyPrefix: uniquePrefix(), cache: { staleWhileRevalidate: '10s' } })],
+      imports: [
+        RedisPatternsModule.forRoot({
+          connection: standaloneConnection(),
+          keyPrefix: uniquePrefix(),
+          cache: { staleWhileRevalidate: '10s' },
+        }),
+      ],
       controllers: [ItemsController],
       providers: [{ provide: APP_GUARD, useClass: FakeAuth }],
     }).compile();
@@ -96,7 +115,7 @@ describe.each([
     expect(calls['find:1']).toBe(2);
   });
 
-  it('keeps one user\'s response from another user', async () => {
+  it("keeps one user's response from another user", async () => {
     expect((await get('/me', { 'x-user': 'alice' })).body.calls).toBe(1);
     expect(await get('/me', { 'x-user': 'bob' })).toMatchObject({ cache: 'MISS', body: { calls: 2 } });
     expect(await get('/me', { 'x-user': 'alice' })).toMatchObject({ cache: 'HIT', body: { calls: 1 } });

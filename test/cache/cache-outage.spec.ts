@@ -11,9 +11,16 @@ describe('the cache when Redis stops mid-test', () => {
   it('calls loaders directly (fail-open), still serves L1, logs the outage once, and recovers', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     vi.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
-    const app = await startContext({ connection: own.server.address, commandTimeout: '300ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' }, cache: {} });
+    const app = await startContext({
+      connection: own.server.address,
+      commandTimeout: '300ms',
+      reconnect: { minDelay: '20ms', maxDelay: '100ms' },
+      cache: {},
+    });
     const cache = app.get(CacheService);
-    await expect.poll(async () => (await cache.set('local', 'l1 copy', { l1: true }), await cache.get('local', { l1: true }), cache.stats().l1.hits)).toBeGreaterThan(0);
+    await expect
+      .poll(async () => (await cache.set('local', 'l1 copy', { l1: true }), await cache.get('local', { l1: true }), cache.stats().l1.hits))
+      .toBeGreaterThan(0);
     let loads = 0;
     const loader = async () => ++loads;
     await cache.getOrSet('remote', loader);
@@ -28,11 +35,21 @@ describe('the cache when Redis stops mid-test', () => {
     expect(await cache.get('remote')).toBeUndefined();
     expect(cache.stats().errors).toBeGreaterThan(0);
     await expect(cache.set('remote', 1)).rejects.toThrow();
-    const outageWarnings = warn.mock.calls.map(([message]) => String(message)).filter((message) => message.startsWith('Redis is unavailable to the cache'));
+    const outageWarnings = warn.mock.calls
+      .map(([message]) => String(message))
+      .filter((message) => message.startsWith('Redis connection "default" is unavailable to the cache ('));
     expect(outageWarnings).toHaveLength(1);
 
     await own.server.start();
-    await waitFor(async () => (await cache.set('remote', 'fresh').then(() => true, () => false)), 'Redis to be back', 10_000);
+    await waitFor(
+      async () =>
+        await cache.set('remote', 'fresh').then(
+          () => true,
+          () => false,
+        ),
+      'Redis to be back',
+      10_000,
+    );
     const loadsAfter = loads;
     expect(await cache.getOrSet('remote', loader)).toBe('fresh');
     expect(loads).toBe(loadsAfter);

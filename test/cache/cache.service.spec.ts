@@ -32,7 +32,11 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
   });
 
   it('treats 0, false and "" as values, and null as a miss unless cacheNull', async () => {
-    for (const [key, value] of [['zero', 0], ['false', false], ['empty', '']] as const) {
+    for (const [key, value] of [
+      ['zero', 0],
+      ['false', false],
+      ['empty', ''],
+    ] as const) {
       let calls = 0;
       await cache.getOrSet(key, () => (calls++, value));
       expect(await cache.getOrSet(key, () => (calls++, 'other'))).toBe(value);
@@ -98,7 +102,9 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
     expect(await cache.getOrSet('swr', loader, { ttl: 100, staleWhileRevalidate: '10s' })).toBe('v1');
     await sleep(150);
     const staleBefore = cache.stats().staleServed;
-    const during = await Promise.all(Array.from({ length: 20 }, () => cache.getOrSet('swr', loader, { ttl: 100, staleWhileRevalidate: '10s' })));
+    const during = await Promise.all(
+      Array.from({ length: 20 }, () => cache.getOrSet('swr', loader, { ttl: 100, staleWhileRevalidate: '10s' })),
+    );
     expect(new Set(during)).toEqual(new Set(['v1']));
     expect(cache.stats().staleServed - staleBefore).toBe(20);
     await expect.poll(() => cache.get('swr')).toBe('v2');
@@ -172,7 +178,10 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
     });
     await sleep(30);
     await cache.delete('aba');
-    await app.get(RedisConnections).get().del(`${redisKey('aba')}:g`); // as if evicted
+    await app
+      .get(RedisConnections)
+      .get()
+      .del(`${redisKey('aba')}:g`); // as if evicted
     await cache.delete('aba');
     await loading;
     expect(await cache.get('aba')).toBeUndefined();
@@ -183,7 +192,11 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
       await sleep(150);
       return value;
     };
-    for (const invalidate of [() => cache.invalidateTags(['bulk-tag']), () => cache.deleteByPattern('bulk:*'), () => cache.clear('bulk:')]) {
+    for (const invalidate of [
+      () => cache.invalidateTags(['bulk-tag']),
+      () => cache.deleteByPattern('bulk:*'),
+      () => cache.clear('bulk:'),
+    ]) {
       const loading = cache.getOrSet('bulk:entry', slow('old'), { tags: ['bulk-tag'] });
       await sleep(30);
       await invalidate();
@@ -223,13 +236,20 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
       expect(await cache.get(key)).toBe(key);
     }
     expect(redisKey('user:42:profile')).toMatch(/\{c:user:42:profile\}$/);
+    // The space and line breaks are encoded too: 'a b' and 'a%20b' stay two entries.
+    await cache.set('a b\r\n', 'spaced');
+    await cache.set('a%20b%0D%0A', 'literal');
+    expect([await cache.get('a b\r\n'), await cache.get('a%20b%0D%0A')]).toEqual(['spaced', 'literal']);
+    expect(redisKey('a b\r\n')).toMatch(/\{c:a%20b%0D%0A\}$/);
     expect(await cache.deleteByPattern('a}*')).toBe(1);
     expect(await cache.get('x*y?[z]')).toBe('x*y?[z]');
   });
 
   it('warms many entries at once', async () => {
     await cache.warm(Array.from({ length: 50 }, (_, i) => ({ key: `warm:${i}`, value: i })));
-    expect(await Promise.all(Array.from({ length: 50 }, (_, i) => cache.get(`warm:${i}`)))).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(await Promise.all(Array.from({ length: 50 }, (_, i) => cache.get(`warm:${i}`)))).toEqual(
+      Array.from({ length: 50 }, (_, i) => i),
+    );
   });
 
   it('rejects a value it cannot store with an error naming the key, and bad keys and options', async () => {
@@ -238,6 +258,10 @@ describe.each(topologies)('CacheService on $topology', ({ connection }) => {
     expect((error as CodecError).key).toBe(redisKey('bad-value'));
     expect(await cache.getOrSet('bad-value', () => 'fine')).toBe('fine'); // the lock was released
     await expect(cache.getOrSet('', () => 1)).rejects.toThrow('Invalid option "key": expected a non-empty string, got "".');
+    await expect(cache.getOrSet('user\ud800', () => 1)).rejects.toThrow(
+      'Invalid option "key": expected well-formed Unicode text, got a string with a lone surrogate (not valid UTF-16).',
+    );
+    await expect(cache.set('k', 1, { tags: ['t\udc00'] })).rejects.toMatchObject({ name: 'MalformedTextError', option: 'tags' });
     await expect(cache.set('k', 1, { ttl: '1 minute' as never })).rejects.toThrow(/Invalid option "ttl"/);
   });
 });

@@ -1,0 +1,85 @@
+/**
+ * Keyv's default serialization (that of `@keyv/serialize`, which Keyv 5 applies unless given its
+ * own `serialize`): JSON, where a Buffer is the string `:base64:<base64>` and a string that starts
+ * with `:` gets one more. Keyv hands its store `{ value, expires }` in this form; the store keeps
+ * the value itself, so `CacheService` reads what Keyv wrote and the other way round.
+ */
+
+/** What Keyv stores for a value: the value, and when it expires (ms since the epoch; none for never). */
+export interface KeyvEnvelope {
+  value: unknown;
+  expires?: number;
+}
+
+/** `data` as Keyv's default `serialize` writes it. A BigInt throws a TypeError, as in Keyv. */
+export function serializeForKeyv(data: unknown): string {
+  if (data === undefined) return 'null';
+  // Without a Buffer nor a string that starts with ':', Keyv's text is JSON's, which V8 writes fastest.
+  return needsKeyvEscapes(data) ? serializeEscaped(data, true) : JSON.stringify(data);
+}
+
+/** Keyv's own algorithm (@keyv/serialize), for values that hold what it escapes. */
+function serializeEscaped(data: unknown, escapeColonStrings: boolean): string {
+  if (data === undefined || data === null) return 'null';
+  if (typeof data === 'string') return JSON.stringify(escapeColonStrings && data.startsWith(':') ? `:${data}` : data);
+  if (Buffer.isBuffer(data)) return JSON.stringify(`:base64:${data.toString('base64')}`);
+  const json = typeof (data as { toJSON?: unknown }).toJSON === 'function' ? (data as { toJSON(): unknown }).toJSON() : data;
+  if (typeof json !== 'object' || json === null) return JSON.stringify(json);
+  const record = json as Record<string, unknown>;
+  const array = Array.isArray(json);
+  const parts: string[] = [];
+  for (const key in record) {
+    const item = record[key];
+    if (!Object.hasOwn(record, key) || typeof item === 'function' || (!array && item === undefined)) continue;
+    const serialized = serializeEscaped(item, escapeColonStrings);
+    parts.push(array ? serialized : `${JSON.stringify(key)}:${serialized}`);
+  }
+  return array ? `[${parts.join(',')}]` : `{${parts.join(',')}}`;
+}
+
+/**
+ * Whether Keyv's text of `data` differs from JSON's: it holds a Buffer, a string that starts with
+ * ':', or an object with its own `toJSON` (a Date's never starts with ':').
+ */
+function needsKeyvEscapes(data: unknown): boolean {
+  if (typeof data === 'string') return data.startsWith(':');
+  if (typeof data !== 'object' || data === null || data instanceof Date) return false;
+  if (Buffer.isBuffer(data) || typeof (data as { toJSON?: unknown }).toJSON === 'function') return true;
+  if (Array.isArray(data)) return data.some(needsKeyvEscapes);
+  for (const key in data) if (needsKeyvEscapes((data as Record<string, unknown>)[key])) return true;
+  return false;
+}
+
+/**
+ * The envelope in `text` when it is exactly what Keyv's default `serialize` makes of one, so that
+ * storing its value and serializing it again gives `text` back (the `expires` aside); undefined
+ * for anything else: another serializer's output (JSONbig's big integers, compression), a value
+ * that JSON would not bring back (`-0`), or not an envelope at all.
+ */
+export function parseKeyvEnvelope(text: string): KeyvEnvelope | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+    if (!isKeyvEnvelope(parsed)) return undefined;
+    // Strings that start with ':' are Keyv's escapes (a Buffer, or a ':' more): revive them.
+    if (needsKeyvEscapes(parsed)) parsed = JSON.parse(text, reviveKeyvString) as KeyvEnvelope;
+    return serializeForKeyv(parsed) === text ? (parsed as KeyvEnvelope) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `data` has the shape of what Keyv hands a store: `value`, and `expires` a number if there. */
+export function isKeyvEnvelope(data: unknown): data is KeyvEnvelope {
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || Buffer.isBuffer(data)) return false;
+  const { expires } = data as { expires?: unknown };
+  return (
+    Object.keys(data).every((key) => key === 'value' || key === 'expires') &&
+    (expires === undefined || (typeof expires === 'number' && Number.isFinite(expires)))
+  );
+}
+
+function reviveKeyvString(_key: string, value: unknown): unknown {
+  if (typeof value !== 'string' || !value.startsWith(':')) return value;
+  return value.startsWith(':base64:') ? Buffer.from(value.slice(':base64:'.length), 'base64') : value.slice(1);
+}

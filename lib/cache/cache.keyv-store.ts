@@ -1,0 +1,162 @@
+import { EventEmitter } from 'node:events';
+import { Injectable, Optional } from '@nestjs/common';
+import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { mapBounded } from '../core/bounded.js';
+import { knownRecord, toBoolean } from '../core/validation.js';
+import { BULK_CHUNK } from './cache.bulk-delete.js';
+import { isKeyvEnvelope, parseKeyvEnvelope, serializeForKeyv, type KeyvEnvelope } from './cache.keyv-format.js';
+import { CacheService, escapeCachePattern, type CachedEntry, type CacheEntryOptions } from './cache.service.js';
+
+/** How many entries `getMany`, `hasMany` and the iterator read at once. */
+const READ_CONCURRENCY = 64;
+
+/**
+ * The property an entry holds Keyv's own text under, when that text is not Keyv's default
+ * serialization (JSONbig, compression): `{ $keyv: '<text>' }`, given back to Keyv as it came.
+ */
+const KEYV_TEXT = '$keyv';
+
+/** Options of a {@link RedisKeyvStore}. */
+export interface RedisKeyvStoreOptions {
+  /**
+   * Whether the Keyv over the store serializes values, as it does by default. `false` for a Keyv
+   * made with `serialize: undefined, deserialize: undefined`: it hands the store values as they
+   * are, which the module's codec stores (a `Date`, `Map` or `BigInt` comes back as it went in).
+   * @default true
+   * @example
+   * new Keyv({ store: new RedisKeyvStore(cache, { serialize: false }), serialize: undefined, deserialize: undefined });
+   */
+  serialize?: boolean;
+  /** Keep Keyv's entries in the cache's L1 tier too (`l1` of `CacheEntryOptions`). @default the module's `cache.l1.default` */
+  l1?: boolean;
+}
+
+/**
+ * A Keyv 5 storage adapter over {@link CacheService}, for cache-manager 7 and @nestjs/cache-manager:
+ * Keyv's keys are cache keys (`<namespace>:<key>`, or the key alone without a namespace), so
+ * `CacheService`, `@Cacheable` and Keyv read each other's entries, through L1 and Redis, with the
+ * module's codec and key prefix.
+ *
+ * - TTLs are Keyv's, in milliseconds, exact (no jitter); none (or 0) means the entry never expires.
+ * - A value Keyv serialized its default way is stored as the value itself; another serializer's
+ *   text is stored as it came, under `$keyv`.
+ * - `clear()` deletes the namespace's entries (every cache entry without a namespace) with SCAN on
+ *   every master; `iterator()` reads them the same way.
+ * - `disconnect()` leaves the module's connection open: the module closes it.
+ * - When Redis is down, reads miss and writes reject with `RedisUnavailableError` (Keyv reports
+ *   it as an `error` event and resolves `false`).
+ *
+ * @example
+ * CacheModule.registerAsync({
+ *   inject: [RedisKeyvStore],
+ *   useFactory: (store: RedisKeyvStore) => ({ stores: [store], ttl: 60_000 }),
+ * });
+ * const keyv = new Keyv({ store: new RedisKeyvStore(app.get(CacheService)), namespace: 'sessions' });
+ */
+@Injectable()
+export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
+  /** Set by Keyv: the namespace its keys start with, which `clear()` and `iterator()` keep to. */
+  namespace?: string;
+  /** What Keyv reads of its store: `dialect: 'redis'` has it use {@link iterator}. */
+  readonly opts: { dialect: 'redis'; serialize: boolean; l1?: boolean };
+  private readonly serialize: boolean;
+  private readonly l1: boolean | undefined;
+
+  constructor(
+    private readonly cache: CacheService,
+    @Optional() options: RedisKeyvStoreOptions = {},
+  ) {
+    super();
+    const given = knownRecord('RedisKeyvStore', options, ['serialize', 'l1']);
+    this.serialize = toBoolean('RedisKeyvStore.serialize', given.serialize ?? true);
+    this.l1 = given.l1 === undefined ? undefined : toBoolean('RedisKeyvStore.l1', given.l1);
+    this.opts = { dialect: 'redis', serialize: this.serialize, l1: this.l1 };
+  }
+
+  /** The entry as Keyv reads it, or undefined on a miss. */
+  async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    const entry = await this.cache.getEntry(key, { l1: this.l1 });
+    return entry === undefined ? undefined : (this.toKeyv(entry) as StoredData<Value> | undefined);
+  }
+
+  async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
+    return mapBounded(keys, READ_CONCURRENCY, (key) => this.get<Value>(key));
+  }
+
+  /** Writes what Keyv hands over, for `ttl` milliseconds (none or 0: for ever). */
+  async set(key: string, data: unknown, ttl?: number): Promise<void> {
+    await this.cache.set(key, this.fromKeyv(data), this.entryOptions(ttl));
+  }
+
+  async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void> {
+    await this.cache.warm(entries.map(({ key, value, ttl }) => ({ key, value: this.fromKeyv(value), options: this.entryOptions(ttl) })));
+  }
+
+  /** Whether the entry exists and is fresh. */
+  async has(key: string): Promise<boolean> {
+    const entry = await this.cache.getEntry(key, { l1: this.l1 });
+    return entry !== undefined && entry.freshUntil > Date.now();
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    return mapBounded(keys, READ_CONCURRENCY, (key) => this.has(key));
+  }
+
+  /** @returns whether the entry existed. */
+  async delete(key: string): Promise<boolean> {
+    return (await this.cache.delete(key)) > 0;
+  }
+
+  /** @returns whether any of the entries existed. Deleted a thousand at a time. */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    let deleted = 0;
+    for (let at = 0; at < keys.length; at += BULK_CHUNK) deleted += await this.cache.delete(...keys.slice(at, at + BULK_CHUNK));
+    return deleted > 0;
+  }
+
+  /** Deletes the namespace's entries, or every cache entry when Keyv has no namespace. */
+  async clear(): Promise<void> {
+    await this.cache.clear(this.namespace === undefined ? '' : `${this.namespace}:`);
+  }
+
+  /** The entries of `namespace` (every cache entry without one), as `[key, data]`, read a SCAN step at a time. */
+  async *iterator<Value>(namespace?: string): AsyncGenerator<Array<string | Awaited<Value> | undefined>, void> {
+    for await (const keys of this.cache.scan(namespace === undefined ? '*' : `${escapeCachePattern(namespace)}:*`)) {
+      const found = await this.getMany<Value>(keys);
+      for (const [index, data] of found.entries()) if (data !== undefined) yield [keys[index], data as Awaited<Value>];
+    }
+  }
+
+  /** Nothing to do: the connection is the module's, closed with the app. */
+  async disconnect(): Promise<void> {}
+
+  private entryOptions(ttl: number | undefined): CacheEntryOptions {
+    const lifetime = ttl === undefined || ttl === 0 ? Infinity : ttl;
+    return { ttl: lifetime, nullTtl: lifetime, jitter: 0, l1: this.l1 };
+  }
+
+  /** What goes into the cache for what Keyv hands over: the value of an envelope, else Keyv's data as it came. */
+  private fromKeyv(data: unknown): unknown {
+    if (typeof data === 'string') {
+      const envelope = parseKeyvEnvelope(data);
+      return envelope === undefined ? { [KEYV_TEXT]: data } : envelope.value;
+    }
+    return isKeyvEnvelope(data) ? data.value : data;
+  }
+
+  /** What Keyv gets for an entry: the text it stored, or an envelope of the value, serialized unless `serialize: false`. */
+  private toKeyv({ value, freshUntil }: CachedEntry): string | KeyvEnvelope | undefined {
+    const text = keyvTextOf(value);
+    if (text !== undefined) return text;
+    const envelope: KeyvEnvelope = freshUntil === Infinity ? { value } : { value, expires: freshUntil };
+    return this.serialize ? serializeForKeyv(envelope) : envelope;
+  }
+}
+
+/** The text of an entry that holds Keyv's own serialization, or undefined. */
+function keyvTextOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || !Object.hasOwn(value, KEYV_TEXT)) return undefined;
+  const keys = Object.keys(value);
+  const text = (value as Record<string, unknown>)[KEYV_TEXT];
+  return keys.length === 1 && keys[0] === KEYV_TEXT && typeof text === 'string' ? text : undefined;
+}

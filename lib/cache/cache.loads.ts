@@ -1,0 +1,226 @@
+import type { Logger } from '@nestjs/common';
+import type { RedisCodec } from '../core/codec.js';
+import { RandomTokens } from '../core/random-tokens.js';
+import type { MetricsHistogram } from '../core/metrics.js';
+import type { RedisTracing } from '../core/tracing.js';
+import type { CacheEntries, LoadStart, MissReply, PreparedEntry } from './cache.entries.js';
+import { unpackEntry } from './cache.entry.js';
+import type { CacheFailures } from './cache.failures.js';
+import type { CacheInvalidation } from './cache.invalidation.js';
+import type { EntryKeys } from './cache.keys.js';
+import type { L1Tier } from './cache.l1-tier.js';
+import type { ResolvedCacheOptions } from './cache.options-validator.js';
+import type { CacheEntryOptions } from './cache.options.js';
+import type { CacheStats } from './cache.stats.js';
+
+/** The longest wait between a failed background refresh and the next attempt. */
+const MAX_REFRESH_BACKOFF_MS = 30_000;
+/** How many keys' refresh backoffs are remembered at most. */
+const MAX_BACKOFF_ENTRIES = 10_000;
+
+/** A token that tells this caller's stampede lock from another's. */
+const lockTokens = new RandomTokens(12, 'base64url');
+const newLockToken = () => lockTokens.next();
+
+/** Where a value came from: the cache (fresh), the cache past its ttl (stale), or the loader. */
+export type CacheStatus = 'hit' | 'stale' | 'miss';
+
+/** What a load settles with: the value, its encoding when it was stored (to copy from), and where it came from. */
+export interface Loaded {
+  value: unknown;
+  encoded?: string | Buffer;
+  status: CacheStatus;
+}
+
+/**
+ * What a miss does, across instances.
+ *
+ * - Stampede lock: the miss takes a short Redis lock in the same round trip as it reads the key's
+ *   generation (cache-miss.lua). A miss that does not get it polls for the holder's value for
+ *   `stampede.wait`, or until the holder gives up, then loads itself.
+ * - No stale write-back: the result is stored only if the key's generation did not move (no
+ *   write or delete of it) and no tag, pattern or clear invalidation happened since the load began.
+ * - Stale-while-revalidate: one background refresh per key per process, only where this instance
+ *   gets the lock; a failed one is retried after a backoff (doubling up to 30s), and the stale
+ *   value keeps being served meanwhile.
+ */
+export class CacheLoads {
+  private readonly refreshing = new Set<string>();
+  private readonly refreshBackoff = new Map<string, { until: number; delayMs: number }>();
+
+  constructor(
+    private readonly entries: CacheEntries,
+    private readonly l1: L1Tier,
+    private readonly invalidation: CacheInvalidation,
+    private readonly codec: RedisCodec,
+    private readonly settings: ResolvedCacheOptions,
+    private readonly counters: CacheStats,
+    private readonly failures: CacheFailures,
+    private readonly logger: Logger,
+    private readonly loaderDurations: MetricsHistogram,
+    private readonly tracing: RedisTracing,
+  ) {}
+
+  /**
+   * Calls the loader (counted; timed while an exporter listens, in a `cache.load` span while a
+   * tracer is attached), without the cache: what a miss does while Redis is away.
+   */
+  async callLoader(loader: () => unknown): Promise<Loaded> {
+    this.counters.loaderCalls++;
+    if (!this.loaderDurations.active && !this.tracing.active) return { value: await loader(), status: 'miss' };
+    return { value: await this.tracing.span('cache.load', () => this.timed(loader)), status: 'miss' };
+  }
+
+  private async timed(loader: () => unknown): Promise<unknown> {
+    if (!this.loaderDurations.active) return loader();
+    const started = performance.now();
+    let outcome = 'error';
+    try {
+      const value = await loader();
+      outcome = 'ok';
+      return value;
+    } finally {
+      this.loaderDurations.observe({ outcome }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Loads a missing entry: the stampede lock (or the holder's value), the loader, then the store. */
+  async loadAndStore(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, useL1: boolean): Promise<Loaded> {
+    const lock = options.lock ?? this.settings.stampede.lock;
+    const token = lock ? newLockToken() : '';
+    let reply: MissReply;
+    const epoch = this.l1.epoch;
+    try {
+      reply = await this.entries.miss(keys, token);
+    } catch (error) {
+      this.failures.missOnOutage(error);
+      return this.callLoader(loader);
+    }
+    // A value that is not a cache entry (written by someone else) is not served, nor overwritten.
+    if (reply[0] === 1) return this.loadedFromRedis(keys, reply[1], useL1, epoch) ?? this.callLoader(loader);
+    const [, generation, locked, slotEpoch] = reply;
+    if (lock && locked === 0) {
+      const appeared = await this.waitForValue(keys, useL1);
+      if (appeared) return appeared;
+    }
+    let value: unknown;
+    try {
+      value = await this.callLoader(loader).then((loaded) => loaded.value);
+    } catch (error) {
+      if (locked === 1) await this.entries.releaseLock(keys, token);
+      throw error;
+    }
+    return this.store(keys, value, options, { generation: String(generation), epoch: String(slotEpoch) }, locked === 1 ? token : '', useL1);
+  }
+
+  /**
+   * Stores a loaded value unless, since the load began, the entry was written or deleted (its
+   * generation moved) or a tag, pattern or clear invalidation happened (its slot's epoch moved).
+   */
+  private async store(
+    keys: EntryKeys,
+    value: unknown,
+    options: CacheEntryOptions,
+    began: LoadStart,
+    token: string,
+    useL1: boolean,
+  ): Promise<Loaded> {
+    const uncacheable =
+      ((value === null || value === undefined) && !(options.cacheNull ?? (options.bloom !== undefined || this.settings.cacheNull))) ||
+      options.unless?.(value) === true;
+    if (uncacheable) {
+      if (token) await this.entries.releaseLock(keys, token);
+      return { value, status: 'miss' };
+    }
+    let prepared: PreparedEntry;
+    try {
+      prepared = this.entries.prepare(keys.value, value, options);
+    } catch (error) {
+      if (token) await this.entries.releaseLock(keys, token);
+      throw error;
+    }
+    try {
+      // Tagged before the store, so a tag invalidation cannot miss the entry (an unused tag member is harmless).
+      await this.invalidation.tag(keys.value, value, options, prepared.pxMs);
+      const epoch = this.l1.epoch;
+      const stored = await this.entries.store(keys, began, prepared, token);
+      if (stored === 1 && useL1) this.l1.remember(keys.value, value, prepared.encoded, prepared.freshUntil, epoch);
+    } catch (error) {
+      // The caller has its value: a failed store is noted, not thrown.
+      this.failures.noteFailure(error, `store "${keys.value}"`);
+    }
+    return { value, encoded: prepared.encoded, status: 'miss' };
+  }
+
+  /** Another instance holds the lock: poll for its result, for at most `stampede.wait`. */
+  private async waitForValue(keys: EntryKeys, useL1: boolean): Promise<Loaded | undefined> {
+    const deadline = Date.now() + this.settings.stampede.waitMs;
+    let delay = 10;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
+      delay = Math.min(delay * 2, 100);
+      let raw: string | Buffer | null;
+      let locked: number;
+      const epoch = this.l1.epoch;
+      try {
+        [raw, locked] = await this.entries.poll(keys);
+      } catch (error) {
+        this.failures.missOnOutage(error);
+        return undefined;
+      }
+      if (raw !== null) return this.loadedFromRedis(keys, raw, useL1, epoch);
+      // The holder gave up (its loader failed, or its result was not cached): load here now.
+      if (locked === 0) return undefined;
+    }
+    return undefined;
+  }
+
+  /** A value Redis answered with, kept in L1 unless its key was invalidated since `epochBefore`. */
+  private loadedFromRedis(keys: EntryKeys, raw: string | Buffer, useL1: boolean, epochBefore: number): Loaded | undefined {
+    const entry = unpackEntry(raw);
+    if (!entry) return undefined;
+    const value = this.codec.decode(entry.encoded, keys.value);
+    if (useL1) this.l1.remember(keys.value, value, entry.encoded, entry.freshUntil, epochBefore);
+    return { value, encoded: entry.encoded, status: 'hit' };
+  }
+
+  /** One refresh per key per process, and only where this instance gets the lock; failures back off. */
+  refreshInBackground(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions): void {
+    const backoff = this.refreshBackoff.get(keys.value);
+    if (this.refreshing.has(keys.value) || (backoff && backoff.until > Date.now())) return;
+    if (backoff) this.refreshBackoff.delete(keys.value);
+    this.refreshing.add(keys.value);
+    void this.refresh(keys, loader, options, backoff).finally(() => this.refreshing.delete(keys.value));
+  }
+
+  private async refresh(
+    keys: EntryKeys,
+    loader: () => unknown,
+    options: CacheEntryOptions,
+    backoff: { delayMs: number } | undefined,
+  ): Promise<void> {
+    const token = newLockToken();
+    try {
+      const locked = await this.entries.lockForRefresh(keys, token);
+      if (locked === undefined) return;
+      let value: unknown;
+      try {
+        value = (await this.callLoader(loader)).value;
+      } catch (error) {
+        await this.entries.releaseLock(keys, token);
+        const delayMs = Math.min(MAX_REFRESH_BACKOFF_MS, (backoff?.delayMs ?? 500) * 2);
+        // Bounded: past the limit the oldest backoffs are forgotten (a refresh may then come sooner).
+        if (this.refreshBackoff.size >= MAX_BACKOFF_ENTRIES) this.refreshBackoff.delete(this.refreshBackoff.keys().next().value as string);
+        this.refreshBackoff.set(keys.value, { until: Date.now() + delayMs, delayMs });
+        this.logger.warn(
+          `Refreshing "${keys.value}" failed; serving the stale value, next try in ${delayMs}ms: ${(error as Error)?.message ?? error}`,
+        );
+        return;
+      }
+      this.refreshBackoff.delete(keys.value);
+      await this.store(keys, value, options, locked, token, this.l1.uses(options.l1));
+    } catch (error) {
+      this.failures.noteFailure(error, `refresh "${keys.value}"`);
+    }
+  }
+}

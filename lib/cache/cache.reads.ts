@@ -1,0 +1,147 @@
+import type { BloomFilterService } from '../bloom/bloom.service.js';
+import type { RedisCodec } from '../core/codec.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { isStoreFailure } from '../core/store-failure.js';
+import { UNREADABLE, type CacheEntries } from './cache.entries.js';
+import { unpackEntry } from './cache.entry.js';
+import type { CacheFailures } from './cache.failures.js';
+import type { CacheKeys } from './cache.keys.js';
+import type { L1Tier } from './cache.l1-tier.js';
+import type { CacheLoads, Loaded } from './cache.loads.js';
+import type { ResolvedCacheOptions } from './cache.options-validator.js';
+import type { CacheEntryOptions } from './cache.options.js';
+import type { CacheStats } from './cache.stats.js';
+
+/** A cached value, and when it stops being fresh (Infinity for an entry that never does). */
+export interface CachedEntry<T = unknown> {
+  value: T;
+  freshUntil: number;
+}
+
+/**
+ * The read path of `get`, `getEntry`, `getOrSet` and `lookup`: an L1 hit, or one GET on a Redis hit (a stale value
+ * is served while {@link CacheLoads} refreshes it). Only a miss, or a read during an outage, goes
+ * through the per-key single flight of this process: callers that come meanwhile wait for its
+ * load, each with its own copy of the result unless L1 is shared. With a Bloom filter, a miss
+ * whose item is certainly not in it answers null without the loader.
+ */
+export class CacheReads {
+  private readonly inFlight = new Map<string, Promise<Loaded>>();
+
+  constructor(
+    private readonly keys: CacheKeys,
+    private readonly entries: CacheEntries,
+    private readonly l1: L1Tier,
+    private readonly loads: CacheLoads,
+    private readonly blooms: BloomFilterService,
+    private readonly codec: RedisCodec,
+    private readonly settings: ResolvedCacheOptions,
+    private readonly counters: CacheStats,
+    private readonly failures: CacheFailures,
+  ) {}
+
+  /**
+   * The entry of `key` from L1 or one GET, stale or not: undefined on a miss (an unreadable entry is
+   * one) or while Redis cannot be reached. Only L1 hits and misses are counted.
+   */
+  async entry(key: string, l1: boolean | undefined): Promise<CachedEntry | undefined> {
+    const valueKey = this.keys.value(key);
+    const useL1 = this.l1.uses(l1);
+    const local = useL1 ? this.l1.get(valueKey) : undefined;
+    if (local) return local;
+    const epoch = this.l1.epoch;
+    let raw: string | Buffer | null;
+    try {
+      raw = await this.entries.readAndNote(valueKey);
+    } catch (error) {
+      // Fail-open, like getOrSet: with Redis away, a read is a miss.
+      this.failures.missOnOutage(error);
+      return undefined;
+    }
+    const entry = raw === null ? undefined : unpackEntry(raw);
+    const value = entry ? this.entries.decodeOrDrop(valueKey, entry.encoded) : UNREADABLE;
+    if (!entry || value === UNREADABLE) return undefined;
+    if (useL1) this.l1.remember(valueKey, value, entry.encoded, entry.freshUntil, epoch);
+    return { value, freshUntil: entry.freshUntil };
+  }
+
+  /** The value of `key`, or `{ value, status }` when `withStatus`. */
+  async find(key: string, loader: () => unknown, options: CacheEntryOptions, withStatus: boolean): Promise<unknown> {
+    const valueKey = this.keys.value(key);
+    const useL1 = this.l1.uses(options.l1);
+    const local = useL1 ? this.l1.get(valueKey) : undefined;
+    if (local) return withStatus ? { value: local.value, status: 'hit' } : local.value;
+
+    const pending = this.inFlight.get(valueKey);
+    if (pending) return this.join(pending, valueKey, withStatus);
+    const epoch = this.l1.epoch;
+    let raw: string | Buffer | null;
+    try {
+      raw = await this.entries.read(valueKey);
+      this.failures.answered();
+    } catch (error) {
+      this.failures.missOnOutage(error);
+      // Redis is away: still one loader call per key in this process.
+      const joined = this.inFlight.get(valueKey);
+      if (joined) return this.join(joined, valueKey, withStatus);
+      return this.singleFlight(valueKey, () => this.loads.callLoader(loader), withStatus);
+    }
+    const entry = raw === null ? undefined : unpackEntry(raw);
+    const value = entry ? this.entries.decodeOrDrop(valueKey, entry.encoded) : UNREADABLE;
+    if (entry && value !== UNREADABLE) {
+      if (entry.freshUntil > Date.now()) {
+        this.counters.redis.hits++;
+        if (useL1) this.l1.remember(valueKey, value, entry.encoded, entry.freshUntil, epoch);
+        return withStatus ? { value, status: 'hit' } : value;
+      }
+      this.counters.staleServed++;
+      this.loads.refreshInBackground(this.keys.entry(valueKey), loader, options);
+      return withStatus ? { value, status: 'stale' } : value;
+    }
+    this.counters.redis.misses++;
+    const loading = this.inFlight.get(valueKey);
+    if (loading) return this.join(loading, valueKey, withStatus);
+    if (options.bloom !== undefined && !(await this.bloomAllows(key, options.bloom))) {
+      this.counters.bloomRejected++;
+      return withStatus ? { value: null, status: 'miss' } : null;
+    }
+    return this.singleFlight(valueKey, () => this.loads.loadAndStore(this.keys.entry(valueKey), loader, options, useL1), withStatus);
+  }
+
+  /** Runs `start` as the one load of this key in this process; callers that come meanwhile join it. */
+  private async singleFlight(valueKey: string, start: () => Promise<Loaded>, withStatus: boolean): Promise<unknown> {
+    const flight: Promise<Loaded> = start().finally(() => {
+      if (this.inFlight.get(valueKey) === flight) this.inFlight.delete(valueKey);
+    });
+    this.inFlight.set(valueKey, flight);
+    const loaded = await flight;
+    return withStatus ? { value: loaded.value, status: loaded.status } : loaded.value;
+  }
+
+  private async join(flight: Promise<Loaded>, valueKey: string, withStatus: boolean): Promise<unknown> {
+    this.counters.coalesced++;
+    const loaded = await flight;
+    const value = this.copyOf(loaded, valueKey);
+    return withStatus ? { value, status: loaded.status } : value;
+  }
+
+  /** Coalesced waiters get their own copy unless L1 is shared. */
+  private copyOf(loaded: Loaded, valueKey: string): unknown {
+    if (this.settings.l1.shared || loaded.encoded === undefined) return loaded.value;
+    return this.codec.decode(loaded.encoded, valueKey);
+  }
+
+  /** Whether a miss may call the loader: false only when the item is certainly not in its Bloom filter. */
+  private async bloomAllows(key: string, bloom: NonNullable<CacheEntryOptions['bloom']>): Promise<boolean> {
+    const { filter, item } = typeof bloom === 'string' ? { filter: bloom, item: key } : bloom;
+    const found = this.blooms.get(filter);
+    try {
+      return await found.mightContain(item);
+    } catch (error) {
+      // An item no filter can hold was never added; an unreachable filter (logged by the filters) lets the loader run.
+      if (error instanceof InvalidOptionError) return false;
+      if (isStoreFailure(error)) return true;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,206 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import Keyv, { type KeyvOptions } from 'keyv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CacheService, RedisConnections, RedisKeys, RedisKeyvStore } from '../../lib/index.js';
+import { encodeCacheKey } from '../../lib/cache/cache-key.js';
+import { parseKeyvEnvelope, serializeForKeyv } from '../../lib/cache/cache.keyv-format.js';
+import { scanKeys } from '../support/scan.js';
+import { SLOW_BULK_OPERATIONS, startContext, topologies } from '../support/testing-app.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("Keyv's default serialization, as the store reads and writes it", () => {
+  // Keyv's own serializer (@keyv/serialize's defaultSerialize), as a Keyv instance holds it.
+  const keyv = new Keyv();
+  const values: unknown[] = [
+    'plain',
+    ':starts with a colon',
+    '::two',
+    ':base64:not really',
+    '',
+    0,
+    -1.5,
+    true,
+    null,
+    [1, 'two', null, undefined, { three: 3 }],
+    { nested: { deep: [':x', Buffer.from('bytes')] }, skipped: undefined, fn: () => 1 },
+    Buffer.from([0, 255, 1]),
+    new Date(0),
+    { toJSON: () => ({ replaced: true }) },
+    { ['__proto__']: 'own property' },
+    new Map([[1, 2]]),
+    new Set([1]),
+    Number.NaN,
+    [new Date(0), { deep: [':colon'] }],
+    new Uint8Array([1, 2]),
+    { date: new Date(0), plain: { json: ['only', 1, false, null] } },
+  ];
+
+  it.each(values.map((value) => [value]))('writes %o as Keyv does, alone and in an envelope', async (value) => {
+    expect(serializeForKeyv({ value })).toBe(await keyv.serialize!({ value }));
+    expect(serializeForKeyv({ value, expires: 1_700_000_000_000 })).toBe(await keyv.serialize!({ value, expires: 1_700_000_000_000 }));
+  });
+
+  it('reads back an envelope only when serializing its value again gives the same text', async () => {
+    const text = await keyv.serialize!({ value: { buffer: Buffer.from('hi'), colon: ':c' }, expires: 5 });
+    expect(parseKeyvEnvelope(text)).toEqual({ value: { buffer: Buffer.from('hi'), colon: ':c' }, expires: 5 });
+    expect(parseKeyvEnvelope(await keyv.serialize!({ value: undefined, expires: undefined }))).toEqual({});
+    // JSONbig's integers beyond 2^53, another serializer's spacing, -0, not an envelope, not JSON.
+    for (const other of [
+      '{"value":9223372036854775807}',
+      '{ "value": 1 }',
+      '{"value":-0}',
+      '{"other":1}',
+      '{"value":1,"expires":"soon"}',
+      'x',
+    ])
+      expect(parseKeyvEnvelope(other)).toBeUndefined();
+  });
+});
+
+describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
+  let app: INestApplicationContext;
+  let cache: CacheService;
+  beforeAll(async () => {
+    app = await startContext({ connection: connection(), cache: { ttl: '10s', l1: { maxEntries: 1_000 } }, ...SLOW_BULK_OPERATIONS });
+    cache = app.get(CacheService);
+  });
+  afterAll(() => app.close());
+
+  const redis = () => app.get(RedisConnections).get();
+  const redisKey = (key: string) => `${app.get(RedisKeys).prefix}{c:${encodeCacheKey(key)}}`;
+  const keyvOver = (options: Omit<KeyvOptions, 'store'> = {}, store = new RedisKeyvStore(cache)) => new Keyv(store, options);
+
+  it('is the module’s injectable, and shares its key space with CacheService both ways', async () => {
+    expect(app.get(RedisKeyvStore)).toBeInstanceOf(RedisKeyvStore);
+    const keyv = keyvOver({ namespace: 'shared' });
+    await keyv.set('from-keyv', { name: 'Ada', bytes: Buffer.from('ab'), colon: ':x' });
+    expect(await cache.get('shared:from-keyv')).toEqual({ name: 'Ada', bytes: Buffer.from('ab'), colon: ':x' });
+    await cache.set('shared:from-cache', { when: new Date(0), count: 0 });
+    // What Keyv's JSON makes of it: the date as its ISO text.
+    expect(await keyv.get('from-cache')).toEqual({ when: '1970-01-01T00:00:00.000Z', count: 0 });
+    await cache.set('shared:null', null, { nullTtl: '10s' });
+    expect(await keyv.get('null')).toBeNull();
+    expect(await keyv.has('null')).toBe(true);
+    // Without a namespace (as @nestjs/cache-manager makes its Keyv), the key is the cache key itself.
+    const bare = keyvOver({ namespace: undefined });
+    await bare.set('product:1', 'one');
+    expect(await cache.get('product:1')).toBe('one');
+  });
+
+  it("writes Keyv's TTL in milliseconds exactly, and no TTL (or 0) as no expiry", async () => {
+    const keyv = keyvOver({ namespace: 'ttl' });
+    await keyv.set('five-seconds', 1, 5_000);
+    const pttl = await redis().pttl(redisKey('ttl:five-seconds'));
+    expect(pttl).toBeGreaterThan(4_800);
+    expect(pttl).toBeLessThanOrEqual(5_000);
+    const raw = await keyv.getRaw('five-seconds');
+    expect(raw!.expires! - Date.now()).toBeGreaterThan(4_800);
+    expect(raw!.expires! - Date.now()).toBeLessThanOrEqual(5_000);
+
+    await keyv.set('forever', 1);
+    await keyv.set('zero', 1, 0);
+    expect(await redis().pttl(redisKey('ttl:forever'))).toBe(-1);
+    expect(await redis().pttl(redisKey('ttl:zero'))).toBe(-1);
+    expect(await keyv.getRaw('forever')).toEqual({ value: 1 });
+
+    const withDefault = keyvOver({ namespace: 'ttl', ttl: 3_000 });
+    await withDefault.set('default', 1);
+    expect(await redis().pttl(redisKey('ttl:default'))).toBeGreaterThan(2_800);
+    expect(await redis().pttl(redisKey('ttl:default'))).toBeLessThanOrEqual(3_000);
+
+    await keyv.set('brief', 'gone soon', 150);
+    await sleep(250);
+    expect(await keyv.get('brief')).toBeUndefined();
+    expect(await redis().exists(redisKey('ttl:brief'))).toBe(0);
+  });
+
+  it("stores another serializer's text as it came, under $keyv", async () => {
+    // Base64 of JSON, as a compression adapter would hand over: not Keyv's default serialization.
+    const keyv = keyvOver({
+      namespace: 'other',
+      serialize: (data) => Buffer.from(JSON.stringify(data)).toString('base64'),
+      deserialize: (text) => JSON.parse(Buffer.from(text, 'base64').toString()),
+    });
+    await keyv.set('n', { id: 7 }, 4_000);
+    const text = (await cache.get<{ $keyv: string }>('other:n'))!.$keyv;
+    expect(JSON.parse(Buffer.from(text, 'base64').toString())).toMatchObject({ value: { id: 7 } });
+    expect(await keyv.get('n')).toEqual({ id: 7 });
+    expect(await redis().pttl(redisKey('other:n'))).toBeGreaterThan(3_800);
+  });
+
+  it('clears only its namespace, a thousand at a time over every master, and everything without a namespace', async () => {
+    const mine = keyvOver({ namespace: 'mine' });
+    const theirs = keyvOver({ namespace: 'theirs' });
+    await mine.setMany(Array.from({ length: 2_500 }, (_, i) => ({ key: `k${i}`, value: i })));
+    await theirs.set('k1', 'kept');
+    await cache.set('mine-but-not-namespaced', 'kept');
+    await mine.clear();
+    expect(await mine.get(['k0', 'k1', 'k2499'])).toEqual([undefined, undefined, undefined]);
+    expect(await countKeys(`${app.get(RedisKeys).prefix}{c:mine:*}`)).toBe(0);
+    expect(await theirs.get('k1')).toBe('kept');
+    expect(await cache.get('mine-but-not-namespaced')).toBe('kept');
+
+    await keyvOver({ namespace: undefined }).clear();
+    expect(await theirs.get('k1')).toBeUndefined();
+    expect(await cache.get('mine-but-not-namespaced')).toBeUndefined();
+  });
+
+  it('iterates over its namespace across SCAN steps and masters; getMany, hasMany, deleteMany use the store', async () => {
+    const keyv = keyvOver({ namespace: 'iter' });
+    const entries = Array.from({ length: 2_100 }, (_, i) => ({ key: `k:${i}`, value: { i } }));
+    await keyv.setMany(entries);
+    await keyvOver({ namespace: 'iter-not' }).set('k:0', 'other namespace');
+    const seen = new Map<string, unknown>();
+    for await (const [key, value] of keyv.iterator!(undefined)) seen.set(key as string, value);
+    expect(seen.size).toBe(2_100);
+    expect(seen.get('k:7')).toEqual({ i: 7 });
+
+    expect(await keyv.getMany(['k:1', 'missing', 'k:2'])).toEqual([{ i: 1 }, undefined, { i: 2 }]);
+    expect(await keyv.hasMany(['k:1', 'missing'])).toEqual([true, false]);
+    expect(await keyv.deleteMany(entries.map(({ key }) => key))).toBe(true);
+    expect(await keyv.deleteMany(['k:1'])).toBe(false);
+    expect(await countKeys(`${app.get(RedisKeys).prefix}{c:iter:*}`)).toBe(0);
+  });
+
+  it('with serialize: false, keeps values as they are, through the module codec', async () => {
+    const store = new RedisKeyvStore(cache, { serialize: false });
+    const keyv = new Keyv({ store, namespace: 'raw', serialize: undefined, deserialize: undefined });
+    const value = { at: new Date(5), tags: new Set(['a']), big: 2n ** 70n, map: new Map([[1, { one: true }]]) };
+    await keyv.set('typed', value, 4_000);
+    expect(await keyv.get('typed')).toStrictEqual(value);
+    expect(await cache.get('raw:typed')).toStrictEqual(value);
+    expect((await keyv.getRaw('typed'))!.expires! - Date.now()).toBeLessThanOrEqual(4_000);
+    const iterated = [];
+    for await (const entry of keyv.iterator!(undefined)) iterated.push(entry);
+    expect(iterated).toStrictEqual([['typed', value]]);
+  });
+
+  it('keeps its entries in L1 with l1: true', async () => {
+    const keyv = keyvOver({ namespace: 'near' }, new RedisKeyvStore(cache, { l1: true }));
+    await keyv.set('hot', 'value', 5_000);
+    const before = cache.stats().l1.hits;
+    expect(await keyv.get('hot')).toBe('value');
+    expect(await keyv.get('hot')).toBe('value');
+    expect(cache.stats().l1.hits).toBe(before + 2);
+  });
+
+  it('refuses options it does not know or of the wrong type, naming them', () => {
+    expect(() => new RedisKeyvStore(cache, { serialize: 'no' as never })).toThrow(
+      /Invalid option "RedisKeyvStore.serialize": expected true or false/,
+    );
+    expect(() => new RedisKeyvStore(cache, { l1: 1 as never })).toThrow(/Invalid option "RedisKeyvStore.l1"/);
+    expect(() => new RedisKeyvStore(cache, { namespace: 'x' } as never)).toThrow(/Invalid option "RedisKeyvStore.namespace"/);
+  });
+
+  it('refuses a TTL that is not a duration, naming it, and resolves false without throwOnErrors', async () => {
+    await expect(keyvOver({ throwOnErrors: true }).set('bad-ttl', 1, -5)).rejects.toThrow(/Invalid option "ttl"/);
+    const errors: unknown[] = [];
+    const keyv = keyvOver();
+    keyv.on('error', (error: unknown) => errors.push(error));
+    expect(await keyv.set('bad-ttl', 1, Number.NaN)).toBe(false);
+    expect(String(errors[0])).toMatch(/Invalid option "ttl"/);
+  });
+
+  const countKeys = async (match: string) => (await scanKeys(redis(), match)).length;
+});
