@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
-import { wrapMethod } from '../core/method-wrapper.js';
+import { assertWellFormed } from '../core/validation.js';
+import { wrapMethod, type TypedMethodDecorator } from '../core/method-wrapper.js';
 import { RateLimitExceededException, waitFor } from './ratelimit.exception.js';
 import type { MethodRateLimitPolicy, RateLimitPolicy } from './ratelimit.options.js';
 import { assertDistinctNames, resolvePolicy, toCost, type ResolvedPolicy } from './ratelimit.options-validator.js';
@@ -37,14 +38,19 @@ const methodPolicies = new WeakMap<object, ResolvedPolicy[]>();
  * }
  */
 export function RateLimit(policy: RateLimitPolicy): ClassDecorator & MethodDecorator;
-export function RateLimit<A extends unknown[]>(policy: MethodRateLimitPolicy<A>): MethodDecorator;
+export function RateLimit<A extends unknown[]>(policy: MethodRateLimitPolicy<A>): TypedMethodDecorator<A>;
 export function RateLimit(policy: RateLimitPolicy | MethodRateLimitPolicy<never[]>): ClassDecorator & MethodDecorator {
   return ((target: object, propertyKey?: string | symbol, descriptor?: PropertyDescriptor) => {
     const className = descriptor ? (target as { constructor: { name: string } }).constructor.name : (target as { name: string }).name;
     const where = `@RateLimit on ${className}${descriptor ? `.${String(propertyKey)}` : ''}`;
     const resolved = resolvePolicy(policy, where);
     if (!descriptor) {
-      if (resolved.key) throw new InvalidOptionError(`${where}.key`, 'no `key` on a class (use `by` for HTTP handlers, or put the policy on a method)', resolved.key);
+      if (resolved.key)
+        throw new InvalidOptionError(
+          `${where}.key`,
+          'no `key` on a class (use `by` for HTTP handlers, or put the policy on a method)',
+          resolved.key,
+        );
       addPolicy(target, resolved, where);
       return;
     }
@@ -84,7 +90,10 @@ export function SkipRateLimit(...names: string[]): ClassDecorator & MethodDecora
 /** Adds a policy to a class or handler. A subclass keeps its parent's policies, except those it declares again by name. */
 function addPolicy(target: object, policy: ResolvedPolicy, where: string): void {
   const declared: ResolvedPolicy[] = [...(Reflect.getOwnMetadata(DECLARED_POLICIES, target) ?? []), policy];
-  assertDistinctNames(declared.map((existing) => existing.name), where);
+  assertDistinctNames(
+    declared.map((existing) => existing.name),
+    where,
+  );
   Reflect.defineMetadata(DECLARED_POLICIES, declared, target);
   const inherited: ResolvedPolicy[] = Reflect.getMetadata(RATE_LIMIT_POLICIES, Object.getPrototypeOf(target) as object) ?? [];
   const names = new Set(declared.map((existing) => existing.name));
@@ -92,8 +101,19 @@ function addPolicy(target: object, policy: ResolvedPolicy, where: string): void 
 }
 
 /** Decides a call of a limited method; over the limit it throws, or waits while every rejecting policy says `wait`. */
-async function limitCall(service: RateLimitService, policies: readonly ResolvedPolicy[], args: unknown[], scope: string, where: string, call: () => unknown): Promise<unknown> {
-  const checks = policies.map((policy) => ({ key: service.keyOf(callerKey(policy, args, where), scope, policy), policy, cost: callCost(policy, args, where) }));
+async function limitCall(
+  service: RateLimitService,
+  policies: readonly ResolvedPolicy[],
+  args: unknown[],
+  scope: string,
+  where: string,
+  call: () => unknown,
+): Promise<unknown> {
+  const checks = policies.map((policy) => ({
+    key: service.keyOf(callerKey(policy, args, where), scope, policy),
+    policy,
+    cost: callCost(policy, args, where),
+  }));
   const deadline = Date.now() + Math.min(...policies.map((policy) => policy.maxWaitMs));
   for (;;) {
     const decisions = await service.decide(checks);
@@ -111,9 +131,13 @@ function callerKey(policy: ResolvedPolicy, args: unknown[], where: string): stri
   try {
     key = (policy.key as (...input: unknown[]) => unknown)(...args);
   } catch (error) {
-    throw new RedisPatternsError(`${where}: the key function of policy "${policy.name}" threw: ${(error as Error)?.message ?? error}`, { cause: error });
+    throw new RedisPatternsError(`${where}: the key function of policy "${policy.name}" threw: ${(error as Error)?.message ?? error}`, {
+      cause: error,
+    });
   }
-  if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError(`${where}.key`, 'a function returning a non-empty string', key);
+  if (typeof key !== 'string' || key.length === 0)
+    throw new InvalidOptionError(`${where}.key`, 'a function returning a non-empty string', key);
+  assertWellFormed(`${where}.key`, key);
   return key;
 }
 

@@ -15,7 +15,11 @@ export class RateLimitExceededException extends HttpException {
     const rejectedBy = decisions.filter((decision) => !decision.allowed);
     const retryAfterMs = waitFor(rejectedBy);
     super(
-      { statusCode: HttpStatus.TOO_MANY_REQUESTS, message: `Rate limit exceeded (${rejectedBy.map((decision) => decision.policy).join(', ')})`, retryAfterMs: retryAfterMs ?? null },
+      {
+        statusCode: HttpStatus.TOO_MANY_REQUESTS,
+        message: `Rate limit exceeded (${rejectedBy.map((decision) => decision.policy).join(', ')})`,
+        retryAfterMs: retryAfterMs ?? null,
+      },
       HttpStatus.TOO_MANY_REQUESTS,
     );
     this.rejectedBy = rejectedBy;

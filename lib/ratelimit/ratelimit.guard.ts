@@ -1,14 +1,13 @@
-import { Inject, Injectable, ServiceUnavailableException, type CanActivate, type ExecutionContext, type Type } from '@nestjs/common';
+import { Inject, Injectable, type CanActivate, type ExecutionContext, type Type } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { RedisPatternsError } from '../core/errors.js';
-import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
-import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
+import { assertWellFormed } from '../core/validation.js';
 import { RATE_LIMIT_POLICIES, SKIP_RATE_LIMIT } from './ratelimit.decorator.js';
 import { RateLimitExceededException } from './ratelimit.exception.js';
 import { rateLimitHeaders } from './ratelimit.headers.js';
-import type { RateLimitDecision } from './ratelimit.options.js';
-import { toCost, type ResolvedPolicy } from './ratelimit.options-validator.js';
-import { RateLimitService, RateLimitUnavailableError, type RateLimitCheck } from './ratelimit.service.js';
+import { RATE_LIMIT_OPTIONS, type RateLimitDecision } from './ratelimit.options.js';
+import { toCost, type ResolvedPolicy, type ResolvedRateLimitOptions } from './ratelimit.options-validator.js';
+import { RateLimitService, type RateLimitCheck } from './ratelimit.service.js';
 
 /** A policy as it applies to a route: module policies count across all routes, the others per route. */
 export interface RoutePolicy {
@@ -37,28 +36,29 @@ interface HttpRequest {
  * @example
  * providers: [{ provide: APP_GUARD, useClass: RateLimitGuard }]
  */
+/** A route's handler, as Nest gives it. */
+type Handler = ReturnType<ExecutionContext['getHandler']>;
+
 @Injectable()
 export class RateLimitGuard implements CanActivate {
   /** Each handler's policies, merged once. */
-  private readonly routes = new WeakMap<Type, WeakMap<Function, RoutePolicy[]>>();
+  private readonly routes = new WeakMap<Type, WeakMap<Handler, RoutePolicy[]>>();
 
   constructor(
     protected readonly rateLimits: RateLimitService,
     protected readonly reflector: Reflector,
-    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
+    @Inject(RATE_LIMIT_OPTIONS) private readonly settings: ResolvedRateLimitOptions,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const route = this.policiesOf(context);
     if (route.length === 0 || alreadyDecided(context) || (await this.shouldSkip(context))) return true;
-    const checks = route.length === 1 ? [await this.check(context, route[0])] : await Promise.all(route.map((routePolicy) => this.check(context, routePolicy)));
-    let decisions: RateLimitDecision[];
-    try {
-      decisions = await this.rateLimits.decide(checks);
-    } catch (error) {
-      if (error instanceof RateLimitUnavailableError) throw new ServiceUnavailableException(error.message, { cause: error });
-      throw error;
-    }
+    const checks =
+      route.length === 1
+        ? [await this.check(context, route[0])]
+        : await Promise.all(route.map((routePolicy) => this.check(context, routePolicy)));
+    // A closed policy that cannot be decided throws RateLimitUnavailableError: 503.
+    const decisions = await this.rateLimits.decide(checks);
     if (context.getType() === 'http') this.setHeaders(context, decisions);
     if (decisions.some((decision) => !decision.allowed)) this.throwException(context, decisions);
     return true;
@@ -68,15 +68,22 @@ export class RateLimitGuard implements CanActivate {
   protected async getTracker(context: ExecutionContext, policy: ResolvedPolicy): Promise<string> {
     if (typeof policy.by === 'function') {
       const tracker = await policy.by(context);
-      if (typeof tracker !== 'string' || tracker.length === 0) throw new RedisPatternsError(`Rate limit "${policy.name}": \`by\` returned ${typeof tracker === 'string' ? 'an empty string' : typeof tracker}, expected a non-empty string`);
-      return tracker;
+      if (typeof tracker !== 'string' || tracker.length === 0)
+        throw new RedisPatternsError(
+          `Rate limit "${policy.name}": \`by\` returned ${typeof tracker === 'string' ? 'an empty string' : typeof tracker}, expected a non-empty string`,
+        );
+      return assertWellFormed(`rate limit "${policy.name}" tracker (what \`by\` returned)`, tracker);
     }
     const request = requestOf(context);
     const user = request?.user;
     const userId = user?.id ?? user?.sub ?? user?.userId;
-    if (policy.by === 'user' && userId !== undefined && userId !== null) return `user:${String(userId)}`;
+    if (policy.by === 'user' && userId !== undefined && userId !== null)
+      return assertWellFormed(`rate limit "${policy.name}" tracker (the user id)`, `user:${String(userId)}`);
     const ip = request?.ip ?? request?.socket?.remoteAddress ?? wsAddress(context);
-    if (!ip) throw new RedisPatternsError(`Rate limit "${policy.name}": no client address in this ${context.getType()} context; give the policy a \`by\` function`);
+    if (!ip)
+      throw new RedisPatternsError(
+        `Rate limit "${policy.name}": no client address in this ${context.getType()} context; give the policy a \`by\` function`,
+      );
     return `ip:${ip}`;
   }
 
@@ -103,8 +110,9 @@ export class RateLimitGuard implements CanActivate {
   }
 
   private setHeaders(context: ExecutionContext, decisions: readonly RateLimitDecision[]): void {
-    const response = context.switchToHttp().getResponse<{ header(name: string, value: string): unknown }>();
-    for (const [name, value] of rateLimitHeaders(decisions, this.options.rateLimit.headers)) response.header(name, value);
+    // As switchToHttp().getResponse() gives it, without allocating four objects.
+    const response = context.getArgByIndex<{ header(name: string, value: string): unknown }>(1);
+    for (const [name, value] of rateLimitHeaders(decisions, this.settings.headers)) response.header(name, value);
   }
 
   /** Module policies, then the controller's, then the handler's; a later one replaces an earlier one of the same name. */
@@ -118,15 +126,18 @@ export class RateLimitGuard implements CanActivate {
     return route;
   }
 
-  private mergePolicies(controller: Type, handler: Function): RoutePolicy[] {
+  private mergePolicies(controller: Type, handler: Handler): RoutePolicy[] {
     const scope = `${controller.name}.${handler.name}`;
     const merged = new Map<string, RoutePolicy>();
-    for (const policy of this.options.rateLimit.policies) merged.set(policy.name, { policy, scope: 'global' });
+    for (const policy of this.settings.policies) merged.set(policy.name, { policy, scope: 'global' });
     for (const target of [controller, handler]) {
       const policies: ResolvedPolicy[] = this.reflector.get(RATE_LIMIT_POLICIES, target) ?? [];
       for (const policy of policies) merged.set(policy.name, { policy, scope });
     }
-    const skipped: (true | string[] | undefined)[] = [this.reflector.get(SKIP_RATE_LIMIT, controller), this.reflector.get(SKIP_RATE_LIMIT, handler)];
+    const skipped: (true | string[] | undefined)[] = [
+      this.reflector.get(SKIP_RATE_LIMIT, controller),
+      this.reflector.get(SKIP_RATE_LIMIT, handler),
+    ];
     if (skipped.includes(true)) return [];
     for (const names of skipped) if (Array.isArray(names)) for (const name of names) merged.delete(name);
     return [...merged.values()];
@@ -147,7 +158,7 @@ function alreadyDecided(context: ExecutionContext): boolean {
 function requestOf(context: ExecutionContext): HttpRequest | undefined {
   switch (context.getType<string>()) {
     case 'http':
-      return context.switchToHttp().getRequest<HttpRequest>();
+      return context.getArgByIndex<HttpRequest>(0); // switchToHttp().getRequest(), without allocating
     case 'graphql':
       return (context.getArgByIndex(2) as { req?: HttpRequest } | undefined)?.req;
     default:

@@ -18,8 +18,14 @@ export function rateLimitHeaders(decisions: readonly RateLimitDecision[], kind: 
       headers.push(['RateLimit', checked.map((d) => `${item(d.policy)};r=${d.remaining};t=${seconds(d.resetMs)}`).join(', ')]);
     }
     if (kind === 'legacy' || kind === 'both') {
-      const tightest = checked.reduce((a, b) => (b.remaining < a.remaining || (b.remaining === a.remaining && b.resetMs > a.resetMs) ? b : a));
-      headers.push(['X-RateLimit-Limit', String(tightest.limit)], ['X-RateLimit-Remaining', String(tightest.remaining)], ['X-RateLimit-Reset', String(seconds(tightest.resetMs))]);
+      const tightest = checked.reduce((a, b) =>
+        b.remaining < a.remaining || (b.remaining === a.remaining && b.resetMs > a.resetMs) ? b : a,
+      );
+      headers.push(
+        ['X-RateLimit-Limit', String(tightest.limit)],
+        ['X-RateLimit-Remaining', String(tightest.remaining)],
+        ['X-RateLimit-Reset', String(seconds(tightest.resetMs))],
+      );
     }
   }
   const rejected = decisions.filter((decision) => !decision.allowed);
@@ -30,8 +36,12 @@ export function rateLimitHeaders(decisions: readonly RateLimitDecision[], kind: 
 
 /** A policy name as a Structured Field string (printable ASCII only). */
 function item(name: string): string {
+  // One test for the usual name, which has nothing to replace.
+  if (!NEEDS_ESCAPE.test(name)) return `"${name}"`;
   return `"${name.replace(/[^\x20-\x7e]/g, '?').replace(/[\\"]/g, '\\$&')}"`;
 }
+
+const NEEDS_ESCAPE = /[^\x20-\x7e]|[\\"]/;
 
 function seconds(ms: number): number {
   return Math.ceil(ms / 1000);

@@ -6,9 +6,10 @@
 -- ARGV[1]: 'refund' to give back a debit made by an earlier consume, or 'marked' for a consume
 -- that may be refunded (a plain consume has no such first argument: one fewer to send, and a
 -- shorter reply, on the hot path). Then per policy: its configuration
--- "<algorithm>:<limit>:<window ms>:<burst>:<block ms>" (algorithm 1 fixed window, 2 sliding
--- window, 3 token bucket; burst for the token bucket; block 0 for none), the cost, and for a
--- refund a third argument, what the consume wrote (its `a`).
+-- "<algorithm>:<limit>:<window ms>:<burst>:<block ms>:<reset>" (algorithm 1 fixed window, 2
+-- sliding window, 3 token bucket; burst for the token bucket; block 0 for none; reset 1 when the
+-- count starts afresh after a block), the cost, and for a refund a third argument, what the
+-- consume wrote (its `a`).
 -- Returns per policy: remaining, reset (ms until the full quota is back), and retry after (ms: 0
 -- when the policy allows the call, more when it rejects it, -1 when the cost can never fit); a
 -- 'marked' consume adds the `a` written (-1 when nothing was), for a refund.
@@ -24,17 +25,20 @@ local function serialize(a, c, p, b)
   return format('%.0f %d %d %.0f', a, c, p, b)
 end
 
--- Policy i's configuration, cost, what a refund gives back, and its stored state.
+-- Policy i's configuration, cost, what a refund gives back, its stored state, and whether the
+-- count starts afresh after a block (then a block that has ended leaves no state).
 local function load(i)
   local base = (i - 1) * stride + first
-  local algorithm, limit, window, burst, block = match(ARGV[base + 1], '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
+  local algorithm, limit, window, burst, block, reset = match(ARGV[base + 1], '^(%d+):(%d+):(%d+):(%d+):(%d+):(%d)$')
+  local afresh = reset == '1'
   local a, c, p, b, found = 0, 0, 0, 0, false
   local state = redis.call('GET', KEYS[i])
   if state then
     local sa, sc, sp, sb = match(state, '^(%S+) (%S+) (%S+) (%S+)$')
     if sa then a, c, p, b, found = sa + 0, sc + 0, sp + 0, sb + 0, true end
+    if afresh and b > 0 and b <= now then a, c, p, b, found = 0, 0, 0, 0, false end
   end
-  return algorithm + 0, limit + 0, window + 0, burst + 0, block + 0, ARGV[base + 2] + 0, refund and ARGV[base + 3] + 0, a, c, p, b, found
+  return algorithm + 0, limit + 0, window + 0, burst + 0, block + 0, ARGV[base + 2] + 0, refund and ARGV[base + 3] + 0, a, c, p, b, found, afresh
 end
 
 -- Gives back policy i's debit: only what of a token-bucket debit has not drained yet, and only
@@ -57,7 +61,7 @@ end
 -- left without this call, and the state to write with its TTL (nil when there is none; false to
 -- keep the key's TTL): a pass writes only if the whole call passes, a new block always.
 local function decide(i)
-  local algorithm, limit, window, burst, block, cost, _, a, c, p, b, found = load(i)
+  local algorithm, limit, window, burst, block, cost, _, a, c, p, b, found, afresh = load(i)
   local allowed, remaining, reset, retry, keep, unspent, state, ttl
   local marker = -1
 
@@ -122,16 +126,17 @@ local function decide(i)
     end
   end
 
+  -- When the count starts afresh after a block, the block's end alone says when a call may pass.
   if b > now then
     allowed, remaining, unspent, marker, state = false, 0, 0, -1, nil
-    retry = max(retry, b - now)
-    reset = max(reset, retry)
+    retry = afresh and b - now or max(retry, b - now)
+    reset = afresh and retry or max(reset, retry)
   end
   if cost > (algorithm == 3 and burst or limit) then retry = -1 end
   if not allowed and block > 0 and b <= now and retry >= 0 then
     state, ttl = serialize(a, c, p, now + block), max(keep, block)
-    retry = max(retry, block)
-    reset = max(reset, block)
+    retry = afresh and block or max(retry, block)
+    reset = afresh and block or max(reset, block)
   end
   return allowed, remaining, reset, retry, marker, unspent, state, ttl
 end

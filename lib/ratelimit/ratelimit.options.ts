@@ -32,6 +32,16 @@ export interface RateLimitPolicy {
   cost?: number | ((context: ExecutionContext) => number | Promise<number>);
   /** Once the limit is exceeded, reject the caller for this long. */
   blockFor?: Duration;
+  /**
+   * With `blockFor`, what counts when the block ends: `'continue'` counts on from where the
+   * policy was (a caller whose window is still full is rejected again, and blocked again), and
+   * `'reset'` starts the count afresh, as @nestjs/throttler's `blockDuration` does (then a
+   * rejected caller's `Retry-After` is the block's end).
+   * @default 'continue'
+   * @example
+   * { name: 'login', limit: 5, window: '1h', blockFor: '15m', afterBlock: 'reset' }
+   */
+  afterBlock?: 'continue' | 'reset';
   /** When Redis fails: admit (`'open'`, logged once per outage) or reject with 503 (`'closed'`). @default module's `onStoreError` */
   onStoreError?: 'open' | 'closed';
 }
@@ -95,3 +105,6 @@ export interface RateLimitDecision {
   /** Set when Redis failed and an `onStoreError: 'open'` policy admitted the call unchecked. */
   unavailable?: true;
 }
+
+/** Injection token of the resolved `rateLimit` section (`ResolvedRateLimitOptions`). */
+export const RATE_LIMIT_OPTIONS = Symbol('RedisPatterns:RateLimitOptions');

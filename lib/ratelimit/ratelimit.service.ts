@@ -1,15 +1,14 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
 import { isCluster, type RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
-import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
-import { isStoreFailure } from '../core/store-failure.js';
+import { RedisUnavailableError, type OutageKind } from '../core/store-failure.js';
 import { OutageLog } from '../core/outage-log.js';
-import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
 import { RedisScript } from '../core/redis-script.js';
-import type { RateLimitDecision, RateLimitPolicy } from './ratelimit.options.js';
-import { resolvePolicy, toCost, type ResolvedPolicy } from './ratelimit.options-validator.js';
+import { toTextArgument } from '../core/validation.js';
+import { RATE_LIMIT_OPTIONS, type RateLimitDecision, type RateLimitPolicy } from './ratelimit.options.js';
+import { RateLimitCounts } from './ratelimit.metrics.js';
+import { resolvePolicy, toCost, type ResolvedPolicy, type ResolvedRateLimitOptions } from './ratelimit.options-validator.js';
 
 const script = RedisScript.fromFile(new URL('./ratelimit.lua', import.meta.url));
 
@@ -20,8 +19,21 @@ export interface RateLimitCheck {
   cost: number;
 }
 
-/** Redis failed while deciding, and a policy of the call is `onStoreError: 'closed'`. */
-export class RateLimitUnavailableError extends RedisPatternsError {}
+/**
+ * Redis could not decide a call, and one of its policies is `onStoreError: 'closed'`. A
+ * {@link RedisUnavailableError}: a controller answers 503.
+ */
+export class RateLimitUnavailableError extends RedisUnavailableError {
+  constructor(
+    /** The name of the closed policy. */
+    readonly policy: string,
+    outage: OutageKind,
+    options?: { cause?: unknown },
+  ) {
+    super(`rate limit "${policy}"`, outage, options);
+    this.name = 'RateLimitUnavailableError';
+  }
+}
 
 /**
  * Decides rate limits in Redis: one script per caller checks all of a call's policies against the
@@ -34,14 +46,15 @@ export class RateLimitUnavailableError extends RedisPatternsError {}
 @Injectable()
 export class RateLimitService {
   private readonly logger = new Logger('RedisPatterns:RateLimit');
-  private readonly outage = new OutageLog(this.logger, (reason) => `Redis is unavailable to rate limiting (${reason}); 'open' policies admit and 'closed' ones reject until it is back`, 'Redis is available to rate limiting again');
+  private readonly outage = new OutageLog(this.logger, 'rate limiting', "'open' policies admit and 'closed' ones answer 503");
   private readonly redis: RedisClient;
   private readonly resolvedPolicies = new WeakMap<RateLimitPolicy, ResolvedPolicy>();
 
   constructor(
     connections: RedisConnections,
     private readonly keys: RedisKeys,
-    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
+    @Inject(RATE_LIMIT_OPTIONS) private readonly settings: ResolvedRateLimitOptions,
+    private readonly counts: RateLimitCounts,
   ) {
     this.redis = connections.get();
   }
@@ -55,10 +68,12 @@ export class RateLimitService {
    * const { allowed, retryAfterMs } = await this.rateLimits.consume(`sms:${phone}`, { limit: 3, window: '1h', algorithm: 'fixed-window' });
    */
   async consume(key: string, policy: RateLimitPolicy, cost?: number): Promise<RateLimitDecision> {
-    if (typeof key !== 'string' || key.length === 0) throw new InvalidOptionError('key', 'a non-empty string', key);
+    toTextArgument('key', key);
     const resolved = this.resolve(policy);
     const units = cost ?? (typeof resolved.cost === 'number' ? resolved.cost : 1);
-    const [decision] = await this.decide([{ key: this.keys.tagged(['rl', key], resolved.name), policy: resolved, cost: toCost(units, 'cost') }]);
+    const [decision] = await this.decide([
+      { key: this.keys.tagged(['rl', key], resolved.name), policy: resolved, cost: toCost(units, 'cost') },
+    ]);
     return decision;
   }
 
@@ -69,15 +84,29 @@ export class RateLimitService {
    * fit, the answer is that check's decision alone, and Redis is not asked.
    */
   async decide(checks: readonly RateLimitCheck[]): Promise<RateLimitDecision[]> {
+    const decisions = await this.decideAll(checks);
+    this.counts.decided(decisions);
+    return decisions;
+  }
+
+  private async decideAll(checks: readonly RateLimitCheck[]): Promise<RateLimitDecision[]> {
     const tooCostly = checks.find((check) => check.cost > check.policy.capacity);
     if (tooCostly) return [neverFits(tooCostly)];
-    if (this.redis.status !== 'ready') return this.onStoreError(checks, new RedisPatternsError(`the Redis connection is ${this.redis.status}`));
+    // Never queued: a connection that is not ready decides at once.
+    if (this.redis.status !== 'ready') {
+      this.outage.noteOutage('disconnected');
+      return this.whenUnavailable(checks, 'disconnected');
+    }
     const groups = checks.length > 1 && isCluster(this.redis) ? groupByTag(checks) : undefined;
     if (!groups || groups.length === 1) {
       // The common case: every check in one script, so nothing to refund.
       let reply: number[];
       try {
-        reply = await script.run<number[]>(this.redis, checks.map((check) => check.key), scriptArguments('consume', checks));
+        reply = await script.run<number[]>(
+          this.redis,
+          checks.map((check) => check.key),
+          scriptArguments('consume', checks),
+        );
       } catch (error) {
         return this.failed(checks, error);
       }
@@ -86,7 +115,9 @@ export class RateLimitService {
     }
     const settled = await Promise.allSettled(groups.map((group) => this.run('marked', group)));
     const failure = settled.find((result) => result.status === 'rejected');
-    const consumed = settled.map((result, index) => (result.status === 'fulfilled' ? { group: groups[index], ...result.value } : undefined));
+    const consumed = settled.map((result, index) =>
+      result.status === 'fulfilled' ? { group: groups[index], ...result.value } : undefined,
+    );
     const passed = consumed.filter((result) => result !== undefined && result.decisions.every((decision) => decision.allowed));
     if (failure || passed.length < groups.length) await this.refund(passed);
     if (failure) return this.failed(checks, failure.reason);
@@ -94,14 +125,21 @@ export class RateLimitService {
     // A passed group was refunded if another rejected: report what it has left without this call.
     const refunded = passed.length < groups.length;
     const decisionOf = new Map(
-      consumed.flatMap((result) => result!.group.map((check, at) => [check, refunded && passed.includes(result) ? unspent(result!.decisions[at], check) : result!.decisions[at]] as const)),
+      consumed.flatMap((result) =>
+        result!.group.map(
+          (check, at) =>
+            [check, refunded && passed.includes(result) ? unspent(result!.decisions[at], check) : result!.decisions[at]] as const,
+        ),
+      ),
     );
     return checks.map((check) => decisionOf.get(check)!);
   }
 
+  /** A failed decision: a bug is thrown; an outage is logged once and answered by each policy's `onStoreError`. */
   private failed(checks: readonly RateLimitCheck[], error: unknown): RateLimitDecision[] {
-    if (!isStoreFailure(error)) throw error;
-    return this.onStoreError(checks, error);
+    const outage = this.outage.failed(error);
+    if (outage === undefined) throw error;
+    return this.whenUnavailable(checks, outage, error);
   }
 
   /** The key of one policy for one caller: `<prefix>{rl:<tracker>}:<scope>:<policy>`, the caller encoded. */
@@ -119,8 +157,20 @@ export class RateLimitService {
     return resolved;
   }
 
-  private async run(mode: 'marked' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): Promise<{ decisions: RateLimitDecision[]; written: number[] }> {
-    return parseReply(group, await script.run<number[]>(this.redis, group.map((check) => check.key), scriptArguments(mode, group, written)), true);
+  private async run(
+    mode: 'marked' | 'refund',
+    group: readonly RateLimitCheck[],
+    written?: readonly number[],
+  ): Promise<{ decisions: RateLimitDecision[]; written: number[] }> {
+    return parseReply(
+      group,
+      await script.run<number[]>(
+        this.redis,
+        group.map((check) => check.key),
+        scriptArguments(mode, group, written),
+      ),
+      true,
+    );
   }
 
   /** Gives back what passed groups spent when the call as a whole did not pass. Best effort: a failed refund is logged. */
@@ -128,18 +178,32 @@ export class RateLimitService {
     await Promise.all(
       passed.map((result) =>
         this.run('refund', result!.group, result!.written).catch((error: unknown) =>
-          this.logger.warn(`Could not refund a rejected call's debit of ${result!.group.map((check) => `"${check.policy.name}"`).join(', ')}: ${(error as Error)?.message ?? error}`),
+          this.outage.report(
+            error,
+            `refund a rejected call's debit of ${result!.group.map((check) => `"${check.policy.name}"`).join(', ')}`,
+          ),
         ),
       ),
     );
   }
 
-  private onStoreError(checks: readonly RateLimitCheck[], error: unknown): RateLimitDecision[] {
-    const reason = (error as Error)?.message ?? String(error);
-    this.outage.failed(error);
-    const closed = checks.find((check) => (check.policy.onStoreError ?? this.options.rateLimit.onStoreError) === 'closed');
-    if (closed) throw new RateLimitUnavailableError(`Rate limit "${closed.policy.name}" cannot be checked: ${reason}`, { cause: error });
-    return checks.map(({ policy, cost }) => ({ policy: policy.name, allowed: true, limit: policy.limit, remaining: Math.max(0, policy.limit - cost), resetMs: 0, retryAfterMs: 0, windowMs: policy.windowMs, unavailable: true }));
+  /** The answer of each policy's `onStoreError` while Redis is away: 'closed' throws, 'open' admits. */
+  private whenUnavailable(checks: readonly RateLimitCheck[], outage: OutageKind, cause?: unknown): RateLimitDecision[] {
+    const closed = checks.find((check) => (check.policy.onStoreError ?? this.settings.onStoreError) === 'closed');
+    if (closed) {
+      this.counts.unavailable(closed.policy.name);
+      throw new RateLimitUnavailableError(closed.policy.name, outage, { cause });
+    }
+    return checks.map(({ policy, cost }) => ({
+      policy: policy.name,
+      allowed: true,
+      limit: policy.limit,
+      remaining: Math.max(0, policy.limit - cost),
+      resetMs: 0,
+      retryAfterMs: 0,
+      windowMs: policy.windowMs,
+      unavailable: true,
+    }));
   }
 }
 
@@ -163,7 +227,11 @@ function unspent(decision: RateLimitDecision, check: RateLimitCheck): RateLimitD
  * ARGV of ratelimit.lua: the mode ('marked' for a consume that may be refunded, 'refund'; none
  * for a plain consume), then per policy its configuration and the cost, and for a refund what was written.
  */
-function scriptArguments(mode: 'consume' | 'marked' | 'refund', group: readonly RateLimitCheck[], written?: readonly number[]): (string | number)[] {
+function scriptArguments(
+  mode: 'consume' | 'marked' | 'refund',
+  group: readonly RateLimitCheck[],
+  written?: readonly number[],
+): (string | number)[] {
   const args: (string | number)[] = mode === 'consume' ? [] : [mode];
   for (let index = 0; index < group.length; index++) {
     args.push(group[index].policy.scriptConfig, group[index].cost);
@@ -176,19 +244,39 @@ function scriptArguments(mode: 'consume' | 'marked' | 'refund', group: readonly 
  * The script's integers per policy: remaining, reset, and retry-after (0 when the policy allows
  * the call, -1 when its cost never fits), and for a `marked` consume what it wrote (for a refund).
  */
-function parseReply(group: readonly RateLimitCheck[], reply: readonly number[], marked = false): { decisions: RateLimitDecision[]; written: number[] } {
+function parseReply(
+  group: readonly RateLimitCheck[],
+  reply: readonly number[],
+  marked = false,
+): { decisions: RateLimitDecision[]; written: number[] } {
   const decisions: RateLimitDecision[] = [];
   const written: number[] = [];
   const width = marked ? 4 : 3;
   for (let index = 0, at = 0; index < group.length; index++, at += width) {
     const { policy } = group[index];
     const retryAfterMs = reply[at + 2];
-    decisions.push({ policy: policy.name, allowed: retryAfterMs === 0, limit: policy.limit, remaining: reply[at], resetMs: reply[at + 1], retryAfterMs: retryAfterMs < 0 ? undefined : retryAfterMs, windowMs: policy.windowMs });
+    decisions.push({
+      policy: policy.name,
+      allowed: retryAfterMs === 0,
+      limit: policy.limit,
+      remaining: reply[at],
+      resetMs: reply[at + 1],
+      retryAfterMs: retryAfterMs < 0 ? undefined : retryAfterMs,
+      windowMs: policy.windowMs,
+    });
     if (marked) written.push(reply[at + 3]);
   }
   return { decisions, written };
 }
 
 function neverFits({ policy }: RateLimitCheck): RateLimitDecision {
-  return { policy: policy.name, allowed: false, limit: policy.limit, remaining: 0, resetMs: 0, retryAfterMs: undefined, windowMs: policy.windowMs };
+  return {
+    policy: policy.name,
+    allowed: false,
+    limit: policy.limit,
+    remaining: 0,
+    resetMs: 0,
+    retryAfterMs: undefined,
+    windowMs: policy.windowMs,
+  };
 }

@@ -14,7 +14,8 @@ class FakeAuth implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<{ headers: Record<string, string>; user?: { id: string } }>();
-    if (request.headers['x-user']) request.user = { id: request.headers['x-user'] };
+    // 'lone' plays a user id that is not well-formed Unicode (as JSON bodies and tokens can carry).
+    if (request.headers['x-user']) request.user = { id: request.headers['x-user'] === 'lone' ? 'ann\ud800' : request.headers['x-user'] };
     return true;
   }
 }
@@ -62,9 +63,20 @@ class LimitedController {
     return { ok: true };
   }
 
+  @Get('lone-tracker')
+  @RateLimit({ name: 'per-route', limit: 1, window: '10s', by: () => 'caller\udc00' })
+  loneTracker() {
+    return { ok: true };
+  }
+
   @Get('tenant')
   @SkipRateLimit('global')
-  @RateLimit({ name: 'per-route', limit: 1, window: '10s', by: (context) => context.switchToHttp().getRequest<{ headers: Record<string, string> }>().headers['x-tenant'] })
+  @RateLimit({
+    name: 'per-route',
+    limit: 1,
+    window: '10s',
+    by: (context) => context.switchToHttp().getRequest<{ headers: Record<string, string> }>().headers['x-tenant'],
+  })
   tenant() {
     return { ok: true };
   }
@@ -80,7 +92,13 @@ describe.each(
   let base: string;
   beforeAll(async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [RedisPatternsModule.forRoot({ connection: connection(), keyPrefix: uniquePrefix(), rateLimit: { policies: [{ name: 'global', limit: 1000, window: '1m' }] } })],
+      imports: [
+        RedisPatternsModule.forRoot({
+          connection: connection(),
+          keyPrefix: uniquePrefix(),
+          rateLimit: { policies: [{ name: 'global', limit: 1000, window: '1m' }] },
+        }),
+      ],
       controllers: [LimitedController],
       providers: [{ provide: APP_GUARD, useClass: FakeAuth }],
     }).compile();
@@ -106,13 +124,23 @@ describe.each(
 
   it('admits the limit, then answers 429 with Retry-After and the IETF and legacy headers', async () => {
     const first = await get('/class');
-    expect(first).toMatchObject({ status: 200, policy: '"global";q=1000;w=60, "per-route";q=3;w=3600', limits: expect.stringMatching(/^"global";r=999;t=\d+, "per-route";r=2;t=\d+$/), legacy: ['3', '2'], retryAfter: null });
+    expect(first).toMatchObject({
+      status: 200,
+      policy: '"global";q=1000;w=60, "per-route";q=3;w=3600',
+      limits: expect.stringMatching(/^"global";r=999;t=\d+, "per-route";r=2;t=\d+$/),
+      legacy: ['3', '2'],
+      retryAfter: null,
+    });
     expect(first.reset).toBeGreaterThanOrEqual(1);
     expect(first.reset).toBeLessThanOrEqual(3600);
     expect((await get('/class')).legacy).toEqual(['3', '1']);
     expect((await get('/class')).legacy).toEqual(['3', '0']);
     const rejected = await get('/class');
-    expect(rejected).toMatchObject({ status: 429, legacy: ['3', '0'], body: { statusCode: 429, message: 'Rate limit exceeded (per-route)' } });
+    expect(rejected).toMatchObject({
+      status: 429,
+      legacy: ['3', '0'],
+      body: { statusCode: 429, message: 'Rate limit exceeded (per-route)' },
+    });
     expect(Number(rejected.retryAfter)).toBeGreaterThanOrEqual(1);
     expect(Number(rejected.retryAfter)).toBeLessThanOrEqual(3600);
     expect(rejected.body.retryAfterMs).toBeGreaterThan(0);
@@ -169,6 +197,21 @@ describe.each(
     expect((await get('/tenant', { 'x-tenant': 'globex' })).status).toBe(200);
     // A `by` function that returns nothing is a server error, not an unlimited request.
     expect((await get('/tenant')).status).toBe(500);
+  });
+
+  it('answers 400 for a tracker that is not well-formed Unicode (a user id or what `by` returned), naming it', async () => {
+    expect(await get('/by-user', { 'x-user': 'lone' })).toMatchObject({
+      status: 400,
+      body: {
+        message: expect.stringMatching(
+          /^Invalid option "rate limit "per-route" tracker \(the user id\)": expected well-formed Unicode text/,
+        ),
+      },
+    });
+    expect(await get('/lone-tracker')).toMatchObject({
+      status: 400,
+      body: { message: expect.stringMatching(/^Invalid option "rate limit "per-route" tracker \(what `by` returned\)"/) },
+    });
   });
 
   it('throws without headers outside HTTP', async () => {
@@ -228,7 +271,12 @@ describe('RateLimitGuard as an APP_GUARD and per controller at once, with inheri
 });
 
 describe.each([
-  { platform: 'Express', adapter: () => new ExpressAdapter(), trust: (app: INestApplication) => (app.getHttpAdapter().getInstance() as { set(name: string, value: unknown): void }).set('trust proxy', true) },
+  {
+    platform: 'Express',
+    adapter: () => new ExpressAdapter(),
+    trust: (app: INestApplication) =>
+      (app.getHttpAdapter().getInstance() as { set(name: string, value: unknown): void }).set('trust proxy', true),
+  },
   { platform: 'Fastify', adapter: () => new FastifyAdapter({ trustProxy: true }), trust: () => undefined },
 ])("by: 'ip' behind a trusted proxy ($platform)", ({ adapter, trust }) => {
   let app: INestApplication;
@@ -245,7 +293,7 @@ describe.each([
   });
   afterAll(() => app.close());
 
-  it('counts each forwarded client separately, as the app\'s trust-proxy setting says', async () => {
+  it("counts each forwarded client separately, as the app's trust-proxy setting says", async () => {
     const status = async (client: string) => (await fetch(base, { headers: { 'x-forwarded-for': client } })).status;
     for (let i = 0; i < 3; i++) expect(await status('203.0.113.7')).toBe(200);
     expect(await status('203.0.113.7')).toBe(429);

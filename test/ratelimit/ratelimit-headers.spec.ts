@@ -28,12 +28,19 @@ describe('rate-limit headers', () => {
 
   it("'ietf', 'legacy' and false send only their own set", () => {
     expect(rateLimitHeaders(decisions, 'ietf').map(([name]) => name)).toEqual(['RateLimit-Policy', 'RateLimit']);
-    expect(rateLimitHeaders(decisions, 'legacy').map(([name]) => name)).toEqual(['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']);
+    expect(rateLimitHeaders(decisions, 'legacy').map(([name]) => name)).toEqual([
+      'X-RateLimit-Limit',
+      'X-RateLimit-Remaining',
+      'X-RateLimit-Reset',
+    ]);
     expect(rateLimitHeaders(decisions, false)).toEqual([]);
   });
 
   it('adds Retry-After (seconds, rounded up, the longest rejecting wait) even with no limit headers', () => {
-    const rejected = [decision('a', { allowed: false, remaining: 0, retryAfterMs: 1200 }), decision('b', { allowed: false, remaining: 0, retryAfterMs: 4001 })];
+    const rejected = [
+      decision('a', { allowed: false, remaining: 0, retryAfterMs: 1200 }),
+      decision('b', { allowed: false, remaining: 0, retryAfterMs: 4001 }),
+    ];
     expect(rateLimitHeaders(rejected, false)).toEqual([['Retry-After', '5']]);
     expect(rateLimitHeaders([decision('never', { allowed: false, retryAfterMs: undefined })], false)).toEqual([]);
   });

@@ -15,12 +15,26 @@ class Partner {
     return `notified ${tenant}`;
   }
 
-  @RateLimit<[string]>({ key: (tenant) => `${run}:${tenant}`, limit: 1, window: '1h', algorithm: 'fixed-window', onLimit: 'wait', maxWait: '100ms' })
+  @RateLimit<[string]>({
+    key: (tenant) => `${run}:${tenant}`,
+    limit: 1,
+    window: '1h',
+    algorithm: 'fixed-window',
+    onLimit: 'wait',
+    maxWait: '100ms',
+  })
   async impatient(tenant: string): Promise<string> {
     return tenant;
   }
 
-  @RateLimit<[string, number]>({ name: 'per-user', key: (user) => `${run}:${user}`, limit: 3, window: '1h', algorithm: 'fixed-window', cost: (_user, units) => units })
+  @RateLimit<[string, number]>({
+    name: 'per-user',
+    key: (user) => `${run}:${user}`,
+    limit: 3,
+    window: '1h',
+    algorithm: 'fixed-window',
+    cost: (_user, units) => units,
+  })
   @RateLimit<[string, number]>({ name: 'shared', key: () => `${run}:everyone`, limit: 4, window: '1h', algorithm: 'fixed-window' })
   async spend(_user: string, units: number): Promise<number> {
     return units;
@@ -74,13 +88,21 @@ describe.each(topologies)('@RateLimit on a provider method on $topology', ({ con
   });
 
   it('names the method when its key function fails or returns no string', async () => {
-    await expect(Promise.resolve().then(() => partner.keyed(undefined as never))).rejects.toThrow(new InvalidOptionError('@RateLimit on Partner.keyed.key', 'a function returning a non-empty string', undefined));
+    await expect(Promise.resolve().then(() => partner.keyed(undefined as never))).rejects.toThrow(
+      new InvalidOptionError('@RateLimit on Partner.keyed.key', 'a function returning a non-empty string', undefined),
+    );
+    await expect(Promise.resolve().then(() => partner.keyed('id\ud800'))).rejects.toMatchObject({
+      name: 'MalformedTextError',
+      option: '@RateLimit on Partner.keyed.key',
+    });
   });
 });
 
 describe('bad @RateLimit policies fail when the class is defined', () => {
   it('rejects a key on a class, duplicate names, bad numbers and unknown options, naming the place', () => {
-    expect(() => RateLimit({ key: () => 'x', limit: 1, window: '1s' } as never)(class Search {})).toThrow(/"@RateLimit on Search.key": expected no `key` on a class/);
+    expect(() => RateLimit({ key: () => 'x', limit: 1, window: '1s' } as never)(class Search {})).toThrow(
+      /"@RateLimit on Search.key": expected no `key` on a class/,
+    );
     expect(() => {
       class Login {
         @RateLimit({ limit: 5, window: '1m' })
@@ -89,18 +111,34 @@ describe('bad @RateLimit policies fail when the class is defined', () => {
       }
       return Login;
     }).toThrow(/"@RateLimit on Login.post": expected policies with distinct names \(give each a `name`\), got two named "default"/);
-    expect(() => RateLimit({ limit: 1.5, window: '1s' })(class A {})).toThrow(/"@RateLimit on A.limit": expected a positive integer, got 1.5/);
-    expect(() => RateLimit({ limit: 5, window: '1s', cost: 6 })(class B {})).toThrow(/"@RateLimit on B.cost": expected at most the limit \(5\), got 6/);
-    expect(() => RateLimit({ limit: 5, window: '1s', cost: 0 })(class C {})).toThrow(/"@RateLimit on C.cost": expected an integer of at least 1, got 0/);
+    expect(() => RateLimit({ limit: 1.5, window: '1s' })(class A {})).toThrow(
+      /"@RateLimit on A.limit": expected a positive integer, got 1.5/,
+    );
+    expect(() => RateLimit({ limit: 5, window: '1s', cost: 6 })(class B {})).toThrow(
+      /"@RateLimit on B.cost": expected at most the limit \(5\), got 6/,
+    );
+    expect(() => RateLimit({ limit: 5, window: '1s', cost: 0 })(class C {})).toThrow(
+      /"@RateLimit on C.cost": expected an integer of at least 1, got 0/,
+    );
     expect(() => RateLimit({ limit: 5, window: '1s', blockFor: -1 } as never)(class D {})).toThrow(/"@RateLimit on D.blockFor"/);
-    expect(() => RateLimit({ limit: 5, window: '1s', by: 'header' } as never)(class E {})).toThrow(/"@RateLimit on E.by": expected 'ip', 'user' or a function/);
-    expect(() => RateLimit({ limit: 5, windw: '1s' } as never)(class F {})).toThrow(/"@RateLimit on F.windw": expected one of the known options/);
-    expect(() => RateLimit({ limit: 5, window: '1s', onStoreError: 'maybe' } as never)(class G {})).toThrow(/"@RateLimit on G.onStoreError": expected 'open' or 'closed'/);
+    expect(() => RateLimit({ limit: 5, window: '1s', by: 'header' } as never)(class E {})).toThrow(
+      /"@RateLimit on E.by": expected 'ip', 'user' or a function/,
+    );
+    expect(() => RateLimit({ limit: 5, windw: '1s' } as never)(class F {})).toThrow(
+      /"@RateLimit on F.windw": expected one of the known options/,
+    );
+    expect(() => RateLimit({ limit: 5, window: '1s', onStoreError: 'maybe' } as never)(class G {})).toThrow(
+      /"@RateLimit on G.onStoreError": expected 'open' or 'closed'/,
+    );
     expect(new InvalidOptionError('x', 'y', 1)).toBeInstanceOf(RedisPatternsError);
   });
 
   it('rejects bad module options at startup', async () => {
-    await expect(startContext({ connection: topologies[0].connection(), rateLimit: { headers: 'all' as never } })).rejects.toThrow(/"rateLimit.headers": expected 'both', 'ietf', 'legacy' or false/);
-    await expect(startContext({ connection: topologies[0].connection(), rateLimit: { policies: [{ limit: 0, window: '1s' }] } })).rejects.toThrow(/"rateLimit.policies\[0\].limit": expected a positive integer, got 0/);
+    await expect(startContext({ connection: topologies[0].connection(), rateLimit: { headers: 'all' as never } })).rejects.toThrow(
+      /"rateLimit.headers": expected 'both', 'ietf', 'legacy' or false/,
+    );
+    await expect(
+      startContext({ connection: topologies[0].connection(), rateLimit: { policies: [{ limit: 0, window: '1s' }] } }),
+    ).rejects.toThrow(/"rateLimit.policies\[0\].limit": expected a positive integer, got 0/);
   });
 });

@@ -4,8 +4,16 @@ import { Test } from '@nestjs/testing';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { RateLimit, RateLimitGuard, RateLimitService, RateLimitUnavailableError, REDIS_CLIENT, RedisPatternsModule, type RateLimitPolicy } from '../../lib/index.js';
-import { command, RedisClusterServers, waitFor } from '../support/redis-server.js';
+import {
+  RateLimit,
+  RateLimitGuard,
+  RateLimitService,
+  RateLimitUnavailableError,
+  REDIS_CLIENT,
+  RedisPatternsModule,
+  type RateLimitPolicy,
+} from '../../lib/index.js';
+import { command, RedisTestCluster, waitFor } from '../support/redis-server.js';
 import { ownRedisServer } from '../support/own-redis-server.js';
 import { startContext, uniquePrefix } from '../support/testing-app.js';
 
@@ -31,7 +39,15 @@ describe('rate limiting when Redis goes away (the offline queue on, to show noth
   let base: string;
   beforeAll(async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [RedisPatternsModule.forRoot({ connection: own.server.address, keyPrefix: uniquePrefix(), offlineQueue: true, commandTimeout: '300ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } })],
+      imports: [
+        RedisPatternsModule.forRoot({
+          connection: own.server.address,
+          keyPrefix: uniquePrefix(),
+          offlineQueue: true,
+          commandTimeout: '300ms',
+          reconnect: { minDelay: '20ms', maxDelay: '100ms' },
+        }),
+      ],
       controllers: [OutageController],
     }).compile();
     app = moduleRef.createNestApplication(new ExpressAdapter(), { logger: false });
@@ -57,17 +73,30 @@ describe('rate limiting when Redis goes away (the offline queue on, to show noth
       expect(during[0].limits).toBeNull();
       const limits = app.get(RateLimitService);
       expect(await limits.consume('svc', { limit: 1, window: '1m' })).toMatchObject({ allowed: true, unavailable: true });
-      await expect(limits.consume('svc', { limit: 1, window: '1m', onStoreError: 'closed' })).rejects.toBeInstanceOf(RateLimitUnavailableError);
+      await expect(limits.consume('svc', { limit: 1, window: '1m', onStoreError: 'closed' })).rejects.toBeInstanceOf(
+        RateLimitUnavailableError,
+      );
       const outageWarnings = warn.mock.calls.filter(([message]) => String(message).includes('unavailable to rate limiting'));
       expect(outageWarnings).toHaveLength(1);
+      // In the library's words, never ioredis's ("Stream isn't writeable...").
+      expect(outageWarnings[0][0]).toMatch(
+        /^Redis connection "default" is unavailable to rate limiting \((no connection to the server|no reply within the command timeout)\); 'open' policies admit and 'closed' ones answer 503 until it is back$/,
+      );
 
       await own.server.start();
-      await waitFor(async () => (await get('/open')).status === 200 && (await get('/open')).limits !== null, 'rate limiting to work again', 10_000);
+      await waitFor(
+        async () => (await get('/open')).status === 200 && (await get('/open')).limits !== null,
+        'rate limiting to work again',
+        10_000,
+      );
       // /closed was never debited: a debit queued during the outage would have been replayed on reconnect.
       expect((await get('/closed')).limits).toMatch(/^"default";r=4;/);
       // The end of the outage is logged once no call has failed for a second.
-      const back = () => log.mock.calls.filter(([message]) => String(message) === 'Redis is available to rate limiting again').length;
-      await expect.poll(async () => (await limits.consume('probe', { limit: 1000, window: '1m' }), back()), { timeout: 5_000, interval: 200 }).toBe(1);
+      const back = () =>
+        log.mock.calls.filter(([message]) => String(message) === 'Redis connection "default" is available to rate limiting again').length;
+      await expect
+        .poll(async () => (await limits.consume('probe', { limit: 1000, window: '1m' }), back()), { timeout: 5_000, interval: 200 })
+        .toBe(1);
     } finally {
       vi.restoreAllMocks();
     }
@@ -75,10 +104,10 @@ describe('rate limiting when Redis goes away (the offline queue on, to show noth
 });
 
 describe('rate limiting on a Cluster where one master does not answer', () => {
-  let servers: RedisClusterServers;
+  let servers: RedisTestCluster;
   let app: INestApplicationContext;
   beforeAll(async () => {
-    servers = await RedisClusterServers.start({ masters: 3 });
+    servers = await RedisTestCluster.start({ masters: 3 });
     app = await startContext({ connection: { cluster: { nodes: servers.nodes } }, commandTimeout: '200ms' });
   });
   afterAll(async () => {
@@ -90,7 +119,8 @@ describe('rate limiting on a Cluster where one master does not answer', () => {
     const limits = app.get(RateLimitService);
     const slots = (await app.get<Cluster>(REDIS_CLIENT).call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
     // A caller's keys are tagged {rl:<caller>}: that tag's slot names the master holding them.
-    const masterOf = (caller: string) => slots.find(([from, to]) => calculateSlot(`rl:${caller}`) >= from && calculateSlot(`rl:${caller}`) <= to)![2][1];
+    const masterOf = (caller: string) =>
+      slots.find(([from, to]) => calculateSlot(`rl:${caller}`) >= from && calculateSlot(`rl:${caller}`) <= to)![2][1];
     const paused = 'caller-on-paused-master';
     const live = Array.from({ length: 50 }, (_, i) => `caller-${i}`).find((caller) => masterOf(caller) !== masterOf(paused))!;
     const policy: RateLimitPolicy = { limit: 5, window: '1h', algorithm: 'fixed-window' };
@@ -110,7 +140,13 @@ describe('rate limiting on a Cluster where one master does not answer', () => {
       vi.restoreAllMocks();
     }
 
-    await waitFor(async () => (await limits.consume(live, { ...policy, name: 'probe' })).unavailable !== true && !(await limits.consume(paused, { ...policy, name: 'probe' })).unavailable, 'the paused master to answer again', 10_000);
+    await waitFor(
+      async () =>
+        (await limits.consume(live, { ...policy, name: 'probe' })).unavailable !== true &&
+        !(await limits.consume(paused, { ...policy, name: 'probe' })).unavailable,
+      'the paused master to answer again',
+      10_000,
+    );
     // The live caller's part of the failed call was refunded: its shared counter is back to zero.
     expect(await limits.decide([checks[1]])).toMatchObject([{ allowed: true, remaining: 4 }]);
     // Timed-out commands are not withdrawn: the paused master ran each of them once when it woke

@@ -1,6 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError, RateLimitService, RedisConnections, type RateLimitPolicy } from '../../lib/index.js';
+import { InvalidOptionError, RateLimit, RateLimitService, RedisConnections, type RateLimitPolicy } from '../../lib/index.js';
+import { scanKeys } from '../support/scan.js';
 import { startContext, topologies } from '../support/testing-app.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -84,7 +85,7 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
   describe('sliding window', () => {
     const policy: RateLimitPolicy = { limit: 4, window: '1s' };
 
-    it('admits `limit` at first, and then only as the previous window\'s weight fades', async () => {
+    it("admits `limit` at first, and then only as the previous window's weight fades", async () => {
       const key = fresh();
       expect(await admitted(limits, key, policy, 10)).toBe(4);
       const rejected = await limits.consume(key, policy);
@@ -121,7 +122,8 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
       }
       // Sliding-window counters approximate a log: a window may hold up to `limit` plus what the
       // estimate drops at the edge, never twice the limit as fixed windows can.
-      for (const at of admittedAt) expect(admittedAt.filter((other) => other >= at && other < at + 1000).length).toBeLessThanOrEqual(policy.limit + 1);
+      for (const at of admittedAt)
+        expect(admittedAt.filter((other) => other >= at && other < at + 1000).length).toBeLessThanOrEqual(policy.limit + 1);
       expect(admittedAt.length).toBeGreaterThanOrEqual(8);
     });
   });
@@ -156,12 +158,18 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
     expect(stillBlocked.retryAfterMs).toBeGreaterThan(900);
     expect(stillBlocked.retryAfterMs).toBeLessThanOrEqual(1100);
     await sleep(stillBlocked.retryAfterMs! + 10);
-    expect(await admitted(limits, key, policy, 3)).toBe(2);
+    // Three at once, at the start of a window: none of them falls in the next one.
+    await startOfWindow(200);
+    const after = await Promise.all([1, 2, 3].map(() => limits.consume(key, policy)));
+    expect(after.filter((result) => result.allowed)).toHaveLength(2);
   });
 
   it('a blocked caller whose window is still full gets the longer of the two waits', async () => {
     const key = fresh();
     const policy: RateLimitPolicy = { name: 'long-window', limit: 2, window: '10m', algorithm: 'fixed-window', blockFor: '300ms' };
+    // Fixed windows are aligned to the clock: not in a window's last seconds, where it would be the shorter wait.
+    const untilWindowEnd = 600_000 - (Date.now() % 600_000);
+    if (untilWindowEnd < 5_000) await sleep(untilWindowEnd + 50);
     expect(await admitted(limits, key, policy, 2)).toBe(2);
     const blocked = await limits.consume(key, policy);
     expect(blocked.retryAfterMs).toBeGreaterThan(1000);
@@ -172,6 +180,60 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
     expect(again.retryAfterMs).toBeGreaterThan(1000);
   });
 
+  describe('afterBlock', () => {
+    /** Windows far longer than the test: whatever is counted stays counted, but for a block's end. */
+    const policies: [string, RateLimitPolicy][] = [
+      ['fixed-window', { limit: 2, window: '1h', algorithm: 'fixed-window', blockFor: '400ms' }],
+      ['sliding-window', { limit: 2, window: '1h', algorithm: 'sliding-window', blockFor: '400ms' }],
+      ['token-bucket', { limit: 2, window: '1h', algorithm: 'token-bucket', blockFor: '400ms' }],
+    ];
+
+    it.each(policies)("'reset' (%s) starts the count afresh when the block ends, and says so in retryAfterMs", async (_, base) => {
+      const policy: RateLimitPolicy = { ...base, afterBlock: 'reset' };
+      const key = fresh();
+      expect(await admitted(limits, key, policy, 2)).toBe(2);
+      const blocked = await limits.consume(key, policy);
+      expect(blocked).toMatchObject({ allowed: false, retryAfterMs: 400, resetMs: 400 });
+      await sleep(100);
+      const stillBlocked = await limits.consume(key, policy);
+      expect(stillBlocked.allowed).toBe(false);
+      expect(stillBlocked.retryAfterMs).toBeGreaterThan(0);
+      expect(stillBlocked.retryAfterMs).toBeLessThanOrEqual(300);
+      await sleep(stillBlocked.retryAfterMs! + 10);
+      // The whole limit again, then a new block.
+      expect(await limits.consume(key, policy)).toMatchObject({ allowed: true, remaining: 1 });
+      expect(await admitted(limits, key, policy, 3)).toBe(1);
+    });
+
+    it.each(policies)(
+      "'continue' (%s, the default) counts on after the block: a full window rejects and blocks again",
+      async (_, policy) => {
+        const key = fresh();
+        // Windows are aligned to the clock: not in an hour's last seconds, where the window would end first.
+        const untilWindowEnd = 3_600_000 - (Date.now() % 3_600_000);
+        if (untilWindowEnd < 5_000) await sleep(untilWindowEnd + 50);
+        expect(await admitted(limits, key, policy, 2)).toBe(2);
+        const blocked = await limits.consume(key, policy);
+        expect(blocked.allowed).toBe(false);
+        // The window's own wait is the longer one: an hour, not the block.
+        expect(blocked.retryAfterMs).toBeGreaterThan(60_000);
+        await sleep(450);
+        expect(await admitted(limits, key, policy, 3)).toBe(0);
+      },
+    );
+
+    it('refuses an unknown afterBlock, and one without a blockFor, naming it', async () => {
+      await expect(limits.consume(fresh(), { limit: 2, window: '1m', blockFor: '1m', afterBlock: 'forget' as never })).rejects.toThrow(
+        new InvalidOptionError('policy.afterBlock', "'continue' or 'reset'", 'forget'),
+      );
+      await expect(limits.consume(fresh(), { limit: 2, window: '1m', afterBlock: 'reset' })).rejects.toThrow(
+        new InvalidOptionError('policy.afterBlock', 'no afterBlock without a blockFor', 'reset'),
+      );
+      // On a class, when it is loaded: at startup.
+      expect(() => RateLimit({ limit: 2, window: '1m', afterBlock: 'reset' })(class Login {})).toThrow(/"@RateLimit on Login.afterBlock"/);
+    });
+  });
+
   it('rejects a cost above the limit without a Redis call, and bad input with errors naming it', async () => {
     const key = fresh();
     const policy: RateLimitPolicy = { limit: 3, window: '1s', algorithm: 'fixed-window' };
@@ -180,20 +242,32 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
     await expect(limits.consume(key, policy, 0)).rejects.toThrow(new InvalidOptionError('cost', 'an integer of at least 1', 0));
     await expect(limits.consume(key, policy, 1.5)).rejects.toThrow(/Invalid option "cost"/);
     await expect(limits.consume('', policy)).rejects.toThrow(/Invalid option "key"/);
-    await expect(limits.consume(key, { limit: 0, window: '1s' })).rejects.toThrow(/Invalid option "policy.limit": expected a positive integer, got 0/);
-    await expect(limits.consume(key, { limit: 1, window: 0 })).rejects.toThrow(/Invalid option "policy.window": expected a duration greater than 0/);
+    await expect(limits.consume('caller\ud800', policy)).rejects.toThrow(
+      'Invalid option "key": expected well-formed Unicode text, got a string with a lone surrogate (not valid UTF-16).',
+    );
+    await expect(limits.consume(key, { limit: 0, window: '1s' })).rejects.toThrow(
+      /Invalid option "policy.limit": expected a positive integer, got 0/,
+    );
+    await expect(limits.consume(key, { limit: 1, window: 0 })).rejects.toThrow(
+      /Invalid option "policy.window": expected a duration greater than 0/,
+    );
     await expect(limits.consume(key, { limit: 1, window: '1s', algorithm: 'leaky' as never })).rejects.toThrow(/policy.algorithm/);
-    await expect(limits.consume(key, { limit: 5, window: '1s', burst: 2 })).rejects.toThrow(/"policy.burst": expected no burst unless algorithm is 'token-bucket', got 2/);
+    await expect(limits.consume(key, { limit: 5, window: '1s', burst: 2 })).rejects.toThrow(
+      /"policy.burst": expected no burst unless algorithm is 'token-bucket', got 2/,
+    );
   });
 
   it('throws an error that is not an outage (here WRONGTYPE) instead of admitting the call', async () => {
     const key = fresh();
     const policy: RateLimitPolicy = { name: 'typed', limit: 5, window: '1s' };
-    await app.get(RedisConnections).get().lpush(limits.keyOf(key, 'x', limits.resolve(policy)).replace(':x:', ':'), 'not a counter');
+    await app
+      .get(RedisConnections)
+      .get()
+      .lpush(limits.keyOf(key, 'x', limits.resolve(policy)).replace(':x:', ':'), 'not a counter');
     await expect(limits.consume(key, policy)).rejects.toThrow(/WRONGTYPE/);
   });
 
-  it('encodes the caller, so a crafted key cannot reach another caller\'s counter or slot', async () => {
+  it("encodes the caller, so a crafted key cannot reach another caller's counter or slot", async () => {
     const victim = fresh();
     const policy: RateLimitPolicy = { limit: 1, window: '5s', algorithm: 'fixed-window' };
     expect((await limits.consume(victim, policy)).allowed).toBe(true);
@@ -204,17 +278,4 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
   });
 });
 
-async function scanFor(app: INestApplicationContext, pattern: string): Promise<string[]> {
-  const client = app.get(RedisConnections).get();
-  const nodes = 'nodes' in client && typeof client.nodes === 'function' && client.isCluster ? client.nodes('master') : [client];
-  const found: string[] = [];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      found.push(...keys);
-    } while (cursor !== '0');
-  }
-  return found;
-}
+const scanFor = (app: INestApplicationContext, pattern: string) => scanKeys(app.get(RedisConnections).get(), pattern);
