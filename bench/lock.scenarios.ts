@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 // @ts-expect-error TS7016, see above
 import RedlockUntyped from 'redlock';
 import type RedlockClass from '../node_modules/redlock/dist/index.js';
-import { LockService, RedisPatternsModule } from '../lib/index.js';
+import { LockService, RedisPatternsModule, type Lock } from '../lib/index.js';
 import { KEY_COUNT } from './core.scenarios.js';
 import type { Scenario } from './harness.js';
 
@@ -41,8 +41,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Distributed locks: acquire + release on one of KEY_COUNT keys (no contention), and on one key
  * that every worker wants (each waits its turn, holds it for one turn of the event loop, then
  * releases). Beside the hand-written pattern (SET NX PX with a random token, and a token-checked
- * Lua release by EVALSHA, the baseline): LockService.acquire + release (no renewal),
- * LockService.using (renewal on), redlock v5 and @sesamecare-oss/redlock on one node.
+ * Lua release by EVALSHA, the baseline): LockService.acquire + release (no renewal), the same
+ * with `fair: true` (waiters in line, told of releases), a semaphore of one permit (acquire +
+ * release), LockService.using (renewal on), redlock v5 and @sesamecare-oss/redlock on one node.
  *
  * Every acquisition must succeed and every release must find its own lock: anything else throws
  * and stops the run, since the throughput would then mean nothing. On the contended key, each
@@ -57,22 +58,44 @@ export async function lockScenarios(url: string): Promise<{ scenarios: Scenario[
   const sesame = new SesameRedlock([sesameClient]);
 
   @Module({
-    imports: [RedisPatternsModule.forRoot({ connection: { url }, keyPrefix: `${PREFIX}:`, lock: { ttl: TTL_MS, retry: { minDelay: RETRY_MS, maxDelay: RETRY_MS } } })],
+    imports: [
+      RedisPatternsModule.forRoot({
+        connection: { url },
+        keyPrefix: `${PREFIX}:`,
+        lock: { ttl: TTL_MS, retry: { minDelay: RETRY_MS, maxDelay: RETRY_MS } },
+      }),
+    ],
   })
   class LockBenchModule {}
   const app: INestApplicationContext = await NestFactory.createApplicationContext(LockBenchModule, { logger: false });
   const locks = app.get(LockService);
 
   /** redlock v5 and @sesamecare-oss/redlock share one API; retryCount 0 is one attempt, like a wait of 0. */
-  const redlockHold = (instance: Redlock | SesameRedlock, prefix: string) => async (key: string, waitMs: number, work?: () => Promise<void>) => {
-    const lock = await instance.acquire([`${prefix}:${key}`], TTL_MS, waitMs === 0 ? { retryCount: 0 } : REDLOCK_RETRY);
-    try {
-      if (work) await work();
-    } finally {
-      // Rejects when the lock was not found (after the instance's retries).
-      await lock.release();
-    }
-  };
+  const redlockHold =
+    (instance: Redlock | SesameRedlock, prefix: string) => async (key: string, waitMs: number, work?: () => Promise<void>) => {
+      const lock = await instance.acquire([`${prefix}:${key}`], TTL_MS, waitMs === 0 ? { retryCount: 0 } : REDLOCK_RETRY);
+      try {
+        if (work) await work();
+      } finally {
+        // Rejects when the lock was not found (after the instance's retries).
+        await lock.release();
+      }
+    };
+
+  /** Takes a `Lock` (a lock, a semaphore's permit, a read-write lock's side), runs `work` if given, and releases it; a release that released nothing throws. */
+  const lockHold =
+    (acquire: (key: string, waitMs: number) => Promise<Lock>) => async (key: string, waitMs: number, work?: () => Promise<void>) => {
+      const lock = await acquire(key, waitMs);
+      let released: boolean;
+      try {
+        if (work) await work();
+      } finally {
+        released = await lock.release();
+      }
+      if (!released) throw new Error('lock.release() released nothing');
+    };
+  /** A side of the read-write lock on `key`. */
+  const readWriteHold = (side: 'read' | 'write') => lockHold((key, waitMs) => locks.readWrite(key)[side].acquire({ wait: waitMs }));
 
   /**
    * One acquire + release per library: `hold` takes the lock on `key` (waiting up to `waitMs`;
@@ -91,31 +114,43 @@ export async function lockScenarios(url: string): Promise<{ scenarios: Scenario[
           if (performance.now() - started >= waitMs) throw new Error(`not acquired after ${Math.round(performance.now() - started)}ms`);
           await sleep(Math.max(1, Math.random() * RETRY_MS));
         }
+        let released: unknown;
         try {
           if (work) await work();
         } finally {
-          if ((await raw.evalsha(releaseSha, 1, redisKey, token)) !== 1) throw new Error('the lock was not ours any more at release');
+          released = await raw.evalsha(releaseSha, 1, redisKey, token);
         }
+        if (released !== 1) throw new Error('the lock was not ours any more at release');
       },
     },
     {
       name: 'LockService.acquire + lock.release()',
-      hold: async (key, waitMs, work) => {
-        const lock = await locks.acquire(key, { wait: waitMs });
-        try {
-          if (work) await work();
-        } finally {
-          if (!(await lock.release())) throw new Error('lock.release() released nothing');
-        }
-      },
+      hold: lockHold((key, waitMs) => locks.acquire(key, { wait: waitMs })),
     },
+    // Waiters queue in Redis and are told of each release; without a wait, one try that never queues.
+    {
+      name: 'LockService.acquire({ fair: true }) + lock.release()',
+      hold: lockHold((key, waitMs) => locks.acquire(key, { fair: true, wait: waitMs })),
+    },
+    // A semaphore of one permit excludes like a lock: its script (a sorted set of leases on Redis's clock) against SET NX.
+    { name: 'LockService.semaphore(key, 1).acquire + release', hold: lockHold((key, wait) => locks.semaphore(key, 1).acquire({ wait })) },
     {
       // using releases by itself and only logs a release that failed; a lock left behind would
       // make a later acquisition of its key fail, and the leftover check below find it.
       name: 'LockService.using (autoExtend on)',
-      hold: (key, waitMs, work) => locks.using(key, async () => {
-        if (work) await work();
-      }, { wait: waitMs }),
+      hold: (key, waitMs, work) =>
+        locks.using(
+          key,
+          async () => {
+            if (work) await work();
+          },
+          { wait: waitMs },
+        ),
+    },
+    {
+      // The write side of a read-write lock: exclusive, so it belongs in the contended group too.
+      name: 'LockService.readWrite(key).write.acquire + release',
+      hold: readWriteHold('write'),
     },
     { name: 'redlock v5 acquire + release, one node', hold: redlockHold(redlock, `${PREFIX}-redlock`) },
     { name: '@sesamecare-oss/redlock acquire + release, one node', hold: redlockHold(sesame, `${PREFIX}-sesame`) },
@@ -138,6 +173,14 @@ export async function lockScenarios(url: string): Promise<{ scenarios: Scenario[
       run: (i) => hold(distinctKey(i), 0).catch((error: unknown) => fail(`${DISTINCT}: ${name}`, error)),
     });
   }
+  // Readers share the lock, so the read side has no row in the contended group (its exclusion check would fail by design).
+  const readName = 'LockService.readWrite(key).read.acquire + release';
+  const readHold = readWriteHold('read');
+  scenarios.push({
+    group: DISTINCT,
+    name: readName,
+    run: (i) => readHold(distinctKey(i), 0).catch((error: unknown) => fail(`${DISTINCT}: ${readName}`, error)),
+  });
   for (const { name, baseline, hold } of flavours) {
     // The critical section: one turn of the event loop, during which no other worker of this
     // scenario may hold the lock. It ends before the release is sent, so it cannot overlap the next holder.

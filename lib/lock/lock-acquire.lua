@@ -3,9 +3,11 @@
 -- Returns { fencing token, 0 } when taken; { 0, pttl of a holder's key } when one is held.
 -- The fencing token is one more than the highest fence of the keys, and becomes every key's
 -- fence, so each key's tokens only ever increase. Fence keys never expire.
+-- A lock key holds a token: GET fails with WRONGTYPE on any other value, which is a bug to
+-- report, not a holder to wait for.
 local count = #KEYS / 2
 for i = 1, count do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
+  if redis.call('GET', KEYS[i]) then
     return { 0, redis.call('PTTL', KEYS[i]) }
   end
 end

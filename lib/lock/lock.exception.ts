@@ -1,6 +1,11 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { RedisPatternsError } from '../core/errors.js';
 
+/** How logs and errors name a lock: its keys, quoted. */
+export function lockName(keys: readonly string[]): string {
+  return keys.map((key) => `"${key}"`).join(', ');
+}
+
 /** Why a lock was not acquired: another holder has it, the wait ran out, or Redis could not be reached. */
 export type LockBusyReason = 'held' | 'timeout' | 'store-unavailable';
 
@@ -21,7 +26,11 @@ export class LockNotAcquiredError extends HttpException {
   ) {
     const status = reason === 'store-unavailable' ? HttpStatus.SERVICE_UNAVAILABLE : HttpStatus.CONFLICT;
     super(
-      { statusCode: status, message: `Lock ${keys.map((key) => `"${key}"`).join(', ')} not acquired (${reason}${reason === 'store-unavailable' ? '' : ` after ${Math.round(waitedMs)}ms`})`, reason },
+      {
+        statusCode: status,
+        message: `Lock ${lockName(keys)} not acquired (${reason}${reason === 'store-unavailable' ? '' : ` after ${Math.round(waitedMs)}ms`})`,
+        reason,
+      },
       status,
       { cause: options?.cause },
     );
@@ -40,6 +49,6 @@ export class LockLostError extends RedisPatternsError {
     readonly keys: readonly string[],
     reason: string,
   ) {
-    super(`Lock ${keys.map((key) => `"${key}"`).join(', ')} was lost: ${reason}`);
+    super(`Lock ${lockName(keys)} was lost: ${reason}`);
   }
 }

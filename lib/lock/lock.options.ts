@@ -15,13 +15,27 @@ export interface LockOptions {
   ttl?: Duration;
   /** How long `acquire` tries before giving up (0: try once). @default 0 */
   wait?: Duration;
-  /** Backoff between attempts while waiting: exponential from `minDelay` to `maxDelay`, with full jitter. */
+  /**
+   * Backoff between attempts while waiting: exponential from `minDelay` to `maxDelay`, with full
+   * jitter. A writer waiting for a read-write lock renews its intent at each attempt; the intent
+   * ends 3 × `maxDelay` (at least 1 s) after its last one.
+   */
   retry?: { minDelay?: Duration; maxDelay?: Duration };
   /**
    * Redlock: take each lock on a majority of these independent servers (named `connections`)
    * instead of on the main connection.
    */
   redlock?: { connections: readonly string[]; driftFactor?: number };
+  /**
+   * Fair locks (`fair: true` on an acquisition): a waiter tries again every `poll` when no
+   * release told it its turn may have come, and each try renews its place in line for
+   * `waiterLease` (by Redis's clock). A waiter that stops trying (it crashed, or its process
+   * stalled) loses its place when that lease ends. `poll` must be at most half of `waiterLease`.
+   * @default { waiterLease: '3s', poll: '1s' }
+   * @example
+   * lock: { fair: { waiterLease: '10s', poll: '2s' } }
+   */
+  fair?: { waiterLease?: Duration; poll?: Duration };
 }
 
 /** Options of one acquisition; unset ones come from the module's `lock` options. */
@@ -33,6 +47,15 @@ export interface AcquireOptions {
    * `@WithLock`, off for `acquire` and `tryAcquire` (whose caller releases).
    */
   autoExtend?: boolean;
+  /**
+   * Serve waiters in the order they asked, across instances, instead of whoever retries first
+   * (see `lock.fair`). Waiters are told of a release over pub/sub. Plain acquisitions of the same
+   * key do not queue. Not available with `lock.redlock`.
+   * @default false
+   * @example
+   * await this.locks.using(`ticket-desk:${desk}`, serveNext, { fair: true, wait: '30s' });
+   */
+  fair?: boolean;
 }
 
 /**
@@ -47,4 +70,14 @@ export interface WithLockOptions<A extends unknown[] = unknown[]> extends Acquir
   key: string | readonly string[] | ((...args: A) => string | readonly string[]);
   /** When the lock is busy: throw `LockNotAcquiredError` (HTTP 409), or skip the call (it returns undefined). @default 'throw' */
   onBusy?: 'throw' | 'skip';
+  /**
+   * Hold a side of the read-write lock on `key` (one key) instead of a plain lock: `'read'`
+   * (shared with other readers) or `'write'` (exclusive). See `LockService.readWrite`.
+   * @example
+   * @WithLock<[string]>({ key: (name) => `config:${name}`, mode: 'read', wait: '2s' })
+   */
+  mode?: 'read' | 'write';
 }
+
+/** Injection token of the resolved `lock` section (`ResolvedLockOptions`). */
+export const LOCK_OPTIONS = Symbol('RedisPatterns:LockOptions');

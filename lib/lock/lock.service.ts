@@ -1,25 +1,33 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomFillSync } from 'node:crypto';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import calculateSlot from 'cluster-key-slot';
 import { InvalidOptionError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
-import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
-import { isCluster } from '../core/redis-client.js';
+import { RedisMetrics } from '../core/metrics.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
-import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
-import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
+import { DEFAULT_CONNECTION } from '../core/core.options.js';
+import { isStoreFailure } from '../core/store-failure.js';
+import { RandomTokens } from '../core/random-tokens.js';
+import { RedisTracing } from '../core/tracing.js';
+import { toPositiveInteger, toTextArgument } from '../core/validation.js';
+import { PubSubService } from '../pubsub/pubsub.service.js';
 import { Lock, type LockOwner } from './lock.js';
 import { LockNotAcquiredError } from './lock.exception.js';
-import type { AcquireOptions } from './lock.options.js';
-import { resolveAcquireOptions, type ResolvedAcquireOptions } from './lock.options-validator.js';
-import { RedlockStore, SingleNodeStore, type LockKeys, type LockStore } from './lock.store.js';
+import { lockRedisKeys, lockUserKeys, readWriteLockKeys } from './lock.keys.js';
+import { FairLocks, type FairGrant } from './lock.fair.js';
+import { ACQUIRE_SPAN, LockMetrics } from './lock.metrics.js';
+import { LOCK_OPTIONS, type AcquireOptions } from './lock.options.js';
+import { resolveAcquireOptions, type ResolvedAcquireOptions, type ResolvedLockOptions } from './lock.options-validator.js';
+import { ReadWriteLock, ReadWriteStores } from './lock.read-write.js';
+import { Semaphore, SemaphoreStore, type SemaphoreContext } from './lock.semaphore.js';
+import type { LockKeys, LockStore } from './lock.store.js';
+import { wireLocks } from './lock.wiring.js';
 
 /**
  * Distributed locks: on the main connection, or with Redlock on a majority of independent servers
  * (`lock.redlock`). Release and renewal only ever touch the caller's own lock (token-checked in
  * Lua); every acquisition gets a fencing token; Redis down means `LockNotAcquiredError` with
- * reason `'store-unavailable'`, never running unlocked.
+ * reason `'store-unavailable'`, never running unlocked, and a release that failed meanwhile is
+ * tried again when Redis is back. Any other error of Redis (a WRONGTYPE) is thrown as it is.
  *
  * A lock is enough to avoid doing work twice (efficiency). When correctness depends on it (a
  * paused process may still write after its lease ran out), the protected resource must check the
@@ -37,39 +45,80 @@ export class LockService implements BeforeApplicationShutdown {
   private readonly current$ = new AsyncLocalStorage<Lock>();
   private readonly held = new Set<Lock>();
   private readonly cluster: boolean;
-  private readonly tokens = new TokenSource();
+  /** Lock tokens: 128 random bits each, as hex. */
+  private readonly tokens = new RandomTokens(16, 'hex');
   private shuttingDown = false;
   private readonly owner: LockOwner;
+  private readonly metrics: LockMetrics;
+  /** Made at the first `readWrite`: the stores of read-write locks, on the main connection. */
+  private readonly readWriteStores: () => ReadWriteStores;
+  /** What semaphores share: their store on the main connection, with Redlock too. */
+  private readonly semaphores: SemaphoreContext;
+  /** Fair locks, on the main connection (none with Redlock), and the owner of their locks. */
+  private readonly fair: { locks: FairLocks; owner: LockOwner } | undefined;
 
   constructor(
     connections: RedisConnections,
     private readonly keys: RedisKeys,
-    maxmemoryPolicy: MaxmemoryPolicyCheck,
-    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
+    @Inject(LOCK_OPTIONS) private readonly settings: ResolvedLockOptions,
+    metrics: RedisMetrics,
+    private readonly tracing: RedisTracing,
+    pubsub: PubSubService,
   ) {
-    const { redlock } = options.lock;
-    this.cluster = redlock ? redlock.connections.some((name) => isCluster(connections.get(name))) : isCluster(connections.get());
-    // An evicted lock key breaks exclusion; an evicted fence key resets the tokens.
-    if (options.lock.configured || withLockDefined) maxmemoryPolicy.declare('locks', 'durable');
-    this.store = redlock
-      ? new RedlockStore(redlock.connections.map((name) => new SingleNodeStore(connections.get(name))), redlock.driftFactor)
-      : new SingleNodeStore(connections.get());
-    this.owner = { store: this.store, onEnd: (lock) => this.held.delete(lock), warn: (message) => this.logger.warn(message) };
+    this.metrics = new LockMetrics(metrics, () => this.held.size);
+    const { store, cluster, mainOutage, releaseLog } = wireLocks(connections, settings, this.logger);
+    this.store = store;
+    this.cluster = cluster;
+    const ownerOf = (store: LockStore): LockOwner => ({
+      store,
+      onEnd: (lock) => (this.held.delete(lock), this.metrics.released(lock)),
+      warn: (message) => this.logger.warn(message),
+    });
+    this.owner = ownerOf(this.store);
+    if (!settings.redlock) {
+      const fairLocks = new FairLocks(
+        connections.get(),
+        mainOutage,
+        releaseLog(DEFAULT_CONNECTION),
+        keys.prefix,
+        pubsub,
+        settings.fair,
+        metrics,
+      );
+      this.fair = { locks: fairLocks, owner: ownerOf(fairLocks.store) };
+    }
+    this.semaphores = {
+      store: new SemaphoreStore(connections.get(), mainOutage, releaseLog(DEFAULT_CONNECTION)),
+      settings,
+      prefix: keys.prefix,
+      take: (names, semaphoreKeys, store, options) =>
+        this.takeWith(names, semaphoreKeys, options, { ...this.owner, store }, 'semaphore.acquire'),
+      runHolding: (lock, fn) => this.runHolding(lock, fn),
+    };
+    // Read-write locks live on the main connection, also with Redlock (they have no quorum).
+    let readWrite: ReadWriteStores | undefined;
+    this.readWriteStores = () =>
+      (readWrite ??= new ReadWriteStores(connections.get(), mainOutage, releaseLog(DEFAULT_CONNECTION), this.owner, settings));
   }
 
   /**
    * Acquires the lock on `key` (or on all of `keys` at once), waiting up to `wait`.
-   * @throws LockNotAcquiredError with reason `'held'` (no wait), `'timeout'` or `'store-unavailable'`.
+   * @throws LockNotAcquiredError with reason `'held'` (no wait), `'timeout'` or `'store-unavailable'`
+   * (Redis cannot be reached); InvalidOptionError naming `key` for an empty key or one that is not
+   * well-formed Unicode; an error of Redis that is not an outage (a WRONGTYPE) as it is.
    * @example
    * const lock = await this.locks.acquire(['account:1', 'account:2'], { ttl: '5s', wait: '1s' });
    */
   async acquire(key: string | readonly string[], options: AcquireOptions = {}): Promise<Lock> {
-    return this.take(key, resolveAcquireOptions(options, this.options.lock, false, 'options', ACQUIRE_FIELDS));
+    return this.take(key, resolveAcquireOptions(options, this.settings, false, 'options', ACQUIRE_FIELDS));
   }
 
   /**
    * Like `acquire`, but resolves with null when the lock is busy.
-   * @throws LockNotAcquiredError with reason `'store-unavailable'` when Redis cannot be reached.
+   * @throws LockNotAcquiredError with reason `'store-unavailable'` when Redis cannot be reached; other errors as `acquire`.
+   * @example
+   * const lock = await this.locks.tryAcquire(`import:${tenantId}`);
+   * if (!lock) return; // another instance is importing
    */
   async tryAcquire(key: string | readonly string[], options: AcquireOptions = {}): Promise<Lock | null> {
     try {
@@ -87,7 +136,7 @@ export class LockService implements BeforeApplicationShutdown {
    * const total = await this.locks.using('nightly-report', () => this.reports.build(), { ttl: '1m' });
    */
   async using<T>(key: string | readonly string[], fn: (lock: Lock) => T | Promise<T>, options: AcquireOptions = {}): Promise<T> {
-    const lock = await this.take(key, resolveAcquireOptions(options, this.options.lock, true, 'options', ACQUIRE_FIELDS));
+    const lock = await this.take(key, resolveAcquireOptions(options, this.settings, true, 'options', ACQUIRE_FIELDS));
     return this.runHolding(lock, fn);
   }
 
@@ -107,30 +156,90 @@ export class LockService implements BeforeApplicationShutdown {
 
   /** @internal Used by `@WithLock`: its options with the module's defaults. */
   acquireOptions(options: AcquireOptions, where: string): ResolvedAcquireOptions {
-    return resolveAcquireOptions(options, this.options.lock, true, where, [...ACQUIRE_FIELDS, 'key', 'onBusy']);
+    return resolveAcquireOptions(options, this.settings, true, where, [...ACQUIRE_FIELDS, 'key', 'onBusy', 'mode']);
   }
 
-  /** @internal Used by `@WithLock`: takes the lock with already-resolved options. */
+  /**
+   * The semaphore `name`, of `permits` permits, shared by every instance (see `Semaphore`). It
+   * runs on the main connection, also when locks use Redlock. Cheap to make: make it again with
+   * another number of permits to change it (holders above a lower number keep theirs).
+   * @throws InvalidOptionError naming `name` (empty, not a string) or `permits` (not a positive
+   * integer); MalformedTextError naming `name` when it is not well-formed Unicode.
+   * @example
+   * const exports = this.locks.semaphore('report-exports', 3);
+   * const csv = await exports.using(() => this.buildCsv(), { wait: '10s', ttl: '1m' });
+   */
+  semaphore(name: string, permits: number): Semaphore {
+    return new Semaphore(toTextArgument('name', name), toPositiveInteger('permits', permits), this.semaphores);
+  }
+
+  /**
+   * A read-write lock on `key` (see `ReadWriteLock`): many readers at once or one writer, with
+   * writer preference. On the main connection, also when locks use Redlock; not the same lock as
+   * `acquire(key)`.
+   * @throws InvalidOptionError naming `key` for a key that is not a non-empty string of well-formed Unicode.
+   * @example
+   * const config = this.locks.readWrite(`config:${tenantId}`);
+   * const current = await config.read.using(() => this.load(tenantId), { wait: '2s' });
+   */
+  readWrite(key: string): ReadWriteLock {
+    if (typeof key !== 'string') throw new InvalidOptionError('key', 'a non-empty string', key);
+    const [name] = lockUserKeys(key);
+    return new ReadWriteLock(name, readWriteLockKeys(this.keys.prefix, name), this, this.readWriteStores(), this.settings);
+  }
+
+  /** @internal Used by `@WithLock`: takes the lock with already-resolved options (counted in the metrics, in a `lock.acquire` span). */
   async take(key: string | readonly string[], options: ResolvedAcquireOptions): Promise<Lock> {
-    const userKeys = this.userKeys(key);
-    const keys = this.redisKeys(userKeys);
+    const userKeys = lockUserKeys(key);
+    return this.takeWith(userKeys, lockRedisKeys(this.keys.prefix, this.cluster, userKeys), options, this.owner);
+  }
+
+  /** @internal Used by read-write locks and semaphores: takes a lease of `owner`'s store on `keys`, as `take` does, in a `spanName` span. */
+  async takeWith(
+    userKeys: string[],
+    keys: LockKeys,
+    options: ResolvedAcquireOptions,
+    owner: LockOwner,
+    spanName = 'lock.acquire',
+  ): Promise<Lock> {
     const started = performance.now();
-    const { minDelayMs, maxDelayMs } = this.options.lock.retry;
+    try {
+      const acquisition = () =>
+        options.fair ? this.waitInLine(userKeys, keys, options, started) : this.attempt(userKeys, keys, options, owner, started);
+      const lock = await this.tracing.span(spanName, acquisition, ACQUIRE_SPAN);
+      this.metrics.granted(lock, started);
+      return lock;
+    } catch (error) {
+      if (error instanceof LockNotAcquiredError) this.metrics.ended(error.reason, started);
+      throw error;
+    }
+  }
+
+  /** Tries for the lock until it is granted, or the wait is over (retrying with jitter). */
+  private async attempt(
+    userKeys: string[],
+    keys: LockKeys,
+    options: ResolvedAcquireOptions,
+    owner: LockOwner,
+    started: number,
+  ): Promise<Lock> {
+    const { minDelayMs, maxDelayMs } = this.settings.retry;
     for (let attempt = 0; ; attempt++) {
-      if (this.shuttingDown) throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, { cause: new Error('the app is shutting down') });
+      if (this.shuttingDown)
+        throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, {
+          cause: new Error('the app is shutting down'),
+        });
       // A new token per attempt: a late release of an earlier attempt cannot touch this one's grant.
       const token = this.tokens.next();
       let result;
       try {
-        result = await this.store.acquire(keys, token, options.ttlMs);
+        result = await owner.store.acquire(keys, token, options.ttlMs);
       } catch (error) {
+        // Only an outage fails closed as 'store-unavailable'; a bug is not Redis being away.
+        if (!isStoreFailure(error)) throw error;
         throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, { cause: error });
       }
-      if (result.acquired) {
-        const lock = new Lock(userKeys, result.fencingToken, result.validityMs, { keys, token, ttlMs: options.ttlMs }, this.owner, options.autoExtend);
-        this.track(lock);
-        return lock;
-      }
+      if (result.acquired) return this.hold(userKeys, keys, { token, ...result }, options, owner);
       const waitedMs = performance.now() - started;
       const leftMs = options.waitMs - waitedMs;
       if (leftMs <= 0) throw new LockNotAcquiredError(userKeys, options.waitMs === 0 && !result.expired ? 'held' : 'timeout', waitedMs);
@@ -140,6 +249,26 @@ export class LockService implements BeforeApplicationShutdown {
     }
   }
 
+  /** A fair lock: waits in line (see FairLocks), on the main connection. */
+  private async waitInLine(userKeys: string[], keys: LockKeys, options: ResolvedAcquireOptions, started: number): Promise<Lock> {
+    if (!this.fair)
+      throw new InvalidOptionError(
+        'options.fair',
+        'false, or no lock.redlock: fair locks queue on the main connection, not on a Redlock quorum',
+        options.fair,
+      );
+    const grant = await this.fair.locks.acquire(keys, options, started, () => this.tokens.next());
+    return this.hold(userKeys, keys, grant, options, this.fair.owner);
+  }
+
+  /** Hands out a granted lock (renewed by itself if asked) and remembers it for shutdown. */
+  private hold(userKeys: string[], keys: LockKeys, grant: FairGrant, options: ResolvedAcquireOptions, owner: LockOwner): Lock {
+    const { token, fencingToken, validityMs } = grant;
+    const lock = new Lock(userKeys, fencingToken, validityMs, { keys, token, ttlMs: options.ttlMs }, owner, options.autoExtend);
+    this.track(lock);
+    return lock;
+  }
+
   /**
    * At shutdown, every lock still held is surrendered: its `signal` aborts (code still running
    * under it learns it no longer has it), then it is released, so other instances need not wait
@@ -147,7 +276,7 @@ export class LockService implements BeforeApplicationShutdown {
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
-    await Promise.all([...this.held].map((lock) => lock.surrender('the app is shutting down')));
+    await Promise.all([this.fair?.locks.stop(), ...[...this.held].map((lock) => lock.surrender('the app is shutting down'))]);
   }
 
   /** Remembers a held lock (for shutdown); every so often forgets those whose lease ran out unreleased. */
@@ -155,63 +284,6 @@ export class LockService implements BeforeApplicationShutdown {
     this.held.add(lock);
     if (this.held.size % 256 === 0) for (const held of this.held) void held.lost; // a lost lock removes itself
   }
-
-  private userKeys(key: string | readonly string[]): string[] {
-    const keys = typeof key === 'string' ? [key] : Array.isArray(key) ? [...new Set(key as string[])].sort() : undefined;
-    if (!keys || keys.length === 0 || keys.some((part) => typeof part !== 'string' || part.length === 0)) {
-      throw new InvalidOptionError('key', 'a non-empty string, or a non-empty array of them', key);
-    }
-    return keys;
-  }
-
-  /**
-   * `<prefix>lock:{<key>}` (`%`, `{` and `}` percent-encoded), or `<prefix>lock:t:<key>` when the
-   * key has a hash tag of its own (keys locked together must share one on a Cluster); each key's
-   * fence is the same under `<prefix>fence:`, in the same slot. No key can name another's fence.
-   */
-  private redisKeys(userKeys: readonly string[]): LockKeys {
-    const parts = userKeys.map((key) => (hasHashTag(key) ? `t:${key}` : `{${key.replace(/[%{}]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)}}`));
-    const locks = parts.map((part) => `${this.keys.prefix}lock:${part}`);
-    if (this.cluster && locks.length > 1 && locks.some((lock) => calculateSlot(lock) !== calculateSlot(locks[0]))) {
-      throw new InvalidOptionError('key', 'keys locked together that share one hash tag on a Cluster, such as ["{order:1}:payment", "{order:1}:stock"]', userKeys);
-    }
-    return { locks, fences: parts.map((part) => `${this.keys.prefix}fence:${part}`) };
-  }
 }
 
-const ACQUIRE_FIELDS = ['ttl', 'wait', 'autoExtend'];
-
-/** Whether some class uses `@WithLock` (then the app uses locks, even without a `lock` section). */
-let withLockDefined = false;
-
-/** @internal Called by `@WithLock` when it decorates a method. */
-export function noteWithLock(): void {
-  withLockDefined = true;
-}
-
-/** Whether Redis would hash only part of the key: a `{` followed later by a `}` with something between. */
-function hasHashTag(key: string): boolean {
-  const open = key.indexOf('{');
-  if (open === -1) return false;
-  const close = key.indexOf('}', open + 1);
-  return close > open + 1;
-}
-
-/**
- * Lock tokens: 128 random bits from the operating system's CSPRNG, as hex. Drawn from a buffer
- * refilled 256 tokens at a time, since one system call per lock costs more than the lock.
- */
-class TokenSource {
-  private readonly pool = Buffer.alloc(16 * 256);
-  private offset = this.pool.length;
-
-  next(): string {
-    if (this.offset === this.pool.length) {
-      randomFillSync(this.pool);
-      this.offset = 0;
-    }
-    const token = this.pool.toString('hex', this.offset, this.offset + 16);
-    this.offset += 16;
-    return token;
-  }
-}
+const ACQUIRE_FIELDS = ['ttl', 'wait', 'autoExtend', 'fair'];

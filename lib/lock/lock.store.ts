@@ -1,159 +1,173 @@
-import { RedisScript } from '../core/redis-script.js';
+import { CommandInFlightLostError } from '../core/cluster-delivery.js';
+import type { OutageLog } from '../core/outage-log.js';
+import { RedisScript, type ScriptArgument } from '../core/redis-script.js';
 import type { RedisClient } from '../core/redis-client.js';
+import { isStoreFailure, outageOf } from '../core/store-failure.js';
+import { ReleaseRetries, type ReleaseLog } from './lock.release-retries.js';
 
-const acquireScript = RedisScript.fromFile(new URL('./lock-acquire.lua', import.meta.url));
-const extendScript = RedisScript.fromFile(new URL('./lock-extend.lua', import.meta.url));
-const releaseScript = RedisScript.fromFile(new URL('./lock-release.lua', import.meta.url));
+/** The scripts of one kind of lease: a lock's, or those of a primitive built on the same leases (a read-write lock's sides). */
+export interface LeaseScripts {
+  /** KEYS: the lock keys, the shared keys, the fences; ARGV: the token, the lease in ms, the acquisition's own arguments. Returns { fencing token or 0, how long it stays held }. */
+  acquire: RedisScript;
+  /** KEYS: the lock keys; ARGV: the token, the lease in ms. Returns 1 when renewed. */
+  extend: RedisScript;
+  /** KEYS: the lock keys; ARGV: the token. Returns how many were released. */
+  release: RedisScript;
+}
+
+/** The scripts of locks: `SET NX PX` with a fencing token, token-checked renewal and release. */
+export const LOCK_SCRIPTS: LeaseScripts = {
+  acquire: RedisScript.fromFile(new URL('./lock-acquire.lua', import.meta.url)),
+  extend: RedisScript.fromFile(new URL('./lock-extend.lua', import.meta.url)),
+  release: RedisScript.fromFile(new URL('./lock-release.lua', import.meta.url)),
+};
 const fenceScript = RedisScript.fromFile(new URL('./lock-fence.lua', import.meta.url));
 
 /** The Redis keys of one lock: its keys and their fence keys (same hash tag each). */
 export interface LockKeys {
+  /** The keys as the caller gave them (sorted), for logs. */
+  names: readonly string[];
   locks: readonly string[];
   fences: readonly string[];
+  /** Keys the acquisition reads besides its own, in the same hash tag: a read-write lock's other side and its waiting writers. */
+  shared?: readonly string[];
+  /** Arguments of the acquisition after the token and the lease: a waiting writer's id and the lease of its intent. */
+  acquireArgs?: readonly ScriptArgument[];
 }
 
 /**
  * What an acquisition attempt got: the lock (with its fencing token and how long it is surely
  * valid), or how long its holder still has it; `expired` when it was granted too late to be of use.
  */
-export type AcquireResult = { acquired: true; fencingToken: number; validityMs: number } | { acquired: false; heldForMs: number; expired?: true };
+export type AcquireResult =
+  { acquired: true; fencingToken: number; validityMs: number } | { acquired: false; heldForMs: number; expired?: true };
 
-/** Where locks live: one server or Cluster, or a Redlock quorum of independent servers. */
+/**
+ * Where locks live: one server or Cluster, or a Redlock quorum of independent servers. An outage
+ * fails a call with a RedisUnavailableError (logged once per connection); any other error (a
+ * WRONGTYPE, a script error) is a bug, thrown as it is.
+ */
 export interface LockStore {
   acquire(keys: LockKeys, token: string, ttlMs: number): Promise<AcquireResult>;
   /** The validity after renewing, or undefined when the lock is no longer the caller's. */
   extend(keys: LockKeys, token: string, ttlMs: number): Promise<number | undefined>;
-  release(keys: LockKeys, token: string): Promise<boolean>;
+  /** Whether anything was released. One that failed for an outage is tried again once Redis is back, until `untilMs` (the lease's end). */
+  release(keys: LockKeys, token: string, untilMs: number): Promise<boolean>;
 }
 
-/** Locks on one connection (a server, a Sentinel-managed master, or a Cluster). */
-export class SingleNodeStore implements LockStore {
-  constructor(private readonly client: RedisClient) {}
+/**
+ * Leases on one connection (a server, a Sentinel-managed master, or a Cluster), whatever their
+ * scripts (locks, read-write locks, fair locks, semaphores): an outage is logged once, an
+ * acquisition that may have run without its reply arriving is given back, a grant whose reply came
+ * too late is released, and a release that failed for an outage is tried again once Redis is back.
+ */
+export abstract class LeasesOnOneNode {
+  private readonly retries: ReleaseRetries;
 
-  async acquire(keys: LockKeys, token: string, ttlMs: number): Promise<AcquireResult> {
-    const started = performance.now();
-    let reply: [number, number];
+  constructor(
+    protected readonly client: RedisClient,
+    /** Logs this connection's outages, once each. */
+    protected readonly outage: OutageLog,
+    /** Logs the retried releases it gives up (for a bug, or too many waiting). */
+    log: ReleaseLog,
+  ) {
+    this.retries = new ReleaseRetries(client, (keys, token) => this.releaseNow(keys, token), log);
+  }
+
+  /** Whether anything was released. One that failed for an outage is tried again once Redis is back, until `untilMs` (the lease's end). */
+  async release(keys: LockKeys, token: string, untilMs: number): Promise<boolean> {
     try {
-      reply = await acquireScript.run<[number, number]>(this.client, [...keys.locks, ...keys.fences], [token, ttlMs]);
+      return await this.releaseNow(keys, token);
     } catch (error) {
-      // It may have run (a timeout): give back what it may have taken.
-      this.release(keys, token).catch(() => undefined);
+      if (isStoreFailure(error)) this.retries.add(keys, token, untilMs);
       throw error;
     }
-    const [fencingToken, heldForMs] = reply;
+  }
+
+  /** Releases what `token` holds, at once (no retry); what the retried releases send too. */
+  protected abstract releaseNow(keys: LockKeys, token: string): Promise<boolean>;
+
+  /**
+   * Runs an acquisition script (`run`, answering `[fencing token or 0, pttl of a holder]`) and
+   * gives back a grant that may have run unanswered, or whose reply came after its lease.
+   */
+  protected async grant(keys: LockKeys, token: string, ttlMs: number, run: () => Promise<[number, number]>): Promise<AcquireResult> {
+    const started = performance.now();
+    const leaseEndMs = Date.now() + ttlMs;
+    const attempt = run().catch((error: unknown) => {
+      // Given back with the other retried releases (bounded), not at once to a Redis that just failed.
+      if (mayHaveRun(error)) this.retries.add(keys, token, leaseEndMs);
+      throw error;
+    });
+    const [fencingToken, heldForMs] = await this.outage.guard(attempt);
     if (fencingToken === 0) return { acquired: false, heldForMs };
     const validityMs = ttlMs - (performance.now() - started);
     if (validityMs > 0) return { acquired: true, fencingToken, validityMs };
     // The reply came after the lease: never hand out a lock that may already be someone else's.
-    await this.release(keys, token).catch(() => undefined);
+    await this.release(keys, token, leaseEndMs).catch(() => undefined);
     return { acquired: false, heldForMs: 0, expired: true };
+  }
+
+  /** Runs a renewal script for a lease of `ttlMs` (1: renewed); the validity after it, or undefined when the lease is no longer the caller's. */
+  protected async renew(ttlMs: number, run: () => Promise<number>): Promise<number | undefined> {
+    const started = performance.now();
+    const renewed = await this.outage.guard(run());
+    return renewed === 1 ? ttlMs - (performance.now() - started) : undefined;
+  }
+}
+
+/** Locks on one connection (a server, a Sentinel-managed master, or a Cluster); `scripts` say which kind of lease. */
+export class SingleNodeStore extends LeasesOnOneNode implements LockStore {
+  constructor(
+    client: RedisClient,
+    outage: OutageLog,
+    log: ReleaseLog,
+    private readonly scripts: LeaseScripts = LOCK_SCRIPTS,
+  ) {
+    super(client, outage, log);
+  }
+
+  acquire(keys: LockKeys, token: string, ttlMs: number): Promise<AcquireResult> {
+    return this.grant(keys, token, ttlMs, () =>
+      this.scripts.acquire.run<[number, number]>(
+        this.client,
+        [...keys.locks, ...(keys.shared ?? []), ...keys.fences],
+        [token, ttlMs, ...(keys.acquireArgs ?? [])],
+      ),
+    );
   }
 
   /** Redlock: see lock-fence.lua. */
   async raiseFences(keys: LockKeys, fencingToken: number): Promise<void> {
-    await fenceScript.run(this.client, keys.fences, [fencingToken]);
+    await this.outage.guard(fenceScript.run(this.client, keys.fences, [fencingToken]));
   }
 
-  async extend(keys: LockKeys, token: string, ttlMs: number): Promise<number | undefined> {
-    const started = performance.now();
-    const renewed = await extendScript.run<number>(this.client, keys.locks, [token, ttlMs]);
-    return renewed === 1 ? ttlMs - (performance.now() - started) : undefined;
+  extend(keys: LockKeys, token: string, ttlMs: number): Promise<number | undefined> {
+    return this.renew(ttlMs, () => this.scripts.extend.run<number>(this.client, keys.locks, [token, ttlMs]));
   }
 
-  async release(keys: LockKeys, token: string): Promise<boolean> {
-    return (await releaseScript.run<number>(this.client, keys.locks, [token])) > 0;
+  protected async releaseNow(keys: LockKeys, token: string): Promise<boolean> {
+    return (await this.outage.guard(this.scripts.release.run<number>(this.client, keys.locks, [token]))) > 0;
   }
 }
 
 /**
- * Redlock: a lock is held when a majority of independent servers granted it within its lease.
- * Its validity subtracts the time taken and the clock drift (`driftFactor` of the lease, plus
- * 2 ms); with no validity left it is released everywhere and reported as not acquired. The
- * fencing token is the highest of the majority's, written back to the majority's fences before
- * the lock is handed out: any later majority shares a server with it, so later tokens are higher
- * (provided the servers persist their data).
+ * Whether a command that failed may still have run on the server, so that what it may have taken
+ * must be given back: it got no reply in time, or the connection closed with it on its way
+ * (`CommandInFlightLostError` on a Cluster; on one server ioredis fails the commands in flight
+ * with a MaxRetriesPerRequestError, or aborts a pipeline). An error Redis answered (CLUSTERDOWN,
+ * TRYAGAIN, MOVED, LOADING, BUSY, NOREPLICAS...) or one ioredis raised before sending ("Cluster
+ * isn't ready", "Stream isn't writeable") means it did not run; so does "Connection is closed.",
+ * except on a client closed for good, whose releases could not be sent anyway.
+ *
+ * A Cluster command that ioredis kept retrying after CLUSTERDOWN or TRYAGAIN until
+ * `commandTimeout` can fail as a timeout, though it never ran: it is given back too (the timeout
+ * does not say where the command was), within the bounds of the retried releases.
  */
-export class RedlockStore implements LockStore {
-  private readonly quorum: number;
-
-  constructor(
-    private readonly stores: readonly SingleNodeStore[],
-    private readonly driftFactor: number,
-  ) {
-    this.quorum = Math.floor(stores.length / 2) + 1;
-  }
-
-  async acquire(keys: LockKeys, token: string, ttlMs: number): Promise<AcquireResult> {
-    const started = performance.now();
-    const outcome = await this.untilDecided(this.stores.map((store) => store.acquire(keys, token, ttlMs)), (result) => result.acquired);
-    if (outcome.passed.length >= this.quorum && ttlMs - (performance.now() - started) - this.drift(ttlMs) > 0) {
-      const fencingToken = Math.max(...outcome.passed.map((result) => (result as { fencingToken: number }).fencingToken));
-      // The token must reach a majority's fences, or a later majority could hand out a lower one.
-      const raised = await Promise.allSettled(outcome.passedBy.map((index) => this.stores[index].raiseFences(keys, fencingToken)));
-      const validityMs = ttlMs - (performance.now() - started) - this.drift(ttlMs);
-      if (raised.filter((result) => result.status === 'fulfilled').length >= this.quorum && validityMs > 0) return { acquired: true, fencingToken, validityMs };
-      void this.release(keys, token);
-      const failure = raised.find((result) => result.status === 'rejected');
-      if (failure) throw (failure as PromiseRejectedResult).reason;
-      return { acquired: false, heldForMs: 0, expired: true };
-    }
-    // Not held: give back whatever was granted, including by servers still to answer.
-    void this.release(keys, token);
-    if (outcome.passed.length >= this.quorum) return { acquired: false, heldForMs: 0, expired: true };
-    if (outcome.failed.length > this.stores.length - this.quorum) throw outcome.failed[0];
-    const held = outcome.others.filter((result): result is { acquired: false; heldForMs: number } => !result.acquired);
-    return { acquired: false, heldForMs: Math.max(0, ...held.map((result) => result.heldForMs)) };
-  }
-
-  async extend(keys: LockKeys, token: string, ttlMs: number): Promise<number | undefined> {
-    const started = performance.now();
-    const outcome = await this.untilDecided(this.stores.map((store) => store.extend(keys, token, ttlMs)), (validity) => validity !== undefined);
-    const validityMs = ttlMs - (performance.now() - started) - this.drift(ttlMs);
-    if (outcome.passed.length >= this.quorum && validityMs > 0) return validityMs;
-    if (outcome.failed.length > this.stores.length - this.quorum) throw outcome.failed[0];
-    return undefined;
-  }
-
-  /** Releases everywhere; answers once a majority did (or cannot), the others finishing in the background. */
-  async release(keys: LockKeys, token: string): Promise<boolean> {
-    const outcome = await this.untilDecided(this.stores.map((store) => store.release(keys, token)), (released) => released);
-    return outcome.passed.length > 0;
-  }
-
-  /**
-   * Settles as soon as a majority passed, or a majority can no longer pass: a slow or stalled
-   * server does not hold up the decision (its late answer is released or ignored).
-   */
-  private untilDecided<T>(attempts: readonly Promise<T>[], passes: (result: T) => boolean): Promise<{ passed: T[]; passedBy: number[]; others: T[]; failed: unknown[] }> {
-    return new Promise((resolve) => {
-      const outcome = { passed: [] as T[], passedBy: [] as number[], others: [] as T[], failed: [] as unknown[] };
-      let settled = false;
-      const check = () => {
-        const cannotPass = outcome.others.length + outcome.failed.length > this.stores.length - this.quorum;
-        if (!settled && (outcome.passed.length >= this.quorum || cannotPass)) {
-          settled = true;
-          resolve({ passed: [...outcome.passed], passedBy: [...outcome.passedBy], others: [...outcome.others], failed: [...outcome.failed] });
-        }
-      };
-      attempts.forEach((attempt, index) =>
-        attempt.then(
-          (result) => {
-            if (passes(result)) {
-              outcome.passed.push(result);
-              outcome.passedBy.push(index);
-            } else outcome.others.push(result);
-            check();
-          },
-          (error: unknown) => {
-            outcome.failed.push(error);
-            check();
-          },
-        ),
-      );
-    });
-  }
-
-  private drift(ttlMs: number): number {
-    return ttlMs * this.driftFactor + 2;
-  }
+function mayHaveRun(error: unknown): boolean {
+  if (outageOf(error) === 'timeout' || error instanceof CommandInFlightLostError) return true;
+  return (
+    error instanceof Error &&
+    (error.name === 'MaxRetriesPerRequestError' || error.message.startsWith('Command aborted due to connection close'))
+  );
 }

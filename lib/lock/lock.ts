@@ -1,5 +1,6 @@
 import { toTimerMilliseconds, type Duration } from '../core/duration.js';
-import { LockLostError } from './lock.exception.js';
+import { isStoreFailure } from '../core/store-failure.js';
+import { lockName, LockLostError } from './lock.exception.js';
 import type { LockKeys, LockStore } from './lock.store.js';
 
 /** What every Lock of a service shares: where locks live, and whom to tell. */
@@ -7,7 +8,7 @@ export interface LockOwner {
   store: LockStore;
   /** Called once the lock is released or lost. */
   onEnd(lock: Lock): void;
-  /** Reports a failed release or renewal (never thrown at the caller of the protected code). */
+  /** Reports a release or renewal that failed for a bug (outages are logged by the store, once per connection). */
   warn(message: string): void;
 }
 
@@ -93,11 +94,14 @@ export class Lock {
 
   /**
    * Renews the lease for `ttl` (default: the lock's ttl).
-   * @throws LockLostError when the lock is no longer held.
+   * @throws LockLostError when the lock is no longer held; RedisUnavailableError when Redis cannot be reached.
+   * @example
+   * await lock.extend('30s'); // a long step ahead
    */
   async extend(ttl: Duration = this.ttlMs): Promise<void> {
     const ttlMs = toTimerMilliseconds(ttl, 'ttl');
-    if (this.released || this.lost) throw new LockLostError(this.keys, this.released ? 'it was released' : 'its lease had already been lost');
+    if (this.released || this.lost)
+      throw new LockLostError(this.keys, this.released ? 'it was released' : 'its lease had already been lost');
     const validityMs = await this.owner.store.extend(this.lease.keys, this.lease.token, ttlMs);
     if (validityMs === undefined) {
       this.lose('another holder has it, or its key is gone');
@@ -113,8 +117,13 @@ export class Lock {
   }
 
   /**
-   * Releases the lock (only the keys that still carry this holder's token). Never throws: a
-   * failure is logged, and the lease runs out by itself. Resolves with whether anything was released.
+   * Releases the lock (only the keys that still carry this holder's token). Never throws.
+   * Resolves with whether anything was released. When Redis cannot be reached, the release is
+   * tried again as soon as it is back (until the lease ends), so the lock does not stay taken for
+   * the rest of its lease; any other failure is logged, and the lease runs out by itself.
+   * @example
+   * const lock = await this.locks.acquire('report');
+   * try { await this.build(); } finally { await lock.release(); }
    */
   async release(): Promise<boolean> {
     if (this.released) return false;
@@ -135,9 +144,13 @@ export class Lock {
 
   private async releaseKeys(): Promise<boolean> {
     try {
-      return await this.owner.store.release(this.lease.keys, this.lease.token);
+      return await this.owner.store.release(this.lease.keys, this.lease.token, this.expiresAtMs);
     } catch (error) {
-      this.owner.warn(`Could not release lock ${this.describe()} (its lease will run out by itself): ${(error as Error)?.message ?? error}`);
+      // An outage is logged once per connection by the store, which retries the release when Redis is back.
+      if (!isStoreFailure(error))
+        this.owner.warn(
+          `Could not release lock ${lockName(this.keys)} (its lease will run out by itself): ${(error as Error)?.message ?? error}`,
+        );
       return false;
     }
   }
@@ -148,8 +161,8 @@ export class Lock {
         () => !this.released && !this.lostReason && this.scheduleRenewal(),
         (error: unknown) => {
           if (this.released || this.lostReason || this.lost) return;
-          // Redis unreachable: try again; the lease marks the lock lost if it runs out first.
-          this.owner.warn(`Could not renew lock ${this.describe()}: ${(error as Error)?.message ?? error}`);
+          // Try again; the lease marks the lock lost if it runs out first. An outage is logged by the store.
+          if (!isStoreFailure(error)) this.owner.warn(`Could not renew lock ${lockName(this.keys)}: ${(error as Error)?.message ?? error}`);
           this.scheduleRenewal(Math.max(1, Math.min(this.renewalMs, Math.floor((this.expiresAtMs - Date.now()) / 2))));
         },
       );
@@ -176,10 +189,6 @@ export class Lock {
   private stopTimers(): void {
     clearTimeout(this.leaseTimer);
     clearTimeout(this.renewTimer);
-  }
-
-  private describe(): string {
-    return this.keys.map((key) => `"${key}"`).join(', ');
   }
 }
 

@@ -18,12 +18,16 @@ describe.each(topologies)('a lock shared by three app instances (one in a child 
       const redis = app.get<Redis>(REDIS_CLIENT);
       return Promise.all(
         Array.from({ length: TIMES }, () =>
-          locks.using('counter', async (lock) => {
-            const value = Number((await redis.get(counter)) ?? 0);
-            await new Promise((resolve) => setTimeout(resolve, 2));
-            await redis.set(counter, String(value + 1));
-            return lock.fencingToken;
-          }, { wait: '30s', ttl: '5s' }),
+          locks.using(
+            'counter',
+            async (lock) => {
+              const value = Number((await redis.get(counter)) ?? 0);
+              await new Promise((resolve) => setTimeout(resolve, 2));
+              await redis.set(counter, String(value + 1));
+              return lock.fencingToken;
+            },
+            { wait: '30s', ttl: '5s' },
+          ),
         ),
       );
     };

@@ -1,6 +1,16 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidOptionError, LockLostError, LockNotAcquiredError, LockService, RedisConnections, WithLock, type Lock } from '../../lib/index.js';
+import {
+  InvalidOptionError,
+  LockLostError,
+  MalformedTextError,
+  LockNotAcquiredError,
+  LockService,
+  RedisConnections,
+  RedisKeys,
+  WithLock,
+  type Lock,
+} from '../../lib/index.js';
 import { startContext, topologies } from '../support/testing-app.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -53,13 +63,17 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
     const tokens: number[] = [];
     await Promise.all(
       Array.from({ length: 20 }, () =>
-        locks.using(key, async (lock) => {
-          inside++;
-          most = Math.max(most, inside);
-          tokens.push(lock.fencingToken);
-          await sleep(5);
-          inside--;
-        }, { wait: '10s' }),
+        locks.using(
+          key,
+          async (lock) => {
+            inside++;
+            most = Math.max(most, inside);
+            tokens.push(lock.fencingToken);
+            await sleep(5);
+            inside--;
+          },
+          { wait: '10s' },
+        ),
       ),
     );
     expect(most).toBe(1);
@@ -108,12 +122,15 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
     expect(await second.release()).toBe(true);
   });
 
-  it('aborts the signal when the key is deleted behind the holder\'s back', async () => {
+  it("aborts the signal when the key is deleted behind the holder's back", async () => {
     const key = fresh('stolen');
     // A long lease: only a renewal (every ttl/3) can notice the loss before it runs out.
     const lock = await locks.acquire(key, { ttl: '3s', autoExtend: true });
     const aborted = new Promise<unknown>((resolve) => lock.signal.addEventListener('abort', () => resolve(lock.signal.reason)));
-    await app.get(RedisConnections).get().del(`${keyPrefixOf(app)}lock:{${key}}`);
+    await app
+      .get(RedisConnections)
+      .get()
+      .del(`${keyPrefixOf(app)}lock:{${key}}`);
     const reason = await aborted;
     expect(reason).toBeInstanceOf(LockLostError);
     expect((reason as Error).message).toMatch(/another holder has it, or its key is gone/);
@@ -160,7 +177,9 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
   it('on a Cluster, refuses keys to lock together that are in different slots, before sending anything', async () => {
     const keys = ['account:1', 'account:2'];
     if (topology === 'cluster') {
-      await expect(locks.acquire(keys)).rejects.toThrow(/Invalid option "key": expected keys locked together that share one hash tag on a Cluster/);
+      await expect(locks.acquire(keys)).rejects.toThrow(
+        /Invalid option "key": expected keys locked together that share one hash tag on a Cluster/,
+      );
     } else {
       const lock = await locks.acquire(keys);
       expect(lock.keys).toEqual(keys);
@@ -194,7 +213,7 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
     await next.release();
   });
 
-  it('keeps each key\'s lock and fence apart, whatever the key looks like', async () => {
+  it("keeps each key's lock and fence apart, whatever the key looks like", async () => {
     const first = await locks.acquire('order:7');
     await first.release();
     // Once the fence of "order:7" was "<prefix>lock:{order:7}:fence"; no key reaches it now.
@@ -205,6 +224,21 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
     const again = await locks.acquire('order:7');
     expect(again.fencingToken).toBe(first.fencingToken + 1);
     await again.release();
+  });
+
+  it('encodes the space and control characters in lock keys, so "a b" and "a%20b" are two locks', async () => {
+    const spaced = await locks.acquire('report 2026\r\n');
+    const literal = await locks.acquire('report%202026%0D%0A');
+    const redis = app.get(RedisConnections).get();
+    const prefix = app.get(RedisKeys).prefix;
+    expect([
+      await redis.exists(`${prefix}lock:{report%202026%0D%0A}`),
+      await redis.exists(`${prefix}lock:{report%25202026%250D%250A}`),
+    ]).toEqual([1, 1]);
+    await Promise.all([spaced.release(), literal.release()]);
+    const tagged = await locks.acquire('{order 8}:stock');
+    expect(await redis.exists(`${prefix}lock:t:{order%208}:stock`)).toBe(1);
+    await tagged.release();
   });
 
   it('does not extend a lock whose key now holds another token (the script checks it)', async () => {
@@ -228,12 +262,40 @@ describe.each(topologies)('LockService on $topology', ({ topology, connection })
     expect(await lock.release()).toBe(true);
   });
 
+  it('throws an error of Redis that is not an outage as it is (a lock or fence key of the wrong type), never as store-unavailable', async () => {
+    const redis = app.get(RedisConnections).get();
+    const onLockKey = fresh('wrongtype-lock');
+    await redis.hset(`${keyPrefixOf(app)}lock:{${onLockKey}}`, 'field', 'value');
+    const onFenceKey = fresh('wrongtype-fence');
+    await redis.rpush(`${keyPrefixOf(app)}fence:{${onFenceKey}}`, 'x');
+    for (const key of [onLockKey, onFenceKey]) {
+      const error = await locks.acquire(key, { wait: '1s' }).catch((caught: unknown) => caught);
+      expect(error).not.toBeInstanceOf(LockNotAcquiredError);
+      expect((error as Error).message).toMatch(/^WRONGTYPE/);
+      // tryAcquire answers null only when the lock is busy: a bug is thrown there too.
+      await expect(locks.tryAcquire(key)).rejects.toThrow(/^WRONGTYPE/);
+    }
+  });
+
+  it('refuses keys that are not well-formed Unicode, naming the argument', async () => {
+    // As UTF-8 both would be "lock\uFFFD": two callers would share one lock.
+    await expect(locks.acquire('lock\uD800')).rejects.toThrow(
+      /^Invalid option "key": expected well-formed Unicode text, got a string with a lone surrogate/,
+    );
+    const error = await locks.acquire(['fine', 'lock\uDC00']).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(MalformedTextError);
+    expect(error).toMatchObject({ option: 'key[1]' });
+    await expect(jobs.strict('\uDBFF')).rejects.toThrow(MalformedTextError);
+  });
+
   it('rejects bad keys and options, naming them', async () => {
     await expect(locks.acquire('')).rejects.toThrow(InvalidOptionError);
     await expect(locks.acquire('k', { ttl: 0 })).rejects.toThrow(/"options.ttl": expected a duration greater than 0/);
     await expect(locks.acquire('k', { wait: '1 minute' as never })).rejects.toThrow(/"options.wait"/);
     await expect(locks.acquire('k', { onBusy: 'skip' } as never)).rejects.toThrow(/"options.onBusy": expected one of the known options/);
-    expect(() => WithLock({ key: 'x', onBusy: 'queue' as never })({ constructor: { name: 'Jobs' } } as never, 'run', { value: () => undefined })).toThrow(/"@WithLock on Jobs.run.onBusy": expected 'throw' or 'skip'/);
+    expect(() =>
+      WithLock({ key: 'x', onBusy: 'queue' as never })({ constructor: { name: 'Jobs' } } as never, 'run', { value: () => undefined }),
+    ).toThrow(/"@WithLock on Jobs.run.onBusy": expected 'throw' or 'skip'/);
   });
 });
 
