@@ -93,7 +93,8 @@ export async function sessionScenarios(url: string): Promise<{ scenarios: Scenar
   // connect-redis tells node-redis from ioredis by duck typing; make sure it took the ioredis path
   // (`SET key value EX ttl`), so its sessions expire like the others.
   const connectRedisTtl = await raw.pttl(CONNECT_REDIS_PREFIX + connectRedisIds[0]);
-  if (!(connectRedisTtl > 0 && connectRedisTtl <= IDLE_MS)) throw new Error(`connect-redis wrote its session with PTTL ${connectRedisTtl}, not a ${IDLE_MS}ms expiry`);
+  if (!(connectRedisTtl > 0 && connectRedisTtl <= IDLE_MS))
+    throw new Error(`connect-redis wrote its session with PTTL ${connectRedisTtl}, not a ${IDLE_MS}ms expiry`);
 
   /** Throws unless `data` is user-k's session. */
   const check = (name: string, k: number, data: { userId?: unknown } | null | undefined) => {
@@ -112,8 +113,14 @@ export async function sessionScenarios(url: string): Promise<{ scenarios: Scenar
       },
     },
     { name: 'SessionService.get (touchInterval 1m)', read: async (k) => (await sessions.get(serviceIds[k]))?.data },
-    { name: 'connect-redis 8 RedisStore.get (ioredis client)', read: (k) => storeGet(connectRedis, connectRedisIds[k]) as Promise<{ userId?: unknown } | null | undefined> },
-    { name: 'RedisSessionStore.get (express-session store)', read: (k) => storeGet(store, storeIds[k]) as Promise<{ userId?: unknown } | null | undefined> },
+    {
+      name: 'connect-redis 8 RedisStore.get (ioredis client)',
+      read: (k) => storeGet(connectRedis, connectRedisIds[k]) as Promise<{ userId?: unknown } | null | undefined>,
+    },
+    {
+      name: 'RedisSessionStore.get (express-session store)',
+      read: (k) => storeGet(store, storeIds[k]) as Promise<{ userId?: unknown } | null | undefined>,
+    },
   ];
 
   const writes: { name: string; baseline?: boolean; write(k: number, lastPage: string): Promise<void> }[] = [
@@ -130,8 +137,14 @@ export async function sessionScenarios(url: string): Promise<{ scenarios: Scenar
         if (!(await sessions.update(serviceIds[k], { lastPage }))) throw new Error(`SessionService.update: session ${k} was not found`);
       },
     },
-    { name: 'connect-redis 8 RedisStore.set (whole session)', write: (k, lastPage) => storeSet(connectRedis, connectRedisIds[k], sessionData(k, lastPage) as unknown as SessionData) },
-    { name: 'RedisSessionStore.set (whole session)', write: (k, lastPage) => storeSet(store, storeIds[k], sessionData(k, lastPage) as unknown as SessionData) },
+    {
+      name: 'connect-redis 8 RedisStore.set (whole session)',
+      write: (k, lastPage) => storeSet(connectRedis, connectRedisIds[k], sessionData(k, lastPage) as unknown as SessionData),
+    },
+    {
+      name: 'RedisSessionStore.set (whole session)',
+      write: (k, lastPage) => storeSet(store, storeIds[k], sessionData(k, lastPage) as unknown as SessionData),
+    },
   ];
 
   const scenarios: Scenario[] = [

@@ -2,9 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
 import { RedisPatternsError } from '../core/errors.js';
-import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
-import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
-import type { Session } from './session.options.js';
+import { SESSION_OPTIONS, type Session } from './session.options.js';
 import { SessionService } from './session.service.js';
 import type { ResolvedSessionOptions } from './session.options-validator.js';
 
@@ -30,14 +28,10 @@ export interface HttpRequestHeaders {
  */
 @Injectable()
 export class SessionCookies {
-  private readonly settings: ResolvedSessionOptions;
-
   constructor(
-    @Inject(RESOLVED_OPTIONS) options: ResolvedRedisPatternsOptions,
+    @Inject(SESSION_OPTIONS) private readonly settings: ResolvedSessionOptions,
     private readonly sessions: SessionService,
-  ) {
-    this.settings = options.session;
-  }
+  ) {}
 
   /** The session id of the request: from its cookie (when the signature holds) or its Bearer header. */
   read(request: HttpRequestHeaders): { id: string; from: 'cookie' | 'bearer' } | undefined {
@@ -93,7 +87,8 @@ export class SessionCookies {
   }
 
   private requireCookie(): NonNullable<ResolvedSessionOptions['cookie']> {
-    if (!this.settings.cookie) throw new RedisPatternsError('Session cookies need `session.cookie` in the module options (at least a `secret`).');
+    if (!this.settings.cookie)
+      throw new RedisPatternsError('Session cookies need `session.cookie` in the module options (at least a `secret`).');
     return this.settings.cookie;
   }
 }

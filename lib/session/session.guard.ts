@@ -1,5 +1,4 @@
-import { createParamDecorator, Injectable, ServiceUnavailableException, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { isStoreFailure } from '../core/store-failure.js';
+import { createParamDecorator, Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { SessionCookies, type HttpRequestHeaders } from './session-cookies.js';
 import type { Session } from './session.options.js';
 import { SessionService } from './session.service.js';
@@ -10,7 +9,8 @@ const SESSION = Symbol('redis-patterns:session');
 /**
  * Lets a request through only with a live session: from the signed session cookie, or an
  * `Authorization: Bearer <id>` header. Otherwise 401 (and a cookie that names no live session
- * is cleared). Redis unreachable: 503, never a hang (each read is bounded by `commandTimeout`).
+ * is cleared). Redis unable to answer: 503 (`RedisUnavailableError`), never a hang (each read is
+ * bounded by `commandTimeout`).
  * The session is then available with `@CurrentSession()`. Express and Fastify.
  *
  * @example
@@ -28,15 +28,9 @@ export class SessionGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<HttpRequestHeaders & { [SESSION]?: Session }>();
     const presented = this.cookies.read(request);
-    let session: Session | null = null;
-    if (presented) {
-      try {
-        session = await this.sessions.get(presented.id);
-      } catch (error) {
-        if (isStoreFailure(error)) throw new ServiceUnavailableException('Sessions are unavailable', { cause: error });
-        throw error;
-      }
-    }
+    // Redis unable to answer: SessionService rejects with RedisUnavailableError, an HttpException
+    // that Nest answers with 503 and logs no stack trace for.
+    const session = presented ? await this.sessions.get(presented.id) : null;
     if (!session) {
       if (presented?.from === 'cookie') this.cookies.clear(context.switchToHttp().getResponse());
       throw new UnauthorizedException('No valid session');
@@ -51,4 +45,6 @@ export class SessionGuard implements CanActivate {
  * @example
  * me(@CurrentSession() session: Session<{ role: string }>) { ... }
  */
-export const CurrentSession = createParamDecorator((_data: unknown, context: ExecutionContext): Session | undefined => context.switchToHttp().getRequest<{ [SESSION]?: Session }>()[SESSION]);
+export const CurrentSession = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): Session | undefined => context.switchToHttp().getRequest<{ [SESSION]?: Session }>()[SESSION],
+);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { InvalidOptionError, RedisConnections, RedisKeys, SessionCookies, SessionService } from '../../lib/index.js';
+import { InvalidOptionError, MalformedTextError, RedisConnections, RedisKeys, SessionCookies, SessionService } from '../../lib/index.js';
 import { resolveSessionOptions } from '../../lib/session/session.options-validator.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
@@ -14,7 +14,11 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
   let apps: INestApplicationContext[];
   let sessions: SessionService;
   beforeAll(async () => {
-    apps = await Promise.all([1, 2].map(() => startContext({ connection: connection(), keyPrefix, session: { idleTtl: '600ms', absoluteTtl: '2s', touchInterval: '100ms' } })));
+    apps = await Promise.all(
+      [1, 2].map(() =>
+        startContext({ connection: connection(), keyPrefix, session: { idleTtl: '600ms', absoluteTtl: '2s', touchInterval: '100ms' } }),
+      ),
+    );
     sessions = apps[0].get(SessionService);
   });
   afterAll(() => Promise.all(apps.map((app) => app.close())));
@@ -67,7 +71,11 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
       const { id } = await sessions.create(freshUser());
       const now = Date.now.bind(Date);
       vi.spyOn(Date, 'now').mockImplementation(() => now() + skewMs);
-      const skewed = await startContext({ connection: connection(), keyPrefix, session: { idleTtl: '600ms', absoluteTtl: '2s', touchInterval: '100ms' } });
+      const skewed = await startContext({
+        connection: connection(),
+        keyPrefix,
+        session: { idleTtl: '600ms', absoluteTtl: '2s', touchInterval: '100ms' },
+      });
       try {
         const lastSeen: number[] = [];
         for (let elapsed = 0; elapsed < 1_200; elapsed += 150) {
@@ -102,15 +110,22 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
     expect(after).toMatchObject({ userId, data: { cart: ['book'] }, createdAt: before.createdAt });
     expect(await apps[1].get(SessionService).get(before.id)).toBeNull();
     expect((await sessions.get(after.id))?.data).toEqual({ cart: ['book'] });
-    expect((await sessions.listForUser(userId)).map((session) => session.handle)).toEqual([createHash('sha256').update(after.id).digest('base64url')]);
+    expect((await sessions.listForUser(userId)).map((session) => session.handle)).toEqual([
+      createHash('sha256').update(after.id).digest('base64url'),
+    ]);
     expect(await sessions.regenerate(before.id)).toBeNull();
   });
 
-  it('lists a user\'s sessions made by two instances, repairs dead entries, and logs out everywhere else', async () => {
+  it("lists a user's sessions made by two instances, repairs dead entries, and logs out everywhere else", async () => {
     const userId = freshUser();
     const mine = await sessions.create(userId, { device: 'laptop' });
     const others = await Promise.all([1, 2, 3].map((n) => apps[n % 2].get(SessionService).create(userId, { device: `phone-${n}` })));
-    expect((await sessions.listForUser(userId)).map((session) => session.data.device).sort()).toEqual(['laptop', 'phone-1', 'phone-2', 'phone-3']);
+    expect((await sessions.listForUser(userId)).map((session) => session.data.device).sort()).toEqual([
+      'laptop',
+      'phone-1',
+      'phone-2',
+      'phone-3',
+    ]);
 
     // A session deleted behind the index's back is dropped from the list and from the index.
     const keys = apps[0].get(RedisKeys);
@@ -128,13 +143,27 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
     expect(await redis.exists(keys.tagged(['su', userId]))).toBe(0);
   });
 
+  it('lists and ends all 600 sessions of one user in bounded steps, with the count, within the default commandTimeout', async () => {
+    const userId = freshUser();
+    // Timeouts longer than the suite's 600ms idle timeout: none may expire while the 600 are made and listed.
+    const timeouts = { idleTtl: '2m', absoluteTtl: '2m' } as const;
+    for (let made = 0; made < 600; made += 50)
+      await Promise.all(Array.from({ length: 50 }, (_, n) => sessions.create(userId, { n: made + n }, timeouts)));
+    expect((await sessions.listForUser(userId)).map((session) => session.data.n).sort((a, b) => Number(a) - Number(b))).toEqual(
+      Array.from({ length: 600 }, (_, n) => n),
+    );
+    expect(await sessions.destroyAllForUser(userId)).toBe(600);
+    expect(await sessions.listForUser(userId)).toEqual([]);
+  });
+
   it('answers null for forged, malformed and overlong ids, and rejects bad input by name', async () => {
-    for (const id of ['', 'short', 'a'.repeat(43).replace(/a$/, '!'), 'a'.repeat(10_000), 42 as unknown as string]) expect(await sessions.get(id)).toBeNull();
+    for (const id of ['', 'short', 'a'.repeat(43).replace(/a$/, '!'), 'a'.repeat(10_000), 42 as unknown as string])
+      expect(await sessions.get(id)).toBeNull();
     // Well-formed, but never issued.
     expect(await sessions.get(Buffer.alloc(32, 7).toString('base64url'))).toBeNull();
     await expect(sessions.create('', {})).rejects.toThrow(InvalidOptionError);
     await expect(sessions.create(null, [] as never)).rejects.toThrow(/Invalid option "data"/);
-    await expect(sessions.create(null, {}, { idleTtl: 0 })).rejects.toThrow(/"timeouts.idleTtl"/);
+    await expect(sessions.create(null, {}, { idleTtl: 0 })).rejects.toThrow(/"options.idleTtl"/);
   });
 
   it('keeps anonymous sessions out of any index, and logs one in with regenerate', async () => {
@@ -167,16 +196,26 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
     const redis = apps[0].get(RedisConnections).get();
     const sent = vi.spyOn(redis, 'sendCommand');
     try {
-      for (const id of ['', 'short', 'a'.repeat(129), 'has spaces in it and is long enough', '../../etc/passwd-and-more-chars', '*'.repeat(43)]) {
+      // 43 base64url characters only: express-session's 32-character ids go through RedisSessionStore.
+      for (const id of [
+        '',
+        'short',
+        'a'.repeat(32),
+        'a'.repeat(44),
+        'has spaces in it and is long enough',
+        '../../etc/passwd-and-more-chars',
+        '*'.repeat(43),
+      ]) {
         expect(await sessions.get(id)).toBeNull();
         expect(await sessions.update(id, { a: 1 })).toBe(false);
         expect(await sessions.regenerate(id)).toBeNull();
         expect(await sessions.destroy(id)).toBe(false);
+        expect(await sessions.destroyHandle('some-user', id)).toBe(false);
       }
       expect(sent).not.toHaveBeenCalled();
       // A well-formed id nobody issued costs exactly one lookup.
       expect(await sessions.get('A'.repeat(43))).toBeNull();
-      expect(sent.mock.calls.map(([command]) => command.name)).toEqual(['hgetall']);
+      expect(sent.mock.calls.map(([command]) => command.name.toLowerCase())).toEqual(['hgetall']);
     } finally {
       sent.mockRestore();
     }
@@ -194,18 +233,43 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
     expect(await redis.pexpiretime(keys.tagged(['su', userId]))).toBe(session.createdAt + 30 * day);
   });
 
-  it('leaves a session the express-session store had read destroyed, when a late save comes', async () => {
-    const { id } = await sessions.create(freshUser(), { a: 1 });
-    await sessions.destroy(id);
-    await sessions.save(id, null, { a: 2 }, {}, { create: false });
-    expect(await sessions.get(id)).toBeNull();
+  it('refuses user ids and data field names that are not well-formed Unicode, naming the argument', async () => {
+    const loneSurrogate = 'ann\uD800';
+    const { id } = await sessions.create(freshUser());
+    const refusals: [string, () => Promise<unknown>][] = [
+      ['userId', () => sessions.create(loneSurrogate)],
+      ['userId', () => sessions.regenerate(id, { userId: loneSurrogate })],
+      ['userId', () => sessions.listForUser(loneSurrogate)],
+      ['userId', () => sessions.destroyAllForUser(loneSurrogate)],
+      ['userId', () => sessions.destroyHandle(loneSurrogate, 'A'.repeat(43))],
+      ['data (a field name)', () => sessions.create(null, { [loneSurrogate]: 1 })],
+      ['data (a field name)', () => sessions.update(id, { [loneSurrogate]: 1 })],
+    ];
+    for (const [argument, call] of refusals) {
+      const error = await call().then(
+        () => undefined,
+        (rejection: unknown) => rejection,
+      );
+      // A 400: such text comes from requests.
+      expect(error).toBeInstanceOf(MalformedTextError);
+      expect(error).toMatchObject({ option: argument, expected: 'well-formed Unicode text' });
+      expect((error as MalformedTextError).getStatus()).toBe(400);
+    }
+    // The refused regenerate left the session as it was.
+    expect(await sessions.get(id)).not.toBeNull();
+    // Well-formed text beyond ASCII is a user id like any other.
+    const userId = `${freshUser()}-Zoë-😀`;
+    await sessions.create(userId, { 'naïve 😀': true });
+    expect((await sessions.listForUser(userId)).map((session) => session.data)).toEqual([{ 'naïve 😀': true }]);
   });
-
 });
 
 describe('session cookies', () => {
   it("expire with the session's absolute timeout, counted to Redis's now (a regenerated session's cookie too)", async () => {
-    const app = await startContext({ connection: topologies[0].connection(), session: { idleTtl: '5s', absoluteTtl: '10s', touchInterval: '1s', cookie: { secret: 'y'.repeat(32) } } });
+    const app = await startContext({
+      connection: topologies[0].connection(),
+      session: { idleTtl: '5s', absoluteTtl: '10s', touchInterval: '1s', cookie: { secret: 'y'.repeat(32) } },
+    });
     const sessions = app.get(SessionService);
     const issued: string[] = [];
     const response = { header: (_name: string, value: string | string[]) => issued.push(String(value)), getHeader: () => undefined };
@@ -223,7 +287,10 @@ describe('session options', () => {
   const secret = 'x'.repeat(32);
   it.each([
     [{ name: 'sid;evil' }, /"session.cookie.name": expected a cookie name/],
-    [{ name: '__Host-sid', path: '/app' }, /"session.cookie.name": expected a __Host- name only with secure: true, path '\/' and no domain/],
+    [
+      { name: '__Host-sid', path: '/app' },
+      /"session.cookie.name": expected a __Host- name only with secure: true, path '\/' and no domain/,
+    ],
     [{ name: '__Host-sid', domain: 'example.com' }, /__Host- name only/],
     [{ name: '__Secure-sid', secure: false }, /"session.cookie.name": expected a __Secure- name only with secure: true/],
     [{ path: 'app' }, /"session.cookie.path": expected a path starting with '\/'/],
@@ -235,10 +302,16 @@ describe('session options', () => {
 
   it('accept a __Host- cookie with its required attributes, and timeouts beyond 24 days', () => {
     const resolved = resolveSessionOptions({ idleTtl: '30d', absoluteTtl: '90d', cookie: { secret, name: '__Host-sid' } });
-    expect(resolved).toMatchObject({ idleTtlMs: 30 * 86_400_000, absoluteTtlMs: 90 * 86_400_000, cookie: { name: '__Host-sid', secure: true, path: '/', domain: undefined } });
+    expect(resolved).toMatchObject({
+      idleTtlMs: 30 * 86_400_000,
+      absoluteTtlMs: 90 * 86_400_000,
+      cookie: { name: '__Host-sid', secure: true, path: '/', domain: undefined },
+    });
   });
 
   it('fail at startup when the touch interval is not shorter than the idle timeout', async () => {
-    await expect(startContext({ connection: topologies[0].connection(), keyPrefix: uniquePrefix(), session: { idleTtl: '1m', touchInterval: '2m' } })).rejects.toThrow(/"session.touchInterval": expected less than session.idleTtl/);
+    await expect(
+      startContext({ connection: topologies[0].connection(), keyPrefix: uniquePrefix(), session: { idleTtl: '1m', touchInterval: '2m' } }),
+    ).rejects.toThrow(/"session.touchInterval": expected less than session.idleTtl/);
   });
 });

@@ -1,0 +1,53 @@
+-- Shared by the session scripts (loaded before each). A session's fields other than its data are
+-- packed in one hash field, `m` = "c,l,i,a,e,o,u": created and last seen (ms, the server's clock),
+-- idle and absolute timeouts (ms), the cookie's expiry that caps it (ms, '' for none), the writer
+-- ('store' for RedisSessionStore, '' for SessionService) and, last (it may hold commas), the user
+-- id ('' for none). One field instead of seven makes a read's reply seven elements shorter.
+-- Sessions written by 0.1 hold them as seven fields; they are read, and packed by the next
+-- write.
+
+-- The server's clock from one TIME reading: milliseconds, and the microseconds past the last
+-- millisecond as a fraction of one (two readings could straddle a millisecond).
+local function sessionClock()
+  local time = redis.call('TIME')
+  local microseconds = tonumber(time[2])
+  return tonumber(time[1]) * 1000 + math.floor(microseconds / 1000), (microseconds % 1000) / 1000
+end
+
+local function sessionNow()
+  local now = sessionClock()
+  return now
+end
+
+-- The session's meta fields as a table { c, l, i, a, e, o, u }, or nil when it has none (or they
+-- are ill-formed).
+local function readMeta(key)
+  local packed = redis.call('HGET', key, 'm')
+  if packed then
+    local c, l, i, a, e, o, u = string.match(packed, '^(%d+),(%d+),(%d+),(%d+),(%d*),(%l*),(.*)$')
+    if not c then return nil end
+    return { c = tonumber(c), l = tonumber(l), i = tonumber(i), a = tonumber(a), e = tonumber(e), o = o, u = u }
+  end
+  local f = redis.call('HMGET', key, 'c', 'l', 'i', 'a', 'e', 'o', 'u')
+  local c, l, i, a = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+  if not (c and l and i and a) then return nil end
+  return { c = c, l = l, i = i, a = a, e = tonumber(f[5]), o = f[6] or '', u = f[7] or '', unpacked = true }
+end
+
+-- When the session ends: min(last seen + idle, created + absolute, the cookie's expiry).
+local function deadlineOf(meta)
+  return math.min(meta.l + meta.i, meta.c + meta.a, meta.e or math.huge)
+end
+
+local function packMeta(meta)
+  local function ms(value) return value and string.format('%.0f', value) or '' end
+  return table.concat({ ms(meta.c), ms(meta.l), ms(meta.i), ms(meta.a), ms(meta.e), meta.o, meta.u }, ',')
+end
+
+-- Writes the meta fields (packed; an older session's seven fields go), and sets the key's TTL
+-- to the session's deadline, so that Redis expires it on its own clock.
+local function writeMeta(key, meta, now)
+  redis.call('HSET', key, 'm', packMeta(meta))
+  if meta.unpacked then redis.call('HDEL', key, 'c', 'l', 'i', 'a', 'e', 'o', 'u') end
+  redis.call('PEXPIRE', key, deadlineOf(meta) - now)
+end

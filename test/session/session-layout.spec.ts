@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import type { INestApplicationContext } from '@nestjs/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisConnections, RedisKeys, SessionService, type RedisClient } from '../../lib/index.js';
+import { RedisSessionStore } from '../../lib/session/express-session.store.js';
+import { handleOf } from '../../lib/session/session-ids.js';
+import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
+import { asStored, freshId, sessionOf } from './store-sessions.js';
+
+/** The meta fields one each, as sessions were written by 0.1. */
+const UNPACKED = ['c', 'l', 'i', 'a', 'e', 'o', 'u'];
+
+describe.each(topologies)('session storage layout on $topology', ({ connection }) => {
+  const keyPrefix = uniquePrefix();
+  let app: INestApplicationContext;
+  let sessions: SessionService;
+  let store: RedisSessionStore;
+  let redis: RedisClient;
+  let keys: RedisKeys;
+  beforeAll(async () => {
+    app = await startContext({
+      connection: connection(),
+      keyPrefix,
+      session: { idleTtl: '100s', absoluteTtl: '150s', touchInterval: '1s' },
+    });
+    sessions = app.get(SessionService);
+    store = new RedisSessionStore(sessions);
+    redis = app.get(RedisConnections).get();
+    keys = app.get(RedisKeys);
+  });
+  afterAll(() => app.close());
+
+  const redisNow = async () => {
+    const [seconds, micros] = await redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  };
+
+  /** Writes a session as 0.2 did: seven meta fields, `seenAgoMs` since its last use, a TTL at its deadline. */
+  async function writeUnpacked(
+    handle: string,
+    fields: { u?: string; o?: string; e?: number; data: Record<string, string> },
+    seenAgoMs = 0,
+  ) {
+    const now = await redisNow();
+    const key = keys.tagged(['s', handle]);
+    const meta: Record<string, string | number> = { c: now - seenAgoMs, l: now - seenAgoMs, i: 100_000, a: 150_000, u: fields.u ?? '' };
+    if (fields.o !== undefined) meta.o = fields.o;
+    if (fields.e !== undefined) meta.e = fields.e;
+    await redis.hset(key, { ...meta, ...Object.fromEntries(Object.entries(fields.data).map(([name, value]) => [`d:${name}`, value])) });
+    await redis.pexpire(key, 100_000 - seenAgoMs);
+    if (fields.u) await redis.zadd(keys.tagged(['su', fields.u]), now - seenAgoMs + 150_000, handle);
+    return { key, createdAt: now - seenAgoMs };
+  }
+
+  const fieldNames = async (key: string) => (await redis.hkeys(key)).sort();
+
+  it('keeps a session as its data fields and one packed field of meta: a read of 4 data fields is a reply of 10 elements', async () => {
+    const userId = freshId('user');
+    const { id, handle, createdAt } = await sessions.create(userId, { a: 1, b: 'two', c: [3], d: { four: 4 } });
+    const key = keys.tagged(['s', handle]);
+    expect(await redis.call('HGETALL', key)).toHaveLength(10);
+    expect(await fieldNames(key)).toEqual(['d:a', 'd:b', 'd:c', 'd:d', 'm']);
+    expect(await redis.hget(key, 'm')).toBe(`${createdAt},${createdAt},100000,150000,,,${userId}`);
+    expect((await sessions.get(id))?.data).toEqual({ a: 1, b: 'two', c: [3], d: { four: 4 } });
+  });
+
+  it('keeps a user id with commas whole, last in the packed field', async () => {
+    const userId = 'tenant,7,user,42';
+    const { id } = await sessions.create(userId, { x: 1 });
+    expect((await sessions.get(id))?.userId).toBe(userId);
+    expect((await sessions.listForUser(userId)).map((session) => session.data)).toEqual([{ x: 1 }]);
+    expect(await sessions.regenerate(id)).toMatchObject({ userId, data: { x: 1 } });
+  });
+
+  it("reads SessionService's sessions written by 0.1, and packs their meta on the next write, data untouched", async () => {
+    const userId = freshId('user');
+    const id = randomBytes(32).toString('base64url');
+    const { key, createdAt } = await writeUnpacked(handleOf(id), { u: userId, data: { theme: '"dark"', visits: '3' } }, 5_000);
+    const read = await sessions.get(id);
+    expect(read).toMatchObject({ userId, data: { theme: 'dark', visits: 3 }, createdAt, expiresAt: read!.lastSeenAt + 100_000 });
+    // The read was past the touch interval: it slid the idle timeout, and packed the fields as it wrote.
+    expect(read!.lastSeenAt).toBeGreaterThanOrEqual(createdAt + 5_000);
+    expect(await fieldNames(key)).toEqual(['d:theme', 'd:visits', 'm']);
+    expect(await sessions.listForUser(userId)).toEqual([
+      expect.objectContaining({ handle: handleOf(id), data: { theme: 'dark', visits: 3 } }),
+    ]);
+
+    const other = randomBytes(32).toString('base64url');
+    const unpacked = await writeUnpacked(handleOf(other), { u: userId, data: { theme: '"light"' } });
+    expect(await sessions.update(other, { visits: 1 })).toBe(true);
+    expect(await fieldNames(unpacked.key)).toEqual(['d:theme', 'd:visits', 'm']);
+    expect(await sessions.get(other)).toMatchObject({ userId, createdAt: unpacked.createdAt, data: { theme: 'light', visits: 1 } });
+  });
+
+  it('regenerates and destroys sessions written by 0.1, owner checked', async () => {
+    const userId = freshId('user');
+    const id = randomBytes(32).toString('base64url');
+    const { key, createdAt } = await writeUnpacked(handleOf(id), { data: { cart: '[1,2]' } });
+    const regenerated = await sessions.regenerate(id, { userId });
+    expect(regenerated).toMatchObject({ userId, createdAt, data: { cart: [1, 2] } });
+    expect(await redis.exists(key)).toBe(0);
+    expect(await fieldNames(keys.tagged(['s', regenerated!.handle]))).toEqual(['d:cart', 'm']);
+    expect((await sessions.listForUser(userId)).map((session) => session.handle)).toEqual([regenerated!.handle]);
+
+    const owned = randomBytes(32).toString('base64url');
+    await writeUnpacked(handleOf(owned), { u: userId, data: {} });
+    expect(await sessions.destroyHandle('someone-else', handleOf(owned))).toBe(false);
+    expect(await sessions.destroyHandle(userId, handleOf(owned))).toBe(true);
+    expect(await sessions.get(owned)).toBeNull();
+  });
+
+  it("reads RedisSessionStore's sessions written by 0.1 (not SessionService's), lists and counts them, and packs them on save", async () => {
+    const sid = freshId();
+    const saved = asStored(sessionOf({ userId: 'u-1', views: 4 }, 60_000));
+    const cap = (await redisNow()) + 60_000;
+    const { key } = await writeUnpacked(RedisSessionStore.handleOf(sid), {
+      o: 'store',
+      e: cap,
+      u: 'u-1',
+      data: { sess: JSON.stringify(saved) },
+    });
+    expect(await store.get(sid)).toEqual(saved);
+    expect(await store.ids()).toContain(RedisSessionStore.handleOf(sid));
+    expect(Object.values(await store.all())).toContainEqual(saved);
+
+    // A session of SessionService in the old layout is not the store's.
+    const serviceId = randomBytes(32).toString('base64url');
+    await writeUnpacked(handleOf(serviceId), { data: { sess: '{}' } });
+    expect(await store.ids()).not.toContain(handleOf(serviceId));
+
+    await store.set(sid, sessionOf({ userId: 'u-1', views: 5 }, 60_000));
+    expect(await fieldNames(key)).toEqual(['d:sess', 'm']);
+    const [, , , , storedCap, origin, user] = (await redis.hget(key, 'm'))!.split(',');
+    expect([origin, user]).toEqual(['store', 'u-1']);
+    expect(Number(storedCap)).toBeGreaterThan(cap - 1_000);
+    expect(await store.get(sid)).toMatchObject({ views: 5 });
+    expect(await redis.hmget(key, ...UNPACKED)).toEqual(UNPACKED.map(() => null));
+  });
+});
