@@ -30,6 +30,8 @@ export class OnMessageExplorer implements OnApplicationBootstrap {
   private call(name: string, handler: (...args: unknown[]) => unknown, message: unknown, channel: string): void {
     Promise.resolve()
       .then(() => handler(message, channel))
-      .catch((error: unknown) => this.logger.error(`@OnMessage ${name} failed on a message from "${channel}": ${(error as Error)?.message ?? error}`));
+      .catch((error: unknown) =>
+        this.logger.error(`@OnMessage ${name} failed on a message from "${channel}": ${(error as Error)?.message ?? error}`),
+      );
   }
 }

@@ -13,3 +13,9 @@ export interface PubSubOptions {
    */
   sharded?: 'auto' | boolean;
 }
+
+/** Injection token of the resolved `pubsub` section. */
+export const PUBSUB_OPTIONS = Symbol('RedisPatterns:PubSubOptions');
+
+/** The `pubsub` section with its defaults applied. */
+export type ResolvedPubSubOptions = Required<PubSubOptions>;

@@ -1,10 +1,19 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Observable, Subject, type Subscriber } from 'rxjs';
 import { RedisPatternsError } from '../core/errors.js';
+import { CountedMetric, RedisMetrics } from '../core/metrics.js';
+import { OutageLog } from '../core/outage-log.js';
 import { isCluster, redisMajorVersion, untilReady, type RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
-import { RESOLVED_OPTIONS } from '../core/redis-patterns.constants.js';
-import type { ResolvedRedisPatternsOptions } from '../core/redis-patterns.options.js';
+import { CORE_OPTIONS } from '../core/core.constants.js';
+import { PUBSUB_OPTIONS, type ResolvedPubSubOptions } from './pubsub.options.js';
+import type { ResolvedCoreOptions } from '../core/core.options.js';
+import { describeError, RedisUnavailableError } from '../core/store-failure.js';
+import { toTextArgument } from '../core/validation.js';
+
+/** The labels of messages counted in and out (channels are not labels: they may carry ids). */
+const IN = { direction: 'in' } as const;
+const OUT = { direction: 'out' } as const;
 
 /** A message received through a pattern subscription, with the channel it was published on. */
 export interface PatternMessage<T> {
@@ -40,6 +49,10 @@ interface Subscription {
  * A message that cannot be decoded is logged (without its content) and dropped. Subscribers of a
  * channel share one decoded value: treat it as read-only.
  *
+ * When Redis cannot be reached, `publish()` rejects at once with a `RedisUnavailableError` (503),
+ * logged once; subscriptions wait for the connection. Channel names must be non-empty,
+ * well-formed Unicode.
+ *
  * @example
  * this.pubsub.subscribe<OrderPlaced>('orders').subscribe((order) => this.notify(order));
  * await this.pubsub.publish('orders', { id: 42, total: 99.5 });
@@ -47,6 +60,12 @@ interface Subscription {
 @Injectable()
 export class PubSubService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('RedisPatterns:PubSub');
+  private readonly messages: CountedMetric;
+  private readonly outage = new OutageLog(
+    this.logger,
+    'pub/sub',
+    'publish() fails with RedisUnavailableError (503) and subscriptions wait',
+  );
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly reconnectedSubject = new Subject<void>();
   private listening = false;
@@ -63,22 +82,31 @@ export class PubSubService implements BeforeApplicationShutdown {
 
   constructor(
     private readonly connections: RedisConnections,
-    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedRedisPatternsOptions,
-  ) {}
+    @Inject(CORE_OPTIONS) private readonly options: ResolvedCoreOptions,
+    @Inject(PUBSUB_OPTIONS) private readonly settings: ResolvedPubSubOptions,
+    metrics: RedisMetrics,
+  ) {
+    this.messages = new CountedMetric(metrics, {
+      name: 'pubsub_messages_total',
+      help: 'Messages published (out) and delivered to local subscriptions (in)',
+      labelNames: ['direction'],
+    });
+  }
 
   /**
-   * Publishes a message, encoded with the module's codec.
+   * Publishes a message, encoded with the module's codec. Never waits for a connection.
    * @returns how many subscribers received it (on a Cluster without sharding: on one node only).
+   * @throws RedisUnavailableError (503) when Redis cannot be reached (fail closed: catch it if a
+   * lost message is acceptable); InvalidOptionError naming `channel`; any other error of Redis as it is.
    * @example
    * await this.pubsub.publish('orders', { id: 42 });
    */
   async publish(channel: string, message: unknown): Promise<number> {
-    const redisName = this.options.keyPrefix + channel;
+    const redisName = this.options.keyPrefix + toTextArgument('channel', channel);
     const payload = this.options.codec.encode(message, redisName);
-    const client = this.connections.get();
-    // Never waits for a connection: with Redis down, publishing fails at once.
-    const sharded = this.sharded ?? (this.sharded = await this.detectSharding());
-    return sharded ? ((await client.spublish(redisName, payload)) as number) : client.publish(redisName, payload);
+    const receivers = await this.outage.guard(this.send(redisName, payload));
+    this.messages.add(OUT);
+    return receivers;
   }
 
   /**
@@ -87,7 +115,7 @@ export class PubSubService implements BeforeApplicationShutdown {
    * this.pubsub.subscribe<Notification>(`user:${id}`).pipe(take(1)).subscribe(console.log);
    */
   subscribe<T = unknown>(channel: string): Observable<T> {
-    return this.observe<T>('channel', channel);
+    return this.observe<T>('channel', toTextArgument('channel', channel));
   }
 
   /**
@@ -97,7 +125,7 @@ export class PubSubService implements BeforeApplicationShutdown {
    * this.pubsub.psubscribe<OrderEvent>('orders.*').subscribe(({ channel, message }) => ...);
    */
   psubscribe<T = unknown>(pattern: string): Observable<PatternMessage<T>> {
-    return this.observe<PatternMessage<T>>('pattern', pattern);
+    return this.observe<PatternMessage<T>>('pattern', toTextArgument('pattern', pattern));
   }
 
   /**
@@ -109,7 +137,9 @@ export class PubSubService implements BeforeApplicationShutdown {
    */
   whenSubscribed(channel: string): Promise<void> {
     const subscription = this.subscriptions.get(`channel:${this.options.keyPrefix}${channel}`);
-    return subscription ? subscription.confirmed : Promise.reject(new RedisPatternsError(`There is no subscription to "${channel}"; call subscribe() first.`));
+    return subscription
+      ? subscription.confirmed
+      : Promise.reject(new RedisPatternsError(`There is no subscription to "${channel}"; call subscribe() first.`));
   }
 
   /** Completes every subscription before the connections close (which ends them in Redis too). */
@@ -128,7 +158,7 @@ export class PubSubService implements BeforeApplicationShutdown {
       let subscription = this.subscriptions.get(id);
       if (!subscription) {
         let confirm!: (done: Promise<unknown>) => void;
-        const confirmed = new Promise<void>((resolve, reject) => (confirm = (done) => done.then(() => resolve(), reject)));
+        const confirmed = new Promise<void>((resolve, reject) => (confirm = (done) => void done.then(() => resolve(), reject)));
         subscription = { kind, redisName, subscribers: new Set(), confirmed };
         confirmed.catch(() => undefined); // observed through the Observable's error
         this.subscriptions.set(id, subscription);
@@ -146,22 +176,23 @@ export class PubSubService implements BeforeApplicationShutdown {
   }
 
   private startRedisSubscription(id: string, subscription: Subscription): Promise<unknown> {
-    const fail = (error: Error) => {
+    const fail = (error: unknown) => {
       if (this.subscriptions.get(id) !== subscription) return;
       this.subscriptions.delete(id);
-      for (const subscriber of subscription.subscribers) subscriber.error(error);
+      const reported = this.outage.toError(error);
+      for (const subscriber of subscription.subscribers) subscriber.error(reported);
     };
     const done = this.inOrder(() => this.isShardedOnceReady()).then((sharded) => {
-        if (subscription.kind === 'pattern' && sharded) {
-          throw new RedisPatternsError(
-            `Cannot subscribe to the pattern "${subscription.redisName}": pattern subscriptions cannot be sharded. ` +
-              'Set pubsub.sharded to false to use plain pub/sub on the Cluster.',
-          );
-        }
-        const subscriberClient = this.subscriberClient();
-        if (subscription.kind === 'pattern') return subscriberClient.psubscribe(subscription.redisName);
-        return sharded ? subscriberClient.ssubscribe(subscription.redisName) : subscriberClient.subscribe(subscription.redisName);
-      });
+      if (subscription.kind === 'pattern' && sharded) {
+        throw new RedisPatternsError(
+          `Cannot subscribe to the pattern "${subscription.redisName}": pattern subscriptions cannot be sharded. ` +
+            'Set pubsub.sharded to false to use plain pub/sub on the Cluster.',
+        );
+      }
+      const subscriberClient = this.subscriberClient();
+      if (subscription.kind === 'pattern') return subscriberClient.psubscribe(subscription.redisName);
+      return sharded ? subscriberClient.ssubscribe(subscription.redisName) : subscriberClient.subscribe(subscription.redisName);
+    });
     done.catch(fail);
     return done;
   }
@@ -179,9 +210,10 @@ export class PubSubService implements BeforeApplicationShutdown {
       if (subscription.kind === 'pattern') return client.punsubscribe(subscription.redisName);
       return (await this.isShardedOnceReady()) ? client.sunsubscribe(subscription.redisName) : client.unsubscribe(subscription.redisName);
     });
-    done.catch((error: Error) => {
+    done.catch((error: unknown) => {
       // At shutdown the connection is closing, which ends the subscription anyway.
-      if (!this.closing) this.logger.warn(`Could not end the Redis subscription to "${subscription.redisName}": ${error.message}`);
+      if (this.closing) return;
+      this.logger.warn(`Could not end the Redis subscription to "${subscription.redisName}": ${describeError(error)}`);
     });
   }
 
@@ -192,9 +224,15 @@ export class PubSubService implements BeforeApplicationShutdown {
     this.listening = true;
     const binary = this.options.codec.binary === true;
     const suffix = binary ? 'Buffer' : '';
-    client.on(`message${suffix}`, (channel: string | Buffer, raw: string | Buffer) => this.deliver('channel', String(channel), String(channel), raw));
-    client.on(`smessage${suffix}`, (channel: string | Buffer, raw: string | Buffer) => this.deliver('channel', String(channel), String(channel), raw));
-    client.on(`pmessage${suffix}`, (pattern: string | Buffer, channel: string | Buffer, raw: string | Buffer) => this.deliver('pattern', String(pattern), String(channel), raw));
+    client.on(`message${suffix}`, (channel: string | Buffer, raw: string | Buffer) =>
+      this.deliver('channel', String(channel), String(channel), raw),
+    );
+    client.on(`smessage${suffix}`, (channel: string | Buffer, raw: string | Buffer) =>
+      this.deliver('channel', String(channel), String(channel), raw),
+    );
+    client.on(`pmessage${suffix}`, (pattern: string | Buffer, channel: string | Buffer, raw: string | Buffer) =>
+      this.deliver('pattern', String(pattern), String(channel), raw),
+    );
     // A single connection reports close, then ready; a Cluster's per-shard subscribers report a
     // lost subscriber, then subscribersReady once every subscription is restored.
     let disconnected = false;
@@ -224,6 +262,7 @@ export class PubSubService implements BeforeApplicationShutdown {
       return;
     }
     const value = kind === 'pattern' ? { channel: channel.slice(this.options.keyPrefix.length), message } : message;
+    this.messages.add(IN);
     for (const subscriber of subscription.subscribers) subscriber.next(value);
   }
 
@@ -238,10 +277,19 @@ export class PubSubService implements BeforeApplicationShutdown {
     return (this.sharded = await this.shardingOnceReady);
   }
 
+  private async send(redisName: string, payload: string | Buffer): Promise<number> {
+    const client = this.connections.get();
+    const sharded = this.sharded ?? (this.sharded = await this.detectSharding());
+    return sharded ? ((await client.spublish(redisName, payload)) as number) : client.publish(redisName, payload);
+  }
+
   private async detectSharding(): Promise<boolean> {
-    const { sharded } = this.options.pubsub;
+    const { sharded } = this.settings;
     if (sharded !== 'auto') return sharded;
     const client = this.connections.get();
-    return isCluster(client) && (await redisMajorVersion(client)) >= 7;
+    if (!isCluster(client)) return false;
+    // A Cluster that is not connected cannot tell its version: Redis is away, which is no bug.
+    if (client.status !== 'ready') throw new RedisUnavailableError('pub/sub', 'disconnected');
+    return (await redisMajorVersion(client)) >= 7;
   }
 }

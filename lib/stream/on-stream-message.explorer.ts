@@ -1,13 +1,11 @@
 import { Injectable, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import { DecoratedMethodsExplorer, type DecoratedMethod } from '../core/decorated-methods.explorer.js';
-import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
 import { ON_STREAM_MESSAGE, type OnStreamMessageTarget } from './on-stream-message.decorator.js';
 import { StreamService } from './stream.service.js';
 
 /**
- * Finds every `@OnStreamMessage` method at init (declaring stream keys durable for the
- * maxmemory-policy check) and starts a consumer for each at bootstrap; StreamService stops them
- * at shutdown.
+ * Finds every `@OnStreamMessage` method at init and starts a consumer for each at bootstrap;
+ * StreamService stops them at shutdown.
  */
 @Injectable()
 export class OnStreamMessageExplorer implements OnModuleInit, OnApplicationBootstrap {
@@ -16,15 +14,20 @@ export class OnStreamMessageExplorer implements OnModuleInit, OnApplicationBoots
   constructor(
     private readonly explorer: DecoratedMethodsExplorer,
     private readonly streams: StreamService,
-    private readonly maxmemoryPolicy: MaxmemoryPolicyCheck,
   ) {}
+
+  /** Whether the app has `@OnStreamMessage` consumers (known after init). */
+  get inUse(): boolean {
+    return this.methods.length > 0;
+  }
 
   onModuleInit(): void {
     this.methods = this.explorer.find(ON_STREAM_MESSAGE, 'OnStreamMessage');
-    if (this.methods.length > 0) this.maxmemoryPolicy.declare('streams', 'durable');
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await Promise.all(this.methods.map(({ metadata: { stream, group, ...options }, handler }) => this.streams.consume(stream, group, handler, options)));
+    await Promise.all(
+      this.methods.map(({ metadata: { stream, group, ...options }, handler }) => this.streams.consume(stream, group, handler, options)),
+    );
   }
 }

@@ -1,10 +1,12 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger } from '@nestjs/common';
-import type { RedisCodec } from '../core/codec.js';
 import { backoffDelay } from '../core/redis-connection.factory.js';
-import type { RedisClient } from '../core/redis-client.js';
+import { untilReady } from '../core/redis-client.js';
 import { RedisScript } from '../core/redis-script.js';
+import { describeError } from '../core/store-failure.js';
 import { streamField } from '../core/stream-fields.js';
-import type { StreamHandler } from './stream.interfaces.js';
+import { consumerSpan, type SpanOptions } from '../core/tracing.js';
+import type { StreamConsumerSettings } from './stream.consumer-settings.js';
 
 const deadLetterScript = RedisScript.fromFile(new URL('./dead-letter.lua', import.meta.url));
 const leaveGroupScript = RedisScript.fromFile(new URL('./leave-group.lua', import.meta.url));
@@ -16,61 +18,54 @@ const DEAD_LETTER_MAX_LEN = 10_000;
 type Field = string | Buffer;
 type RawEntry = [id: string, fields: Field[]];
 
-/** Everything one consumer needs, resolved by StreamService. */
-export interface StreamConsumerSettings {
-  stream: string;
-  group: string;
-  consumer: string;
-  streamKey: string;
-  deadLetterKey: string;
-  batch: number;
-  blockMs: number;
-  claimIdleMs: number;
-  maxDeliveries: number;
-  startId: '0' | '$';
-  /** How long stop() waits for the handler in flight. */
-  stopTimeoutMs: number;
-  client: RedisClient;
-  blockingClient: RedisClient;
-  codec: RedisCodec;
-  handler: StreamHandler<unknown>;
-  /** Called once the consumer has stopped. */
-  onStopped: () => void;
-}
-
 /**
  * One member of a consumer group: reads new entries with XREADGROUP, acknowledges each after its
  * handler succeeds, claims entries that stayed pending longer than `claimIdle` (XAUTOCLAIM), and
  * moves entries delivered `maxDeliveries` times, or that cannot be decoded, to the dead-letter
- * stream. Created by `StreamService.consume()`.
+ * stream. It reads only while its connections are ready: while Redis is away it waits (the outage
+ * is logged once), and resumes when it is back. Created by `StreamService.consume()`.
+ *
+ * @example
+ * const consumer = await this.streams.consume<Order>('orders', 'billing', (order) => this.bill(order));
+ * await consumer.stop();
  */
 export class StreamConsumer {
   private readonly logger = new Logger('RedisPatterns:Stream');
+  /** Aborted by stop(): ends waits for a connection and backoff pauses at once. */
+  private readonly stopSignal = new AbortController();
   private stopping = false;
   private running: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
   private nextClaimAt = 0;
   private failures = 0;
   private groupReady = false;
+  private readonly span: SpanOptions;
 
   constructor(private readonly settings: StreamConsumerSettings) {
-    // Connection errors surface as failed reads, which recover() logs once.
+    this.span = consumerSpan(settings.stream, settings.group);
+    // Connection errors surface as failed reads: an outage, which the outage log reports once.
     settings.blockingClient.on('error', () => undefined);
   }
 
+  /** This member's name in the group. */
   get name(): string {
     return this.settings.consumer;
   }
 
   /**
    * Starts reading. Resolves once the group exists, or, when Redis cannot be reached, once that
-   * has been logged: the consumer then keeps trying in the background.
+   * has been logged: the consumer then waits for Redis and starts when it is back.
+   * @throws any error of Redis that is not an outage (the stream's key holds another type): the consumer is not started.
    */
   async start(): Promise<void> {
     try {
       await this.ensureGroup();
     } catch (error) {
-      this.failures++;
-      this.logger.warn(`Consumer "${this.name}" of stream "${this.settings.stream}" cannot reach Redis yet (${(error as Error).message}); retrying with backoff`);
+      if (this.settings.outage.failed(error) === undefined) {
+        this.settings.blockingClient.disconnect();
+        this.settings.onStopped();
+        throw error;
+      }
     }
     this.running = this.run();
   }
@@ -80,9 +75,15 @@ export class StreamConsumer {
    * `shutdownTimeout`, then closes the reading connection. Entries fetched but not yet handled stay
    * pending and are claimed by another member.
    */
-  async stop(): Promise<void> {
-    if (this.stopping) return this.running;
+  stop(): Promise<void> {
+    // A second call waits for the first one, bounded as it is (never for a handler that hangs).
+    this.stopped ??= this.stopOnce();
+    return this.stopped;
+  }
+
+  private async stopOnce(): Promise<void> {
     this.stopping = true;
+    this.stopSignal.abort();
     this.settings.blockingClient.disconnect();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
@@ -92,7 +93,10 @@ export class StreamConsumer {
       }),
     ]);
     clearTimeout(timer);
-    if (finished === false) this.logger.warn(`Consumer "${this.name}" of stream "${this.settings.stream}" stopped with a handler still running; its entry will be delivered again`);
+    if (finished === false)
+      this.logger.warn(
+        `Consumer "${this.name}" of stream "${this.settings.stream}" stopped with a handler still running; its entry will be delivered again`,
+      );
     else await this.leaveGroupIfIdle();
     this.settings.onStopped();
   }
@@ -100,9 +104,14 @@ export class StreamConsumer {
   private async run(): Promise<void> {
     while (!this.stopping) {
       try {
+        // Never a read on a connection that is not ready (at startup, it is still connecting).
+        await untilReady(this.settings.client, this.stopSignal.signal);
+        await untilReady(this.settings.blockingClient, this.stopSignal.signal);
+        if (this.stopping) break;
         if (!this.groupReady) await this.ensureGroup();
         if (Date.now() >= this.nextClaimAt) await this.claimStale();
         const entries = await this.readNew();
+        this.settings.outage.succeeded();
         const readAt = Date.now();
         for (const [id, fields] of entries) {
           if (this.stopping) break;
@@ -113,7 +122,7 @@ export class StreamConsumer {
         this.failures = 0;
       } catch (error) {
         if (this.stopping) break;
-        await this.recover(error as Error);
+        await this.recover(error);
       }
     }
   }
@@ -121,7 +130,8 @@ export class StreamConsumer {
   private async readNew(): Promise<RawEntry[]> {
     const { blockingClient, group, consumer, batch, blockMs, streamKey, codec } = this.settings;
     const args = ['GROUP', group, consumer, 'COUNT', batch, 'BLOCK', blockMs, 'STREAMS', streamKey, '>'] as const;
-    const reply = (await (codec.binary ? blockingClient.xreadgroupBuffer(...args) : blockingClient.xreadgroup(...args))) as [Field, [Field, Field[]][]][] | null;
+    const reply = (await (codec.binary ? blockingClient.xreadgroupBuffer(...args) : blockingClient.xreadgroup(...args))) as
+      [Field, [Field, Field[]][]][] | null;
     return normalize(reply?.[0]?.[1] ?? []);
   }
 
@@ -132,7 +142,9 @@ export class StreamConsumer {
     let cursor = '0-0';
     do {
       const args = [streamKey, group, consumer, claimIdleMs, cursor, 'COUNT', batch] as const;
-      const [next, entries, deleted = []] = (await (this.settings.codec.binary ? client.callBuffer('XAUTOCLAIM', ...args) : client.xautoclaim(...args))) as [Field, [Field, Field[]][], Field[]?];
+      const [next, entries, deleted = []] = (await (this.settings.codec.binary
+        ? client.callBuffer('XAUTOCLAIM', ...args)
+        : client.xautoclaim(...args))) as [Field, [Field, Field[]][], Field[]?];
       cursor = String(next);
       // Entries trimmed away while pending can never be handled; take them off the pending list.
       if (deleted.length > 0) await client.xack(streamKey, group, ...deleted.map(String));
@@ -168,7 +180,7 @@ export class StreamConsumer {
   }
 
   private async process(id: string, fields: Field[], deliveries: number): Promise<void> {
-    const { codec, handler, stream, group, client, streamKey } = this.settings;
+    const { codec, handler, tracing, stream, group, client, streamKey } = this.settings;
     const payload = streamField(fields, 'd');
     let event: unknown;
     try {
@@ -181,18 +193,54 @@ export class StreamConsumer {
       return;
     }
     try {
-      await handler(event, { id, stream, group, deliveries });
+      await tracing.span('stream.handle', async () => handler(event, { id, stream, group, deliveries }), this.span);
     } catch (error) {
-      this.logger.error(`Handler failed on entry ${id} of stream "${stream}" (delivery ${deliveries}); it will be retried: ${(error as Error)?.message ?? error}`);
+      this.settings.entries.add({ stream, outcome: 'failed' });
+      const reason = describeError(error);
+      if (deliveries >= this.settings.maxDeliveries) {
+        await this.deadLetter(id, fields, deliveries, 'max-deliveries', reason);
+        return;
+      }
+      this.logger.error(`Handler failed on entry ${id} of stream "${stream}" (delivery ${deliveries}); it will be retried: ${reason}`);
+      await this.retryAfterBackoff(id, deliveries);
       return;
     }
     await client.xack(streamKey, group, id);
+    this.settings.entries.add({ stream, outcome: 'handled' });
   }
 
-  private async deadLetter(id: string, fields: Field[], deliveries: number, reason: 'max-deliveries' | 'malformed'): Promise<void> {
+  /**
+   * Waits the backoff of this delivery, then takes the entry back (XCLAIM, which counts a delivery)
+   * if no other member claimed it meanwhile, and handles it again.
+   */
+  private async retryAfterBackoff(id: string, deliveries: number): Promise<void> {
+    const { retryBackoff, client, streamKey, group, consumer, codec } = this.settings;
+    if (retryBackoff === undefined) return;
+    const delayMs = backoffDelay(deliveries, retryBackoff.minMs, retryBackoff.maxMs);
+    const waited = await sleep(delayMs, true, { signal: this.stopSignal.signal }).catch(() => false);
+    if (!waited || this.stopping) return;
+    const args = [streamKey, group, consumer, delayMs, id] as const;
+    const claimed = (await (codec.binary ? client.callBuffer('XCLAIM', ...args) : client.call('XCLAIM', ...args))) as [Field, Field[]][];
+    const [entry] = normalize(claimed.filter((candidate) => Array.isArray(candidate?.[1])));
+    if (entry !== undefined) await this.process(id, entry[1], deliveries + 1);
+  }
+
+  private async deadLetter(
+    id: string,
+    fields: Field[],
+    deliveries: number,
+    reason: 'max-deliveries' | 'malformed',
+    error = '',
+  ): Promise<void> {
     const { client, streamKey, deadLetterKey, group, stream } = this.settings;
-    const moved = await deadLetterScript.run<number>(client, [streamKey, deadLetterKey], [group, id, deliveries, reason, streamField(fields, 'd') ?? '', DEAD_LETTER_MAX_LEN]);
-    if (moved === 1 && reason === 'max-deliveries') this.logger.warn(`Entry ${id} of stream "${stream}" failed ${deliveries} deliveries; moved to the dead-letter stream`);
+    const moved = await deadLetterScript.run<number>(
+      client,
+      [streamKey, deadLetterKey],
+      [group, id, deliveries, reason, streamField(fields, 'd') ?? '', DEAD_LETTER_MAX_LEN, error],
+    );
+    if (moved === 1) this.settings.entries.add({ stream, outcome: 'dead-lettered' });
+    if (moved === 1 && reason === 'max-deliveries')
+      this.logger.warn(`Entry ${id} of stream "${stream}" failed ${deliveries} deliveries; moved to the dead-letter stream`);
   }
 
   private async ensureGroup(): Promise<void> {
@@ -205,15 +253,23 @@ export class StreamConsumer {
     this.groupReady = true;
   }
 
-  /** After a failed read: recreate a vanished group, or wait with backoff while Redis is away. */
-  private async recover(error: Error): Promise<void> {
+  /**
+   * After a failed read: recreate a vanished group, or pause with backoff. An outage is logged once
+   * for all consumers and add(), in the library's words; anything else (a WRONGTYPE) is a bug,
+   * logged with Redis's reply on its first occurrence.
+   */
+  private async recover(error: unknown): Promise<void> {
     this.failures++;
-    if (error.message.startsWith('NOGROUP')) {
+    if (error instanceof Error && error.message.startsWith('NOGROUP')) {
       this.groupReady = false;
       return;
     }
-    if (this.failures === 1) this.logger.warn(`Consumer "${this.name}" of stream "${this.settings.stream}" cannot read (${error.message}); retrying with backoff`);
-    await new Promise((resolve) => setTimeout(resolve, backoffDelay(this.failures, 50, 2_000)));
+    if (this.settings.outage.failed(error) === undefined && this.failures === 1) {
+      this.logger.error(
+        `Consumer "${this.name}" of stream "${this.settings.stream}" failed: ${(error as Error)?.message ?? error}; retrying with backoff`,
+      );
+    }
+    await sleep(backoffDelay(this.failures, 50, 2_000), undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
   }
 
   /** Removes this consumer from the group when it holds no pending entries, so names do not pile up. */

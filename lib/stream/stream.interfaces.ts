@@ -34,6 +34,12 @@ export interface ConsumeOptions {
   claimIdle?: Duration;
   /** After this many deliveries, an entry that still fails moves to the dead-letter stream. @default 5 */
   maxDeliveries?: number;
+  /**
+   * Retry a failed entry in this consumer after a capped exponential backoff (with jitter) from
+   * `min` to `max`, instead of waiting for `claimIdle`. Keep `max` under `claimIdle`.
+   * @example { min: '100ms', max: '5s' }
+   */
+  retryBackoff?: { min: Duration; max: Duration };
   /** Where a new group starts: the whole stream (`'start'`) or only entries added from now on (`'new'`). @default 'start' */
   from?: 'start' | 'new';
 }
@@ -42,6 +48,30 @@ export interface ConsumeOptions {
 export interface AddOptions {
   /** Trim the stream to about this many entries (`MAXLEN ~`). */
   maxLen?: number;
+  /** Trim away entries older than this (`MINID ~`, by the entry ids' time). Not with `maxLen`. @example '1h' */
+  maxAge?: Duration;
+  /** Let the whole stream expire this long after its last add (for streams whose reader may vanish). @example '1m' */
+  expire?: Duration;
+}
+
+/** Options of `StreamService.tail()`. */
+export interface TailOptions {
+  /** Read the whole stream (`'start'`) or only entries added from now on (`'new'`). @default 'start' */
+  from?: 'start' | 'new';
+  /** How many entries one read fetches. @default 100 */
+  batch?: number;
+  /** How long one read waits for new entries. @default '2s' */
+  block?: Duration;
+}
+
+/** The backlog of a consumer group, as `StreamService.backlog()` reads it. */
+export interface StreamGroupBacklog {
+  /** Entries given to the group and not acknowledged. */
+  pending: number;
+  /** How long ago the oldest pending entry was added (by its id), in milliseconds; 0 when none is pending. */
+  oldestPendingMs: number;
+  /** Entries in the stream's dead-letter stream. */
+  deadLetters: number;
 }
 
 /** An entry of a dead-letter stream. */
@@ -53,6 +83,8 @@ export interface DeadLetter<T = unknown> {
   group: string;
   deliveries: number;
   reason: 'max-deliveries' | 'malformed';
+  /** What the handler threw on its last delivery (for `max-deliveries`), when known. */
+  error?: string;
   /** The event, or undefined when it could not be decoded. */
   event: T | undefined;
 }

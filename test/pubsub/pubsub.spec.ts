@@ -1,21 +1,18 @@
 import { Injectable, Logger, Scope, type INestApplicationContext } from '@nestjs/common';
-import calculateSlot from 'cluster-key-slot';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { masterNodes } from '../../lib/core/redis-client.js';
-import { OnMessage, PubSubService, RedisConnections, RedisKeys, RedisPatternsError, type PatternMessage } from '../../lib/index.js';
-import { RedisClusterServers, waitFor } from '../support/redis-server.js';
+import {
+  InvalidOptionError,
+  OnMessage,
+  PubSubService,
+  RedisConnections,
+  RedisPatternsError,
+  type PatternMessage,
+} from '../../lib/index.js';
+import { waitFor } from '../support/redis-server.js';
 import { clusterConnection, startContext, topologies } from '../support/testing-app.js';
-import { ownRedisServer } from '../support/own-redis-server.js';
-
-/** How many Redis subscriptions exist for a channel, summed over every master. */
-async function redisSubscribers(app: INestApplicationContext, redisChannel: string, sharded: boolean): Promise<number> {
-  const nodes = masterNodes(app.get(RedisConnections).get());
-  const counts = await Promise.all(nodes.map((node) => node.call('PUBSUB', sharded ? 'SHARDNUMSUB' : 'NUMSUB', redisChannel) as Promise<[string, number]>));
-  return counts.reduce((sum, [, count]) => sum + Number(count), 0);
-}
-
-const prefixOf = (app: INestApplicationContext) => app.get(RedisKeys).prefix;
+import { prefixOf, redisSubscribers } from './subscribers.js';
 
 describe.each(topologies)('PubSubService on $topology', ({ topology, connection }) => {
   const sharded = topology === 'cluster';
@@ -55,7 +52,10 @@ describe.each(topologies)('PubSubService on $topology', ({ topology, connection 
   it('keeps channels apart, across many slots', async () => {
     const channels = Array.from({ length: 20 }, (_, i) => `spread-${topology}-${i}`);
     const received = Promise.all(channels.map((channel) => firstValueFrom(pubsub.subscribe<string>(channel))));
-    await waitFor(async () => (await Promise.all(channels.map((c) => redisSubscribers(app, prefixOf(app) + c, sharded)))).every((n) => n === 1), 'all subscriptions');
+    await waitFor(
+      async () => (await Promise.all(channels.map((c) => redisSubscribers(app, prefixOf(app) + c, sharded)))).every((n) => n === 1),
+      'all subscriptions',
+    );
     await Promise.all(channels.map((channel) => pubsub.publish(channel, `to ${channel}`)));
     expect(await received).toEqual(channels.map((channel) => `to ${channel}`));
   });
@@ -73,6 +73,14 @@ describe.each(topologies)('PubSubService on $topology', ({ topology, connection 
     const logged = warn.mock.calls.map(([message]) => String(message));
     expect(logged).toContain(`Dropped a message on "${redisChannel}" that the codec could not decode`);
     expect(logged.join('\n')).not.toContain('secret');
+  });
+
+  it('refuses channels and patterns that are empty or not well-formed Unicode, naming them', async () => {
+    // As UTF-8 both would be "news\uFFFD": two channels would be one.
+    await expect(pubsub.publish('news\uD800', 1)).rejects.toMatchObject({ option: 'channel' });
+    await expect(pubsub.publish('', 1)).rejects.toThrow(InvalidOptionError);
+    expect(() => pubsub.subscribe('news\uDC00')).toThrow(/^Invalid option "channel": expected well-formed Unicode text/);
+    expect(() => pubsub.psubscribe('news.\uDC00*')).toThrow(/^Invalid option "pattern"/);
   });
 
   it('delivers messages from one app instance to another', async () => {
@@ -95,7 +103,8 @@ describe('pattern subscriptions', () => {
     const pubsub = app.get(PubSubService);
     const received = firstValueFrom(pubsub.psubscribe<number>('events.*').pipe(take(2), toArray()));
     // PUBLISH on a cluster counts only the receivers on the node it reached, so ask every node.
-    const patterns = async () => (await Promise.all(masterNodes(app.get(RedisConnections).get()).map((node) => node.call('PUBSUB', 'NUMPAT')))).map(Number);
+    const patterns = async () =>
+      (await Promise.all(masterNodes(app.get(RedisConnections).get()).map((node) => node.call('PUBSUB', 'NUMPAT')))).map(Number);
     await waitFor(async () => (await patterns()).some((count) => count > 0), 'the pattern subscription');
     await pubsub.publish('events.a', 0);
     await pubsub.publish('other.b', 99);
@@ -171,7 +180,9 @@ describe('@OnMessage', () => {
         ['pattern', 'again', 'greetings'],
       ]),
     );
-    expect(error.mock.calls.map(([message]) => String(message))).toContain('@OnMessage Handlers.flaky failed on a message from "greetings": cannot handle hello');
+    expect(error.mock.calls.map(([message]) => String(message))).toContain(
+      '@OnMessage Handlers.flaky failed on a message from "greetings": cannot handle hello',
+    );
     expect(warn.mock.calls.map(([message]) => String(message))).toContain(
       '@OnMessage on RequestScoped.never is ignored: its class is request-scoped or transient, so there is no single instance to call.',
     );
@@ -181,30 +192,7 @@ describe('@OnMessage', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(calls).toHaveLength(5);
     await other.close();
-  });
-});
-
-describe('when the server restarts', () => {
-  const own = ownRedisServer();
-
-  it('restores subscriptions, says that messages may have been missed, and completes them at shutdown', async () => {
-    const app = await startContext({ connection: own.server.address, reconnect: { minDelay: '20ms', maxDelay: '100ms' } });
-    const pubsub = app.get(PubSubService);
-    const received: string[] = [];
-    let completed = false;
-    pubsub.subscribe<string>('news').subscribe({ next: (message) => received.push(message), complete: () => (completed = true) });
-    const reconnected = firstValueFrom(pubsub.reconnected);
-    await waitFor(async () => (await pubsub.publish('news', 'before')) === 1, 'the subscription');
-
-    await own.server.stop();
-    await own.server.start();
-    await reconnected;
-    await waitFor(async () => (await pubsub.publish('news', 'after').catch(() => 0)) === 1, 'the subscription to be restored', 10_000);
-    await expect.poll(() => received.at(-1)).toBe('after');
-    expect(received[0]).toBe('before');
-
-    await app.close();
-    expect(completed).toBe(true);
+    vi.restoreAllMocks();
   });
 });
 
@@ -233,63 +221,4 @@ describe('subscription bookkeeping', () => {
     expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes('subscription'))).toEqual([]);
     vi.restoreAllMocks();
   });
-});
-
-describe('@OnMessage when Redis is down at startup', () => {
-  const own = ownRedisServer();
-  const received: unknown[] = [];
-
-  @Injectable()
-  class Listener {
-    @OnMessage('late')
-    listen(message: unknown) {
-      received.push(message);
-    }
-  }
-
-  it('subscribes once Redis is up, and publishing meanwhile fails at once', async () => {
-    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    await own.server.stop();
-    const app = await startContext({ connection: own.server.address, connectTimeout: '200ms', reconnect: { minDelay: '20ms', maxDelay: '100ms' } }, { providers: [Listener] });
-    const pubsub = app.get(PubSubService);
-    await expect(pubsub.publish('late', 'too early')).rejects.toThrow();
-    await new Promise((resolve) => setTimeout(resolve, 1_500)); // longer than the command timeout
-    await own.server.start();
-    await waitFor(async () => (await pubsub.publish('late', 'hello').catch(() => 0)) === 1, 'the handler to be subscribed', 10_000);
-    await expect.poll(() => received).toEqual(['hello']);
-    await app.close();
-    vi.restoreAllMocks();
-  });
-});
-
-describe('on a cluster whose node restarts', () => {
-  let servers: RedisClusterServers;
-  beforeAll(async () => {
-    servers = await RedisClusterServers.start({ masters: 3 });
-  });
-  afterAll(() => servers?.destroy());
-
-  it('restores the sharded subscription and says that messages may have been missed', async () => {
-    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const app = await startContext({ connection: { cluster: { nodes: servers.nodes } }, reconnect: { minDelay: '20ms', maxDelay: '200ms' } });
-    const pubsub = app.get(PubSubService);
-    const received: string[] = [];
-    pubsub.subscribe<string>('restart').subscribe((message) => received.push(message));
-    await waitFor(async () => (await redisSubscribers(app, prefixOf(app) + 'restart', true)) === 1, 'the subscription');
-    await pubsub.publish('restart', 'before');
-
-    const slot = calculateSlot(prefixOf(app) + 'restart');
-    const slots = (await app.get(RedisConnections).get().cluster('SLOTS')) as unknown as [number, number, [string, number]][];
-    const ownerPort = slots.find(([from, to]) => slot >= from && slot <= to)![2][1];
-    const owner = servers.servers.find((server) => server.port === ownerPort)!;
-    const reconnected = firstValueFrom(pubsub.reconnected);
-    await owner.stop();
-    await owner.start();
-    await reconnected;
-    await waitFor(async () => (await pubsub.publish('restart', 'after').catch(() => 0)) === 1, 'the subscription to be restored', 20_000);
-    await expect.poll(() => received.at(-1)).toBe('after');
-    expect(received[0]).toBe('before');
-    await app.close();
-    vi.restoreAllMocks();
-  }, 60_000);
 });
