@@ -53,9 +53,19 @@ export async function bloomScenarios(url: string, moduleUrl?: string): Promise<{
     { group: 'bloom add', name: 'BloomFilter.add, bitmap', run: (i) => bitmap.add(item(i)) },
     { group: 'bloom check', name: `raw ioredis pipeline of ${HASHES} GETBIT (bitmap)`, baseline: true, run: (i) => getBits([item(i)]) },
     { group: 'bloom check', name: 'BloomFilter.mightContain, bitmap', run: (i) => bitmap.mightContain(item(i)) },
-    { group: `bloom add, ${BATCH} items`, name: `raw ioredis pipeline of ${BATCH * HASHES} SETBIT (bitmap)`, baseline: true, run: (i) => setBits(batchOf(i)) },
+    {
+      group: `bloom add, ${BATCH} items`,
+      name: `raw ioredis pipeline of ${BATCH * HASHES} SETBIT (bitmap)`,
+      baseline: true,
+      run: (i) => setBits(batchOf(i)),
+    },
     { group: `bloom add, ${BATCH} items`, name: 'BloomFilter.addMany, bitmap', run: (i) => bitmap.addMany(batchOf(i)) },
-    { group: `bloom check, ${BATCH} items`, name: `raw ioredis pipeline of ${BATCH * HASHES} GETBIT (bitmap)`, baseline: true, run: (i) => getBits(batchOf(i)) },
+    {
+      group: `bloom check, ${BATCH} items`,
+      name: `raw ioredis pipeline of ${BATCH * HASHES} GETBIT (bitmap)`,
+      baseline: true,
+      run: (i) => getBits(batchOf(i)),
+    },
     { group: `bloom check, ${BATCH} items`, name: 'BloomFilter.mightContainMany, bitmap', run: (i) => bitmap.mightContainMany(batchOf(i)) },
   ];
   if (moduleUrl) {
@@ -66,12 +76,28 @@ export async function bloomScenarios(url: string, moduleUrl?: string): Promise<{
     scenarios.push(
       { group: 'bloom add', name: 'raw ioredis BF.ADD (RedisBloom)', run: (i) => moduleRaw.call('BF.ADD', 'bench-raw-rb', item(i)) },
       { group: 'bloom add', name: 'BloomFilter.add, redisbloom', run: (i) => redisBloom.add(item(i)) },
-      { group: 'bloom check', name: 'raw ioredis BF.EXISTS (RedisBloom)', run: (i) => moduleRaw.call('BF.EXISTS', 'bench-raw-rb', item(i)) },
+      {
+        group: 'bloom check',
+        name: 'raw ioredis BF.EXISTS (RedisBloom)',
+        run: (i) => moduleRaw.call('BF.EXISTS', 'bench-raw-rb', item(i)),
+      },
       { group: 'bloom check', name: 'BloomFilter.mightContain, redisbloom', run: (i) => redisBloom.mightContain(item(i)) },
-      { group: `bloom add, ${BATCH} items`, name: 'raw ioredis BF.MADD (RedisBloom)', run: (i) => moduleRaw.call('BF.MADD', 'bench-raw-rb', ...batchOf(i)) },
+      {
+        group: `bloom add, ${BATCH} items`,
+        name: 'raw ioredis BF.MADD (RedisBloom)',
+        run: (i) => moduleRaw.call('BF.MADD', 'bench-raw-rb', ...batchOf(i)),
+      },
       { group: `bloom add, ${BATCH} items`, name: 'BloomFilter.addMany, redisbloom', run: (i) => redisBloom.addMany(batchOf(i)) },
-      { group: `bloom check, ${BATCH} items`, name: 'raw ioredis BF.MEXISTS (RedisBloom)', run: (i) => moduleRaw.call('BF.MEXISTS', 'bench-raw-rb', ...batchOf(i)) },
-      { group: `bloom check, ${BATCH} items`, name: 'BloomFilter.mightContainMany, redisbloom', run: (i) => redisBloom.mightContainMany(batchOf(i)) },
+      {
+        group: `bloom check, ${BATCH} items`,
+        name: 'raw ioredis BF.MEXISTS (RedisBloom)',
+        run: (i) => moduleRaw.call('BF.MEXISTS', 'bench-raw-rb', ...batchOf(i)),
+      },
+      {
+        group: `bloom check, ${BATCH} items`,
+        name: 'BloomFilter.mightContainMany, redisbloom',
+        run: (i) => redisBloom.mightContainMany(batchOf(i)),
+      },
     );
   }
   return {

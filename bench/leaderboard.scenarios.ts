@@ -51,7 +51,12 @@ export async function leaderboardScenarios(url: string): Promise<{ scenarios: Sc
   };
 
   const scenarios: Scenario[] = [
-    { group: SUBMIT, name: 'raw ioredis ZADD GT (best score)', baseline: true, run: (i) => raw.call('ZADD', RAW_KEY, 'GT', scoreOf(i), player(i)) },
+    {
+      group: SUBMIT,
+      name: 'raw ioredis ZADD GT (best score)',
+      baseline: true,
+      run: (i) => raw.call('ZADD', RAW_KEY, 'GT', scoreOf(i), player(i)),
+    },
     { group: SUBMIT, name: "Leaderboard.submit 'best', first-come ties", run: (i) => firstCome.submit(player(i), scoreOf(i)) },
     { group: SUBMIT, name: "Leaderboard.submit 'best', shared ties", run: (i) => shared.submit(player(i), scoreOf(i)) },
     { group: SUBMIT, name: "redis-rank 2 updateOne 'best'", run: (i) => redisRank.updateOne(player(i), scoreOf(i)) },
@@ -59,10 +64,15 @@ export async function leaderboardScenarios(url: string): Promise<{ scenarios: Sc
     { group: RANK, name: 'Leaderboard.rank, first-come ties', run: async (i) => found(await firstCome.rank(player(i))) },
     { group: RANK, name: 'Leaderboard.rank, shared ties', run: async (i) => found(await shared.rank(player(i))) },
     { group: RANK, name: 'redis-rank 2 rank', run: async (i) => found(await redisRank.rank(player(i))) },
-    { group: AROUND, name: 'raw ioredis ZREVRANK, then ZRANGE REV WITHSCORES', baseline: true, run: async (i) => {
-      const at = found(await raw.zrevrank(RAW_KEY, player(i)));
-      return raw.call('ZRANGE', RAW_KEY, Math.max(0, at - 5), at + 5, 'REV', 'WITHSCORES');
-    } },
+    {
+      group: AROUND,
+      name: 'raw ioredis ZREVRANK, then ZRANGE REV WITHSCORES',
+      baseline: true,
+      run: async (i) => {
+        const at = found(await raw.zrevrank(RAW_KEY, player(i)));
+        return raw.call('ZRANGE', RAW_KEY, Math.max(0, at - 5), at + 5, 'REV', 'WITHSCORES');
+      },
+    },
     { group: AROUND, name: 'Leaderboard.around(member, 5)', run: (i) => firstCome.around(player(i), 5) },
     { group: AROUND, name: 'redis-rank 2 around(id, 5)', run: (i) => redisRank.around(player(i), 5) },
   ];

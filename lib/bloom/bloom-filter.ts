@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
+import type { CountedMetric } from '../core/metrics.js';
+import type { OutageLog } from '../core/outage-log.js';
 import type { RedisClient } from '../core/redis-client.js';
 import { RedisScript } from '../core/redis-script.js';
+import { assertWellFormed } from '../core/validation.js';
 import { bitPositions } from './bloom.hash.js';
-import type { BloomFilterInfo } from './bloom.options.js';
+import type { BloomFilterInfo, BloomItems } from './bloom.options.js';
 import type { ResolvedBloomFilterOptions } from './bloom.options-validator.js';
 
 const addScript = RedisScript.fromFile(new URL('./bloom-add.lua', import.meta.url));
@@ -51,7 +54,8 @@ export class BloomFilter {
     /** Settles how the filter is stored (with Redis): on first use, and again when it changed. */
     private readonly open: () => Promise<BloomFilterStorage>,
     private readonly options: ResolvedBloomFilterOptions,
-    private readonly warn: (message: string) => void,
+    /** Where over-capacity warnings go, and the feature's outage log: a call Redis cannot answer rejects with RedisUnavailableError. */
+    private readonly report: { warn: (message: string) => void; outage: OutageLog; checks: CountedMetric },
   ) {}
 
   /** Adds an item; true when it was new to the filter. Add after the database commit, never before. */
@@ -89,16 +93,26 @@ export class BloomFilter {
       if (reply === null) built = false;
       return reply === null ? batch.map(() => true) : reply.map((one) => one === 1);
     });
+    const maybe = found.filter(Boolean).length;
+    if (maybe > 0) this.report.checks.add({ filter: this.name, result: 'maybe' }, maybe);
+    if (maybe < found.length) this.report.checks.add({ filter: this.name, result: 'absent' }, found.length - maybe);
     return { found, built };
   }
 
   /** The filter's backend, parameters, fill and size. */
   async info(): Promise<BloomFilterInfo> {
+    return this.report.outage.guard(this.readInfo());
+  }
+
+  private async readInfo(): Promise<BloomFilterInfo> {
     const storage = await this.storage();
     const { backend, capacity, errorRate } = storage;
-    const [live, bitmapItems] = (await this.redis.hmget(storage.keys[0], 'active', 'items:a', 'items:b').then(([active, a, b]) => [active, active === 'a' ? a : b])) as [string | null, string | null];
+    const [live, bitmapItems] = (await this.redis
+      .hmget(storage.keys[0], 'active', 'items:a', 'items:b')
+      .then(([active, a, b]) => [active, active === 'a' ? a : b])) as [string | null, string | null];
     const key = live === 'a' ? storage.keys[1] : storage.keys[2];
-    if (!live || !(await this.redis.exists(key))) return { backend, capacity, errorRate, items: 0, sizeBytes: 0, built: false, overCapacity: false };
+    if (!live || !(await this.redis.exists(key)))
+      return { backend, capacity, errorRate, items: 0, sizeBytes: 0, built: false, overCapacity: false };
     let items: number;
     let sizeBytes: number;
     if (backend === 'bitmap') {
@@ -122,12 +136,12 @@ export class BloomFilter {
    * @example
    * await filter.rebuild(this.products.streamIds()); // an async iterable of ids (or of arrays of ids)
    */
-  async rebuild(source: AsyncIterable<string | readonly string[]> | Iterable<string | readonly string[]>): Promise<boolean> {
+  async rebuild(source: BloomItems): Promise<boolean> {
     const token = randomBytes(9).toString('base64url');
     await this.rebuildStep('begin', token);
     try {
       let batch: string[] = [];
-      for await (const chunk of source) {
+      for await (const chunk of await source) {
         for (const item of typeof chunk === 'string' ? [chunk] : chunk) {
           checkItem(item);
           batch.push(item);
@@ -156,7 +170,9 @@ export class BloomFilter {
 
   /** @internal Whether the filter is built, and whether a rebuild (on any instance) holds a lease now. */
   async status(): Promise<{ built: boolean; rebuilding: boolean }> {
-    const [live, rebuilding] = await rebuildScript.run<[string, number]>(this.redis, (await this.storage()).keys, ['status']);
+    const [live, rebuilding] = await this.report.outage.guard(
+      rebuildScript.run<[string, number]>(this.redis, (await this.storage()).keys, ['status']),
+    );
     return { built: live !== '', rebuilding: rebuilding === 1 };
   }
 
@@ -164,7 +180,9 @@ export class BloomFilter {
     const info = await this.info().catch(() => undefined);
     if (!info?.overCapacity || this.warnedFull) return;
     this.warnedFull = true;
-    this.warn(`Bloom filter "${this.name}" holds ${info.items} items, more than its capacity of ${info.capacity}: its false-positive rate is above ${info.errorRate}. Use a larger filter under a new name.`);
+    this.report.warn(
+      `Bloom filter "${this.name}" holds ${info.items} items, more than its capacity of ${info.capacity}: its false-positive rate is above ${info.errorRate}. Use a larger filter under a new name.`,
+    );
   }
 
   /**
@@ -172,11 +190,18 @@ export class BloomFilter {
    * filter again, once, when the stored parameters changed under this process (the metadata was
    * lost and written again by another instance). Null: not built; OVERTAKEN: the rebuild was.
    */
-  private async run(script: RedisScript, target: string | undefined, items: readonly string[], retried = false): Promise<number[] | null | typeof OVERTAKEN> {
+  private async run(
+    script: RedisScript,
+    target: string | undefined,
+    items: readonly string[],
+    retried = false,
+  ): Promise<number[] | null | typeof OVERTAKEN> {
     const storage = await this.storage();
     const head: (string | number)[] = [storage.backend, storage.bits, storage.hashes];
     if (target !== undefined) head.push(target, REBUILD_LEASE_MS);
-    const reply = await script.run<number[] | null | number>(this.redis, storage.keys, [...head, ...this.encode(storage, items)]);
+    const reply = await this.report.outage.guard(
+      script.run<number[] | null | number>(this.redis, storage.keys, [...head, ...this.encode(storage, items)]),
+    );
     if (reply === STALE_PARAMETERS) {
       if (retried) throw new RedisPatternsError(`Bloom filter "${this.name}" keeps changing its stored parameters`);
       this.opened = undefined;
@@ -190,16 +215,18 @@ export class BloomFilter {
     const storage = await this.storage();
     const { backend, bits, hashes, capacity, errorRate } = storage;
     const args = op === 'begin' ? [op, token, REBUILD_LEASE_MS, backend, bits, hashes, capacity, errorRate] : [op, token];
-    const reply = await rebuildScript.run<number>(this.redis, storage.keys, args);
+    const reply = await this.report.outage.guard(rebuildScript.run<number>(this.redis, storage.keys, args));
     if (reply === STALE_PARAMETERS) {
       this.opened = undefined;
-      throw new RedisPatternsError(`Bloom filter "${this.name}" is stored with other parameters than this process opened it with; rebuild it again`);
+      throw new RedisPatternsError(
+        `Bloom filter "${this.name}" is stored with other parameters than this process opened it with; rebuild it again`,
+      );
     }
     return reply;
   }
 
   private storage(): Promise<BloomFilterStorage> {
-    this.opened ??= this.open().catch((error: unknown) => {
+    this.opened ??= this.report.outage.guard(this.open()).catch((error: unknown) => {
       this.opened = undefined;
       throw error;
     });
@@ -220,13 +247,20 @@ export class BloomFilter {
     for (const item of items) checkItem(item);
     if (items.length <= this.options.batchSize) return items.length === 0 ? [] : run(items);
     const results: T[] = [];
-    for (let at = 0; at < items.length; at += this.options.batchSize) results.push(...(await run(items.slice(at, at + this.options.batchSize))));
+    for (let at = 0; at < items.length; at += this.options.batchSize)
+      results.push(...(await run(items.slice(at, at + this.options.batchSize))));
     return results;
   }
 }
 
 function checkItem(item: unknown): asserts item is string {
   if (typeof item !== 'string' || item.length === 0 || item.length > MAX_ITEM_LENGTH) {
-    throw new InvalidOptionError('item', `a non-empty string of at most ${MAX_ITEM_LENGTH} characters`, typeof item === 'string' && item.length > 64 ? `${item.slice(0, 64)}… (${item.length} characters)` : item);
+    throw new InvalidOptionError(
+      'item',
+      `a non-empty string of at most ${MAX_ITEM_LENGTH} characters`,
+      typeof item === 'string' && item.length > 64 ? `${item.slice(0, 64)}… (${item.length} characters)` : item,
+    );
   }
+  // Hashed as UTF-8, where a lone surrogate becomes U+FFFD: two items would be one.
+  assertWellFormed('item', item);
 }

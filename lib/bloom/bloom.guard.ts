@@ -1,7 +1,16 @@
-import { applyDecorators, Injectable, Logger, NotFoundException, SetMetadata, UseGuards, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  applyDecorators,
+  Injectable,
+  Logger,
+  NotFoundException,
+  SetMetadata,
+  UseGuards,
+  type CanActivate,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { InvalidOptionError } from '../core/errors.js';
-import { OutageLog } from '../core/outage-log.js';
+import { isStoreFailure } from '../core/store-failure.js';
 import { MAX_ITEM_LENGTH } from './bloom-filter.js';
 import { BLOOM_GUARD } from './bloom.decorator.js';
 import { BloomFilterService } from './bloom.service.js';
@@ -28,7 +37,10 @@ interface BloomGuardSettings {
  */
 export function BloomGuard(filter: string, source: BloomGuardSource): MethodDecorator & ClassDecorator {
   if (typeof filter !== 'string' || filter.length === 0) throw new InvalidOptionError('filter', 'a filter name', filter);
-  const valid = typeof source === 'object' && source !== null && (typeof (source as { param?: unknown }).param === 'string' || typeof (source as { from?: unknown }).from === 'function');
+  const valid =
+    typeof source === 'object' &&
+    source !== null &&
+    (typeof (source as { param?: unknown }).param === 'string' || typeof (source as { from?: unknown }).from === 'function');
   if (!valid) throw new InvalidOptionError(`@BloomGuard('${filter}') source`, "{ param: 'name' } or { from: (context) => item }", source);
   return applyDecorators(SetMetadata(BLOOM_GUARD, { filter, source } satisfies BloomGuardSettings), UseGuards(BloomFilterGuard));
 }
@@ -37,7 +49,6 @@ export function BloomGuard(filter: string, source: BloomGuardSource): MethodDeco
 @Injectable()
 export class BloomFilterGuard implements CanActivate {
   private readonly logger = new Logger('RedisPatterns:Bloom');
-  private readonly outage = new OutageLog(this.logger, (reason) => `Bloom filters are unavailable (${reason}); @BloomGuard lets requests through until they are back`, 'Bloom filters are available again');
   /** Filters found not built, each logged once. */
   private readonly notBuilt = new Set<string>();
 
@@ -47,27 +58,31 @@ export class BloomFilterGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const settings = this.reflector.getAllAndOverride<BloomGuardSettings | undefined>(BLOOM_GUARD, [context.getHandler(), context.getClass()]);
+    const settings = this.reflector.getAllAndOverride<BloomGuardSettings | undefined>(BLOOM_GUARD, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     if (!settings) return true;
     const raw = this.itemOf(context, settings.source);
     const item = typeof raw === 'number' ? String(raw) : raw;
     // Nothing to check (no such parameter, or not one value): the handler decides.
     if (typeof item !== 'string' || item === '') return true;
-    // Longer than any item a filter holds: never added.
-    if (item.length > MAX_ITEM_LENGTH) throw new NotFoundException();
+    // Longer than any item a filter holds, or not well-formed Unicode (an add refuses it): never added.
+    if (item.length > MAX_ITEM_LENGTH || !item.isWellFormed()) throw new NotFoundException();
     const filter = this.blooms.get(settings.filter);
     let result: { found: boolean[]; built: boolean };
     try {
       result = await filter.lookup([item]);
-      this.outage.succeeded();
     } catch (error) {
-      if (error instanceof InvalidOptionError) throw error;
-      this.outage.failed(error);
+      // Redis away (logged once by the filters' outage log): the handler decides.
+      if (!isStoreFailure(error)) throw error;
       return true;
     }
     if (!result.built && !this.notBuilt.has(filter.name)) {
       this.notBuilt.add(filter.name);
-      this.logger.warn(`Bloom filter "${filter.name}" is not built yet: @BloomGuard lets requests through until a prefill or rebuild fills it`);
+      this.logger.warn(
+        `Bloom filter "${filter.name}" is not built yet: @BloomGuard lets requests through until a prefill or rebuild fills it`,
+      );
     }
     if (!result.found[0]) throw new NotFoundException();
     return true;

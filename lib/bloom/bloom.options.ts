@@ -1,6 +1,15 @@
 import type { ModuleRef } from '@nestjs/core';
 
 /**
+ * Items to fill a filter with: one by one or in arrays, from an array, a generator, an async
+ * iterable (a database cursor), or a Promise of any of these (`repository.allIds()`).
+ */
+export type BloomItems =
+  | AsyncIterable<string | readonly string[]>
+  | Iterable<string | readonly string[]>
+  | Promise<Iterable<string | readonly string[]> | AsyncIterable<string | readonly string[]>>;
+
+/**
  * A Bloom filter's options, given to `BloomFilterService.filter(name, options)` or declared
  * under `bloomFilters` in the module options.
  *
@@ -17,9 +26,12 @@ export interface BloomFilterOptions {
   /**
    * Fills the filter at startup (from the database, say), when it has never been built: until
    * then it answers "might contain" for everything, so nothing real is hidden. The items may
-   * come one by one or in arrays. Runs in the background; `BloomFilter.whenBuilt()` waits for it.
+   * come one by one or in arrays, or as a Promise of them. Runs in the background;
+   * `BloomFilter.whenBuilt()` waits for it.
+   * @example
+   * prefill: (ref) => ref.get(ProductsRepository, { strict: false }).allIds() // Promise<string[]>
    */
-  prefill?: (moduleRef: ModuleRef) => AsyncIterable<string | readonly string[]> | Iterable<string | readonly string[]>;
+  prefill?: (moduleRef: ModuleRef) => BloomItems;
   /** Items per script call in batches and rebuilds, at most 10000. @default 1000 */
   batchSize?: number;
   /**

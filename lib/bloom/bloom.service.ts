@@ -1,19 +1,20 @@
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type Type } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef } from '@nestjs/core';
 import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
+import { CountedMetric, RedisMetrics } from '../core/metrics.js';
+import { OutageLog } from '../core/outage-log.js';
+import { describeError } from '../core/store-failure.js';
 import type { RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { RedisScript } from '../core/redis-script.js';
+import { toInstanceName } from '../core/validation.js';
 import { BloomFilter, type BloomFilterStorage } from './bloom-filter.js';
 import { BLOOM_GUARD } from './bloom.decorator.js';
 import type { BloomFilterOptions } from './bloom.options.js';
 import { resolveBloomOptions, type ResolvedBloomFilterOptions } from './bloom.options-validator.js';
 
 const createScript = RedisScript.fromFile(new URL('./bloom-create.lua', import.meta.url));
-
-/** The longest filter name, in characters. */
-const MAX_NAME_LENGTH = 128;
 
 /**
  * Bloom filters against cache penetration: RedisBloom's BF.* where the server has it (Redis 8,
@@ -28,8 +29,14 @@ const MAX_NAME_LENGTH = 128;
 @Injectable()
 export class BloomFilterService implements OnApplicationBootstrap {
   private readonly logger = new Logger('RedisPatterns:Bloom');
+  private readonly outage = new OutageLog(
+    this.logger,
+    'Bloom filters',
+    "calls reject with RedisUnavailableError (503), while @BloomGuard and the cache's bloom option let requests through",
+  );
   private readonly redis: RedisClient;
   private readonly filters = new Map<string, { filter: BloomFilter; options: ResolvedBloomFilterOptions }>();
+  private readonly checks: CountedMetric;
   private redisBloom?: Promise<boolean>;
   private bootstrapped = false;
 
@@ -39,8 +46,14 @@ export class BloomFilterService implements OnApplicationBootstrap {
     private readonly moduleRef: ModuleRef,
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
+    metrics: RedisMetrics,
   ) {
     this.redis = connections.get();
+    this.checks = new CountedMetric(metrics, {
+      name: 'bloom_checks_total',
+      help: 'Items checked against a Bloom filter, by filter and result (maybe, absent: certainly never added)',
+      labelNames: ['filter', 'result'],
+    });
   }
 
   /**
@@ -50,17 +63,25 @@ export class BloomFilterService implements OnApplicationBootstrap {
    * stored ones (the filter was built with them).
    */
   filter(name: string, options: BloomFilterOptions): BloomFilter {
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) throw new InvalidOptionError('name', `a filter name of 1 to ${MAX_NAME_LENGTH} characters`, name);
+    toInstanceName(name, 'a filter');
     const resolved = resolveBloomOptions(options, `bloom filter "${name}"`);
     const known = this.filters.get(name);
     if (known) {
       const { capacity, errorRate, backend } = known.options;
       if (capacity !== resolved.capacity || errorRate !== resolved.errorRate || backend !== resolved.backend) {
-        throw new InvalidOptionError(`bloom filter "${name}"`, `the options it was opened with in this process ({ capacity: ${capacity}, errorRate: ${errorRate}, backend: '${backend}' })`, options);
+        throw new InvalidOptionError(
+          `bloom filter "${name}"`,
+          `the options it was opened with in this process ({ capacity: ${capacity}, errorRate: ${errorRate}, backend: '${backend}' })`,
+          options,
+        );
       }
       return known.filter;
     }
-    const filter = new BloomFilter(name, this.redis, () => this.open(name, resolved), resolved, (message) => this.logger.warn(message));
+    const filter = new BloomFilter(name, this.redis, () => this.open(name, resolved), resolved, {
+      warn: (message) => this.logger.warn(message),
+      outage: this.outage,
+      checks: this.checks,
+    });
     this.filters.set(name, { filter, options: resolved });
     if (this.bootstrapped) this.prefill(name, filter, resolved);
     return filter;
@@ -69,7 +90,12 @@ export class BloomFilterService implements OnApplicationBootstrap {
   /** A filter opened before (declared in the module options, or made with `filter`). */
   get(name: string): BloomFilter {
     const known = this.filters.get(name);
-    if (!known) throw new InvalidOptionError('bloom', `a Bloom filter declared under bloomFilters in the module options, or made with BloomFilterService.filter (known: ${[...this.filters.keys()].join(', ') || 'none'})`, name);
+    if (!known)
+      throw new InvalidOptionError(
+        'bloom',
+        `a Bloom filter declared under bloomFilters in the module options, or made with BloomFilterService.filter (known: ${[...this.filters.keys()].join(', ') || 'none'})`,
+        name,
+      );
     return known.filter;
   }
 
@@ -97,13 +123,17 @@ export class BloomFilterService implements OnApplicationBootstrap {
 
   private checkGuards(): void {
     for (const controller of this.discovery.getControllers()) {
-      const type = controller.metatype as (Function & { prototype: Record<string, unknown> }) | undefined;
+      const type = controller.metatype as (Type & { prototype: Record<string, unknown> }) | undefined;
       if (!type?.prototype) continue;
       const targets = [type, ...this.scanner.getAllMethodNames(type.prototype).map((method) => type.prototype[method] as object)];
       for (const target of targets) {
         const settings = Reflect.getMetadata(BLOOM_GUARD, target) as { filter: string } | undefined;
         if (settings && !this.filters.has(settings.filter)) {
-          throw new InvalidOptionError(`@BloomGuard on ${type.name}`, `a filter declared under bloomFilters in the module options (known: ${[...this.filters.keys()].join(', ') || 'none'})`, settings.filter);
+          throw new InvalidOptionError(
+            `@BloomGuard on ${type.name}`,
+            `a filter declared under bloomFilters in the module options (known: ${[...this.filters.keys()].join(', ') || 'none'})`,
+            settings.filter,
+          );
         }
       }
     }
@@ -121,7 +151,9 @@ export class BloomFilterService implements OnApplicationBootstrap {
     };
     filter.trackBuild(
       build().catch((error: unknown) => {
-        this.logger.warn(`Bloom filter "${name}" could not be prefilled; it lets everything through until rebuilt: ${(error as Error)?.message ?? error}`);
+        this.logger.warn(
+          `Bloom filter "${name}" could not be prefilled (${describeError(error)}); it lets everything through until rebuilt`,
+        );
       }),
     );
   }
@@ -129,16 +161,37 @@ export class BloomFilterService implements OnApplicationBootstrap {
   /** Settles the filter's backend and parameters with Redis: creates it, or reads what is stored. */
   private async open(name: string, options: ResolvedBloomFilterOptions): Promise<BloomFilterStorage> {
     const hasBloom = options.backend === 'bitmap' ? false : await this.hasRedisBloom();
-    if (options.backend === 'redisbloom' && !hasBloom) throw new RedisPatternsError(`Bloom filter "${name}" asks for backend 'redisbloom', but the server has no BF.* commands`);
+    if (options.backend === 'redisbloom' && !hasBloom)
+      throw new RedisPatternsError(`Bloom filter "${name}" asks for backend 'redisbloom', but the server has no BF.* commands`);
     const backend = hasBloom ? 'redisbloom' : 'bitmap';
-    const keys: BloomFilterStorage['keys'] = [this.keys.tagged(['bf', name], 'meta'), this.keys.tagged(['bf', name], 'a'), this.keys.tagged(['bf', name], 'b')];
+    const keys: BloomFilterStorage['keys'] = [
+      this.keys.tagged(['bf', name], 'meta'),
+      this.keys.tagged(['bf', name], 'a'),
+      this.keys.tagged(['bf', name], 'b'),
+    ];
     const { bits, hashes, capacity, errorRate } = options;
-    const stored = await createScript.run<(string | null)[] | null>(this.redis, keys, [backend, bits, hashes, capacity, errorRate, options.startsEmpty ? '1' : '0']);
+    const stored = await createScript.run<(string | null)[] | null>(this.redis, keys, [
+      backend,
+      bits,
+      hashes,
+      capacity,
+      errorRate,
+      options.startsEmpty ? '1' : '0',
+    ]);
     if (!stored) return { keys, backend, bits, hashes, capacity, errorRate };
     const [storedBackend, storedBits, storedHashes, storedCapacity, storedErrorRate] = stored;
-    const kept: BloomFilterStorage = { keys, backend: storedBackend as BloomFilterStorage['backend'], bits: Number(storedBits), hashes: Number(storedHashes), capacity: Number(storedCapacity), errorRate: Number(storedErrorRate) };
+    const kept: BloomFilterStorage = {
+      keys,
+      backend: storedBackend as BloomFilterStorage['backend'],
+      bits: Number(storedBits),
+      hashes: Number(storedHashes),
+      capacity: Number(storedCapacity),
+      errorRate: Number(storedErrorRate),
+    };
     if (kept.capacity !== capacity || kept.errorRate !== errorRate || (options.backend !== 'auto' && kept.backend !== options.backend)) {
-      this.logger.warn(`Bloom filter "${name}" exists with { capacity: ${kept.capacity}, errorRate: ${kept.errorRate}, backend: '${kept.backend}' }, not the options given ({ capacity: ${capacity}, errorRate: ${errorRate}, backend: '${options.backend}' }); it keeps the stored ones. Use a new name to resize it.`);
+      this.logger.warn(
+        `Bloom filter "${name}" exists with { capacity: ${kept.capacity}, errorRate: ${kept.errorRate}, backend: '${kept.backend}' }, not the options given ({ capacity: ${capacity}, errorRate: ${errorRate}, backend: '${options.backend}' }); it keeps the stored ones. Use a new name to resize it.`,
+      );
     }
     return kept;
   }

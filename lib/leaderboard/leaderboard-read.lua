@@ -29,6 +29,12 @@ end
 if op == 'range' then return range(tonumber(ARGV[4]), tonumber(ARGV[5])) end
 
 local member = ARGV[4]
+-- With shared ties an entry's rank counts the better scores: its position is not needed.
+if op == 'entry' and not firstCome then
+  local stored = redis.call('ZSCORE', KEYS[1], member)
+  if not stored then return { 0, 0, {} } end
+  return { 0, rankAt(0, stored), { member, stored } }
+end
 local at
 if desc then at = redis.call('ZREVRANK', KEYS[1], member) else at = redis.call('ZRANK', KEYS[1], member) end
 if not at then return { 0, 0, {} } end

@@ -1,7 +1,7 @@
+import { resolveCalendar } from '../core/calendar.js';
 import { InvalidOptionError } from '../core/errors.js';
-import { knownRecord, toNonEmptyString, toPositiveInteger } from '../core/validation.js';
+import { knownRecord, toPositiveInteger } from '../core/validation.js';
 import type { LeaderboardOptions } from './leaderboard.options.js';
-import { isTimeZone } from './leaderboard.period.js';
 
 /** A board's options after validation, with every default applied. */
 export interface ResolvedLeaderboardOptions {
@@ -35,10 +35,10 @@ export function resolveLeaderboardOptions(options: LeaderboardOptions | undefine
   const order = oneOf(`${where}.order`, given.order ?? defaults.order, ['desc', 'asc'] as const);
   const ties = oneOf(`${where}.ties`, given.ties ?? defaults.ties, ['first-come', 'shared'] as const);
   const period = oneOf(`${where}.period`, given.period ?? defaults.period, ['all', 'day', 'week', 'month'] as const);
-  const timeZone = toNonEmptyString(`${where}.timeZone`, given.timeZone ?? defaults.timeZone);
-  if (!isTimeZone(timeZone)) throw new InvalidOptionError(`${where}.timeZone`, "an IANA time zone such as 'Europe/Paris'", timeZone);
-  const weekStart = given.weekStart ?? defaults.weekStart;
-  if (!Number.isInteger(weekStart) || weekStart < 0 || weekStart > 6) throw new InvalidOptionError(`${where}.weekStart`, 'an integer from 0 (Sunday) to 6 (Saturday)', weekStart);
+  const { timeZone, weekStart } = resolveCalendar(where, 'day', {
+    timeZone: given.timeZone ?? defaults.timeZone,
+    weekStart: given.weekStart ?? defaults.weekStart,
+  });
   const retain = given.retain ?? defaults.retain;
   if (!Number.isSafeInteger(retain) || retain < 0) throw new InvalidOptionError(`${where}.retain`, 'an integer of at least 0', retain);
   const maxSize = given.maxSize === undefined ? 0 : toPositiveInteger(`${where}.maxSize`, given.maxSize);

@@ -1,15 +1,12 @@
-import { Injectable } from '@nestjs/common';
-import { InvalidOptionError } from '../core/errors.js';
+import { Injectable, Logger } from '@nestjs/common';
 import { RedisKeys } from '../core/keys.js';
-import { MaxmemoryPolicyCheck } from '../core/maxmemory-policy.check.js';
+import { OutageLog } from '../core/outage-log.js';
 import type { RedisClient } from '../core/redis-client.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
+import { toInstanceName } from '../core/validation.js';
 import { Leaderboard } from './leaderboard.js';
 import type { LeaderboardOptions } from './leaderboard.options.js';
 import { resolveLeaderboardOptions } from './leaderboard.options-validator.js';
-
-/** The longest board name, in characters. */
-const MAX_NAME_LENGTH = 128;
 
 /**
  * Leaderboards on Redis sorted sets: 1-based ranks, first-come or shared ties, best/replace/
@@ -23,13 +20,23 @@ const MAX_NAME_LENGTH = 128;
 @Injectable()
 export class LeaderboardService {
   private readonly redis: RedisClient;
+  private boardsMade = 0;
+  private readonly outage = new OutageLog(
+    new Logger('RedisPatterns:Leaderboard'),
+    'leaderboards',
+    'calls reject with RedisUnavailableError (503)',
+  );
 
   constructor(
     connections: RedisConnections,
     private readonly keys: RedisKeys,
-    private readonly maxmemoryPolicy: MaxmemoryPolicyCheck,
   ) {
     this.redis = connections.get();
+  }
+
+  /** Whether a board was made (registered boards are made at startup). */
+  get inUse(): boolean {
+    return this.boardsMade > 0;
   }
 
   /**
@@ -37,9 +44,8 @@ export class LeaderboardService {
    * board is used (they are not stored in Redis).
    */
   board(name: string, options: LeaderboardOptions = {}): Leaderboard {
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) throw new InvalidOptionError('name', `a board name of 1 to ${MAX_NAME_LENGTH} characters`, name);
-    // Boards made at startup (registered ones) are checked against maxmemory-policy with the rest.
-    this.maxmemoryPolicy.declare('leaderboards', 'durable');
-    return new Leaderboard(name, this.redis, this.keys, resolveLeaderboardOptions(options, `leaderboard "${name}"`));
+    toInstanceName(name, 'a board');
+    this.boardsMade++;
+    return new Leaderboard(name, this.redis, this.keys, resolveLeaderboardOptions(options, `leaderboard "${name}"`), this.outage);
   }
 }

@@ -1,10 +1,12 @@
 import { InvalidOptionError, RedisPatternsError } from '../core/errors.js';
 import type { RedisKeys } from '../core/keys.js';
+import type { OutageLog } from '../core/outage-log.js';
 import type { RedisClient } from '../core/redis-client.js';
 import { RedisScript } from '../core/redis-script.js';
+import { assertRetained, retainedPeriodAt } from '../core/calendar.js';
+import { toMemberArgument } from '../core/validation.js';
 import { MAX_FIRST_COME_SCORE, type LeaderboardEntry, type SubmitMode } from './leaderboard.options.js';
 import type { ResolvedLeaderboardOptions } from './leaderboard.options-validator.js';
-import { periodAt, type Period } from './leaderboard.period.js';
 
 const submitScript = RedisScript.fromFile(new URL('./leaderboard-submit.lua', import.meta.url));
 const readScript = RedisScript.fromFile(new URL('./leaderboard-read.lua', import.meta.url));
@@ -15,6 +17,18 @@ const SEQUENCE = 2 ** 28;
 const MAX_MEMBER_BYTES = 512;
 const SUBMIT_MODES: readonly SubmitMode[] = ['best', 'replace', 'increment'];
 const ALL_TIME: Period = { id: 'all' };
+
+/** One period of a board: its id (part of the key) and when its keys expire (`retain` periods after its end; never for 'all'). */
+interface Period {
+  id: string;
+  expiresAt?: number;
+}
+
+/** The period of a board that contains `instant`. */
+function boardPeriodAt(instant: number, options: ResolvedLeaderboardOptions): Period {
+  if (options.period === 'all') return ALL_TIME;
+  return retainedPeriodAt(instant, options.retain, { unit: options.period, timeZone: options.timeZone, weekStart: options.weekStart });
+}
 
 /**
  * A first-come board has taken 2^28 - 1 score changes in one period (each submit or increment
@@ -41,6 +55,8 @@ export class Leaderboard {
     private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly options: ResolvedLeaderboardOptions,
+    /** The feature's outage log: a call Redis cannot answer rejects with RedisUnavailableError (503). */
+    private readonly outage: OutageLog,
     /** A fixed period (for `at(date)`); otherwise the current one, by the board's clock. */
     private readonly fixedPeriod?: Period,
   ) {}
@@ -58,9 +74,25 @@ export class Leaderboard {
     this.checkScore(score, mode === 'increment' ? 'by' : 'score');
     const period = this.writablePeriod();
     const [key, sequenceKey] = this.keysOf(period);
-    const [status, stored, rank] = await submitScript.run<[number, string | null, number]>(this.redis, [key, sequenceKey], [mode, member, score, this.options.order, this.options.ties, period.expiresAt ?? 0, this.options.maxSize]);
-    if (status === -1) throw new InvalidOptionError(mode === 'increment' ? 'by' : 'score', this.options.ties === 'first-come' ? `a result within ±${MAX_FIRST_COME_SCORE} (the exact range of 'first-come' ties)` : 'a finite result', score);
-    if (status === -2) throw new LeaderboardFullError(`Leaderboard "${this.name}" has taken ${SEQUENCE - 1} first-come submissions in period "${period.id}"; reset it, or use ties: 'shared'`);
+    const [status, stored, rank] = await this.outage.guard(
+      submitScript.run<[number, string | null, number]>(
+        this.redis,
+        [key, sequenceKey],
+        [mode, member, score, this.options.order, this.options.ties, period.expiresAt ?? 0, this.options.maxSize],
+      ),
+    );
+    if (status === -1)
+      throw new InvalidOptionError(
+        mode === 'increment' ? 'by' : 'score',
+        this.options.ties === 'first-come'
+          ? `a result within ±${MAX_FIRST_COME_SCORE} (the exact range of 'first-come' ties)`
+          : 'a finite result',
+        score,
+      );
+    if (status === -2)
+      throw new LeaderboardFullError(
+        `Leaderboard "${this.name}" has taken ${SEQUENCE - 1} first-come submissions in period "${period.id}"; reset it, or use ties: 'shared'`,
+      );
     return { member, score: this.decode(stored!), rank: rank < 0 ? null : rank };
   }
 
@@ -75,14 +107,16 @@ export class Leaderboard {
     checkMember(member);
     // First-come ranks are positions: one command.
     const [key] = this.keysOf(this.period());
-    const position = this.options.order === 'desc' ? await this.redis.zrevrank(key, member) : await this.redis.zrank(key, member);
+    const position = await this.outage.guard(
+      this.options.order === 'desc' ? this.redis.zrevrank(key, member) : this.redis.zrank(key, member),
+    );
     return position === null ? null : position + 1;
   }
 
   /** The member's score, or null when it is not on the board. */
   async score(member: string): Promise<number | null> {
     checkMember(member);
-    const stored = await this.redis.zscore(this.keysOf(this.period())[0], member);
+    const stored = await this.outage.guard(this.redis.zscore(this.keysOf(this.period())[0], member));
     return stored === null ? null : this.decode(stored);
   }
 
@@ -107,7 +141,8 @@ export class Leaderboard {
   async page(page: number, size: number): Promise<LeaderboardEntry[]> {
     checkCount(page, 'page');
     checkCount(size, 'size');
-    if (page * size > Number.MAX_SAFE_INTEGER) throw new InvalidOptionError('page', `a page whose last entry is at most ${Number.MAX_SAFE_INTEGER}`, page);
+    if (page * size > Number.MAX_SAFE_INTEGER)
+      throw new InvalidOptionError('page', `a page whose last entry is at most ${Number.MAX_SAFE_INTEGER}`, page);
     return this.read('range', (page - 1) * size, page * size - 1);
   }
 
@@ -126,17 +161,17 @@ export class Leaderboard {
   /** Takes the member off the board. Resolves with whether it was on it. */
   async remove(member: string): Promise<boolean> {
     checkMember(member);
-    return (await this.redis.zrem(this.keysOf(this.writablePeriod())[0], member)) === 1;
+    return (await this.outage.guard(this.redis.zrem(this.keysOf(this.writablePeriod())[0], member))) === 1;
   }
 
   /** How many members are on the board. */
   async count(): Promise<number> {
-    return this.redis.zcard(this.keysOf(this.period())[0]);
+    return this.outage.guard(this.redis.zcard(this.keysOf(this.period())[0]));
   }
 
   /** Empties the board (the current period's, for a periodic board). */
   async reset(): Promise<void> {
-    await this.redis.del(...this.keysOf(this.writablePeriod()));
+    await this.outage.guard(this.redis.del(...this.keysOf(this.writablePeriod())));
   }
 
   /**
@@ -148,8 +183,9 @@ export class Leaderboard {
    */
   at(date: Date | number): Leaderboard {
     const instant = typeof date === 'number' ? date : date?.getTime?.();
-    if (typeof instant !== 'number' || !Number.isFinite(instant)) throw new InvalidOptionError('date', 'a Date or ms since the epoch', date);
-    return new Leaderboard(this.name, this.redis, this.keys, this.options, periodAt(instant, this.options));
+    if (typeof instant !== 'number' || !Number.isFinite(instant))
+      throw new InvalidOptionError('date', 'a Date or ms since the epoch', date);
+    return new Leaderboard(this.name, this.redis, this.keys, this.options, this.outage, boardPeriodAt(instant, this.options));
   }
 
   /** The id of the period this board reads and writes now (`all`, `d:2026-11-25`, `w:2026-11-23`, `m:2026-11`). */
@@ -159,7 +195,13 @@ export class Leaderboard {
 
   /** Rows of the read script, ranked from the first row's rank (see leaderboard-read.lua). */
   private async read(op: 'range' | 'around' | 'entry', ...args: (string | number)[]): Promise<LeaderboardEntry[]> {
-    const [first, firstRank, rows] = await readScript.run<[number, number, string[]]>(this.redis, [this.keysOf(this.period())[0]], [this.options.order, this.options.ties, op, ...args]);
+    const [first, firstRank, rows] = await this.outage.guard(
+      readScript.run<[number, number, string[]]>(
+        this.redis,
+        [this.keysOf(this.period())[0]],
+        [this.options.order, this.options.ties, op, ...args],
+      ),
+    );
     const entries: LeaderboardEntry[] = [];
     const shared = this.options.ties === 'shared';
     for (let i = 0, rank = firstRank; i < rows.length; i += 2) {
@@ -172,21 +214,20 @@ export class Leaderboard {
 
   private period(): Period {
     if (this.fixedPeriod) return this.fixedPeriod;
-    return this.options.period === 'all' ? ALL_TIME : periodAt(this.now(), this.options);
+    return this.options.period === 'all' ? ALL_TIME : boardPeriodAt(this.now(), this.options);
   }
 
   /** The period to write to: a past one (from `at`) only while it is retained. */
   private writablePeriod(): Period {
     const period = this.period();
-    if (period.expiresAt !== undefined && period.expiresAt <= this.now()) {
-      throw new InvalidOptionError('date', `a period still retained (board "${this.name}" keeps ${this.options.retain} past periods)`, period.id);
-    }
+    assertRetained(period, this.now(), 'date', `board "${this.name}"`, this.options.retain);
     return period;
   }
 
   private now(): number {
     const now = this.options.clock();
-    if (!Number.isFinite(now)) throw new InvalidOptionError(`leaderboard "${this.name}".clock`, 'a function returning ms since the epoch', now);
+    if (!Number.isFinite(now))
+      throw new InvalidOptionError(`leaderboard "${this.name}".clock`, 'a function returning ms since the epoch', now);
     return now;
   }
 
@@ -198,7 +239,10 @@ export class Leaderboard {
   private keysOf(period: Period): [string, string] {
     if (this.lastKeys?.periodId !== period.id) {
       const encoding = `${this.options.order}-${this.options.ties}`;
-      this.lastKeys = { periodId: period.id, keys: [this.keys.tagged(['lb', this.name, period.id], encoding), this.keys.tagged(['lb', this.name, period.id], encoding, 'seq')] };
+      this.lastKeys = {
+        periodId: period.id,
+        keys: [this.keys.tagged(['lb', this.name, period.id], encoding), this.keys.tagged(['lb', this.name, period.id], encoding, 'seq')],
+      };
     }
     return this.lastKeys.keys;
   }
@@ -211,16 +255,17 @@ export class Leaderboard {
   private checkScore(score: number, argument: string): void {
     if (typeof score !== 'number' || !Number.isFinite(score)) throw new InvalidOptionError(argument, 'a finite number', score);
     if (this.options.ties === 'first-come' && (!Number.isInteger(score) || Math.abs(score) > MAX_FIRST_COME_SCORE)) {
-      throw new InvalidOptionError(argument, `an integer within ±${MAX_FIRST_COME_SCORE} (with ties: 'first-come'; use ties: 'shared' for fractions)`, score);
+      throw new InvalidOptionError(
+        argument,
+        `an integer within ±${MAX_FIRST_COME_SCORE} (with ties: 'first-come'; use ties: 'shared' for fractions)`,
+        score,
+      );
     }
   }
 }
 
 function checkMember(member: unknown): asserts member is string {
-  // A UTF-16 code unit is at most 3 UTF-8 bytes: short members need no count.
-  if (typeof member !== 'string' || member.length === 0 || (member.length * 3 > MAX_MEMBER_BYTES && Buffer.byteLength(member) > MAX_MEMBER_BYTES)) {
-    throw new InvalidOptionError('member', `a non-empty string of at most ${MAX_MEMBER_BYTES} bytes`, typeof member === 'string' && member.length > 64 ? `${member.slice(0, 64)}… (${Buffer.byteLength(member)} bytes)` : member);
-  }
+  toMemberArgument('member', member, MAX_MEMBER_BYTES);
 }
 
 function checkCount(value: unknown, argument: string): asserts value is number {

@@ -1,8 +1,25 @@
-import { Controller, Get, Injectable, Logger, NotFoundException, Param, type ExecutionContext, type INestApplication } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Injectable,
+  Logger,
+  NotFoundException,
+  Param,
+  type ExecutionContext,
+  type INestApplication,
+} from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { BloomFilterService, BloomGuard, Cacheable, CacheService, InjectBloomFilter, RedisPatternsModule, type BloomFilter } from '../../lib/index.js';
+import {
+  BloomFilterService,
+  BloomGuard,
+  Cacheable,
+  CacheService,
+  InjectBloomFilter,
+  RedisPatternsModule,
+  type BloomFilter,
+} from '../../lib/index.js';
 import { ownRedisServer } from '../support/own-redis-server.js';
 import { waitFor } from '../support/redis-server.js';
 import { uniquePrefix } from '../support/testing-app.js';
@@ -43,7 +60,9 @@ class ProductsController {
   constructor(private readonly table: ProductsTable) {}
 
   @Get('by-number/:n')
-  @BloomGuard('products', { from: (context: ExecutionContext) => Number(context.switchToHttp().getRequest<{ params: { n: string } }>().params.n) })
+  @BloomGuard('products', {
+    from: (context: ExecutionContext) => Number(context.switchToHttp().getRequest<{ params: { n: string } }>().params.n),
+  })
   byNumber(@Param('n') n: string) {
     this.handled++;
     return { n };
@@ -52,6 +71,16 @@ class ProductsController {
   @Get('by-query')
   @BloomGuard('products', { from: (context: ExecutionContext) => context.switchToHttp().getRequest<{ query: { id?: string } }>().query.id })
   byQuery() {
+    this.handled++;
+    return { handled: true };
+  }
+
+  @Get('by-header')
+  @BloomGuard('products', {
+    from: (context: ExecutionContext) =>
+      context.switchToHttp().getRequest<{ headers: Record<string, string> }>().headers['x-lone'] ? 'p-1\ud800' : undefined,
+  })
+  byHeader() {
     this.handled++;
     return { handled: true };
   }
@@ -86,7 +115,14 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
           commandTimeout: '300ms',
           reconnect: { minDelay: '20ms', maxDelay: '100ms' },
           cache: {},
-          bloomFilters: { products: { capacity: 10_000, errorRate: 0.001, batchSize: 500, prefill: (ref) => ref.get(ProductsTable, { strict: false }).allIds() } },
+          bloomFilters: {
+            products: {
+              capacity: 10_000,
+              errorRate: 0.001,
+              batchSize: 500,
+              prefill: (ref) => ref.get(ProductsTable, { strict: false }).allIds(),
+            },
+          },
         }),
       ],
       controllers: [ProductsController],
@@ -100,7 +136,7 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
   });
   afterAll(() => app?.close());
 
-  const get = async (path: string) => (await fetch(`${base}${path}`)).status;
+  const get = async (path: string, headers: Record<string, string> = {}) => (await fetch(`${base}${path}`, { headers })).status;
   const handled = () => app.get(ProductsController).handled;
 
   it('lets every request through while the filter is being prefilled, then answers 404 for absent ids without the handler', async () => {
@@ -143,6 +179,10 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
     expect(await get('/products/by-number/124')).toBe(404);
     expect(await get('/products/by-query?id=a&id=b')).toBe(200);
     expect(await get(`/products/${'x'.repeat(5000)}`)).toBe(404);
+    // An item that is not well-formed Unicode was never added either.
+    const handled = app.get(ProductsController).handled;
+    expect(await get('/products/by-header', { 'x-lone': '1' })).toBe(404);
+    expect(app.get(ProductsController).handled).toBe(handled);
   });
 
   it('CacheService.getOrSet with bloom: the key itself is the item, and a filter name that was never declared is an error', async () => {
@@ -164,9 +204,14 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
         return {};
       }
     }
-    const moduleRef = await Test.createTestingModule({ imports: [RedisPatternsModule.forRoot({ connection: own.server.address, keyPrefix: uniquePrefix() })], controllers: [TypoController] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [RedisPatternsModule.forRoot({ connection: own.server.address, keyPrefix: uniquePrefix() })],
+      controllers: [TypoController],
+    }).compile();
     const typo = moduleRef.createNestApplication(new ExpressAdapter(), { logger: false });
-    await expect(typo.init()).rejects.toThrow('Invalid option "@BloomGuard on TypoController": expected a filter declared under bloomFilters in the module options (known: none), got "prodcuts".');
+    await expect(typo.init()).rejects.toThrow(
+      'Invalid option "@BloomGuard on TypoController": expected a filter declared under bloomFilters in the module options (known: none), got "prodcuts".',
+    );
     await typo.close();
   });
 
@@ -178,7 +223,9 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
       const before = handled();
       expect(await Promise.all([get('/products/p-1'), get('/products/nope-2'), get('/products/nope-3')])).toEqual([200, 404, 404]);
       expect(handled()).toBe(before + 3);
-      expect(warn.mock.calls.filter(([message]) => String(message).startsWith('Bloom filters are unavailable'))).toHaveLength(1);
+      expect(
+        warn.mock.calls.filter(([message]) => String(message).startsWith('Redis connection "default" is unavailable to Bloom filters (')),
+      ).toHaveLength(1);
     } finally {
       vi.restoreAllMocks();
       await own.server.start();
@@ -186,15 +233,27 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
     // The server came back empty: the filter is gone, so the guard keeps letting requests
     // through (nothing real is hidden) until the filter is rebuilt.
     const products = app.get(Holder).products;
-    await waitFor(async () => (await products.info().then((info) => !info.built, () => false)), 'Redis to answer again', 10_000);
+    await waitFor(
+      async () =>
+        await products.info().then(
+          (info) => !info.built,
+          () => false,
+        ),
+      'Redis to answer again',
+      10_000,
+    );
     const before = handled();
     expect(await get('/products/nope-5')).toBe(404);
     expect(handled()).toBe(before + 1);
     expect(await products.rebuild(table.allIds())).toBe(true);
     // Rebuilt: an absent id is answered by the guard again, not by the handler.
-    await waitFor(async () => {
-      const before = handled();
-      return (await get('/products/nope-4')) === 404 && handled() === before;
-    }, 'the guard to use Redis again', 10_000);
+    await waitFor(
+      async () => {
+        const before = handled();
+        return (await get('/products/nope-4')) === 404 && handled() === before;
+      },
+      'the guard to use Redis again',
+      10_000,
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { RedisClusterServers, RedisServer } from '../support/redis-server.js';
+import { RedisTestCluster, RedisTestServer } from '../support/redis-server.js';
 import { clusterConnection, standaloneConnection } from '../support/testing-app.js';
 import type { RedisPatternsModuleOptions } from '../../lib/index.js';
 
@@ -26,16 +26,16 @@ const shared = (topology: 'standalone' | 'cluster'): BloomTarget => ({
 
 /** Own servers that load the RedisBloom module. */
 function withModule(topology: 'standalone' | 'cluster', module: string): BloomTarget {
-  let server: RedisServer | undefined;
-  let cluster: RedisClusterServers | undefined;
+  let server: RedisTestServer | undefined;
+  let cluster: RedisTestCluster | undefined;
   const args = ['--loadmodule', module];
   return {
     name: `redisbloom on ${topology}`,
     backend: 'redisbloom',
     connection: () => (topology === 'standalone' ? server!.address : { cluster: { nodes: cluster!.nodes } }),
     start: async () => {
-      if (topology === 'standalone') server = await RedisServer.start({ args });
-      else cluster = await RedisClusterServers.start({ masters: 3, args });
+      if (topology === 'standalone') server = await RedisTestServer.start({ args });
+      else cluster = await RedisTestCluster.start({ masters: 3, args });
     },
     stop: async () => {
       await server?.destroy();

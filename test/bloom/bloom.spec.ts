@@ -70,7 +70,9 @@ describe.each(bloomTargets)('BloomFilter, $name', (target) => {
       await filter.addMany(ids(0, 150));
       expect(await filter.info()).toMatchObject({ items: expect.any(Number), overCapacity: true });
       await filter.add('one-more');
-      await vi.waitFor(() => expect(warn.mock.calls.filter(([message]) => String(message).includes('more than its capacity of 100'))).toHaveLength(1));
+      await vi.waitFor(() =>
+        expect(warn.mock.calls.filter(([message]) => String(message).includes('more than its capacity of 100'))).toHaveLength(1),
+      );
     } finally {
       vi.restoreAllMocks();
     }
@@ -84,7 +86,10 @@ describe.each(bloomTargets)('BloomFilter, $name', (target) => {
       for (let batch = 0; batch < 20; batch++) {
         yield ids(batch * 100, 100, 'source');
         // Writes from another instance while the rebuild runs.
-        await apps[1].get(BloomFilterService).filter(filter.name, { capacity: 10_000, errorRate: 0.001, batchSize: 100 }).addMany(during.slice(batch * 25, batch * 25 + 25));
+        await apps[1]
+          .get(BloomFilterService)
+          .filter(filter.name, { capacity: 10_000, errorRate: 0.001, batchSize: 100 })
+          .addMany(during.slice(batch * 25, batch * 25 + 25));
       }
     }
     expect(await filter.rebuild(source())).toBe(true);
@@ -119,6 +124,9 @@ describe.each(bloomTargets)('BloomFilter, $name', (target) => {
     expect(await filter.info()).toMatchObject({ built: false, items: 0 });
     expect(await filter.rebuild(['from-the-source'])).toBe(true);
     expect(await filter.lookup(['from-the-source', 'never-added'])).toEqual({ found: [true, false], built: true });
+    // A Promise of the items, as `repository.allIds()` gives them.
+    expect(await filter.rebuild(Promise.resolve(['from-a-promise']))).toBe(true);
+    expect(await filter.lookup(['from-a-promise', 'from-the-source'])).toEqual({ found: [true, false], built: true });
   });
 
   it('lets everything through again when its data is gone (evicted or deleted), and after a flush reopens with what is stored', async () => {
@@ -157,7 +165,11 @@ describe.each(bloomTargets)('BloomFilter, $name', (target) => {
       await gate;
     }
     const running = filter.rebuild(slow());
-    await vi.waitFor(async () => expect(await apps[1].get(BloomFilterService).filter(filter.name, { capacity: 1000, errorRate: 0.01, batchSize: 10 }).status()).toEqual({ built: false, rebuilding: true }));
+    await vi.waitFor(async () =>
+      expect(
+        await apps[1].get(BloomFilterService).filter(filter.name, { capacity: 1000, errorRate: 0.01, batchSize: 10 }).status(),
+      ).toEqual({ built: false, rebuilding: true }),
+    );
     release();
     expect(await running).toBe(true);
     expect(await filter.status()).toEqual({ built: true, rebuilding: false });
@@ -169,6 +181,15 @@ describe.each(bloomTargets)('BloomFilter, $name', (target) => {
     await expect(filter.mightContain('x'.repeat(5000))).rejects.toMatchObject({ option: 'item' });
     await expect(filter.addMany('abc' as never)).rejects.toMatchObject({ option: 'items' });
     expect(await filter.mightContainMany([])).toEqual([]);
+    // Hashed as UTF-8, a lone surrogate would be the same item as U+FFFD.
+    await filter.add('id-\uFFFD');
+    await expect(filter.add('id-\ud800')).rejects.toMatchObject({
+      name: 'MalformedTextError',
+      option: 'item',
+      message: expect.stringContaining('well-formed Unicode'),
+    });
+    await expect(filter.mightContainMany(['ok', 'id-\udfff'])).rejects.toMatchObject({ option: 'item' });
+    expect(() => blooms.filter('bf\ud800', { capacity: 100, errorRate: 0.01 })).toThrow(expect.objectContaining({ option: 'name' }));
   });
 
   it('keeps the stored parameters, with a warning, when opened again with other options', async () => {
@@ -180,7 +201,11 @@ describe.each(bloomTargets)('BloomFilter, $name', (target) => {
       const reopened = other.get(BloomFilterService).filter(name, { capacity: 5000, errorRate: 0.001, startsEmpty: true });
       expect(await reopened.mightContain('kept')).toBe(true);
       expect(await reopened.info()).toMatchObject({ capacity: 1000, errorRate: 0.01 });
-      expect(warn.mock.calls.some(([message]) => String(message).includes(`Bloom filter "${name}" exists with { capacity: 1000, errorRate: 0.01`))).toBe(true);
+      expect(
+        warn.mock.calls.some(([message]) =>
+          String(message).includes(`Bloom filter "${name}" exists with { capacity: 1000, errorRate: 0.01`),
+        ),
+      ).toBe(true);
       await other.close();
     } finally {
       vi.restoreAllMocks();
@@ -200,8 +225,12 @@ describe('Bloom filters on a server without RedisBloom', () => {
   it("refuse backend 'redisbloom' with a clear error, and use the bitmap with 'auto'", async () => {
     const app = await startContext({ connection: topologies[0].connection() });
     const blooms = app.get(BloomFilterService);
-    await expect(blooms.filter('wants-module', { capacity: 10, errorRate: 0.1, backend: 'redisbloom' }).add('a')).rejects.toThrow(RedisPatternsError);
-    await expect(blooms.filter('wants-module', { capacity: 10, errorRate: 0.1, backend: 'redisbloom' }).add('a')).rejects.toThrow(`Bloom filter "wants-module" asks for backend 'redisbloom', but the server has no BF.* commands`);
+    await expect(blooms.filter('wants-module', { capacity: 10, errorRate: 0.1, backend: 'redisbloom' }).add('a')).rejects.toThrow(
+      RedisPatternsError,
+    );
+    await expect(blooms.filter('wants-module', { capacity: 10, errorRate: 0.1, backend: 'redisbloom' }).add('a')).rejects.toThrow(
+      `Bloom filter "wants-module" asks for backend 'redisbloom', but the server has no BF.* commands`,
+    );
     expect((await blooms.filter('auto', { capacity: 10, errorRate: 0.1 }).info()).backend).toBe('bitmap');
     await app.close();
   });
@@ -221,6 +250,8 @@ describe('Bloom filter options', () => {
     [{ capacity: 100, errorRate: 1e-15 }, 'errorRate'],
     [{ capacity: 100, errorRate: 0.01, startsEmpty: true, prefill: () => [] }, 'startsEmpty'],
   ])('reject %o at startup, naming the option', async (options, option) => {
-    await expect(startContext({ connection: topologies[0].connection(), bloomFilters: { products: options as never } })).rejects.toThrow(`"bloom filter "products".${option}"`);
+    await expect(startContext({ connection: topologies[0].connection(), bloomFilters: { products: options as never } })).rejects.toThrow(
+      `"bloom filter "products".${option}"`,
+    );
   });
 });

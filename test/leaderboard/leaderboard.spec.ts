@@ -1,6 +1,16 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InjectLeaderboard, InvalidOptionError, Leaderboard, LeaderboardFullError, LeaderboardService, MAX_FIRST_COME_SCORE, RedisConnections, RedisKeys, type LeaderboardOptions } from '../../lib/index.js';
+import {
+  InjectLeaderboard,
+  InvalidOptionError,
+  Leaderboard,
+  LeaderboardFullError,
+  LeaderboardService,
+  MAX_FIRST_COME_SCORE,
+  RedisConnections,
+  RedisKeys,
+  type LeaderboardOptions,
+} from '../../lib/index.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
 let boards = 0;
@@ -20,7 +30,14 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
 
   it('ranks from 1, and equal scores first-come: whoever reached a score first ranks first', async () => {
     const lb = board();
-    for (const [member, score] of [['carol', 100], ['alice', 100], ['bob', 100], ['dave', 120], ['erin', 90]] as const) await lb.submit(member, score);
+    for (const [member, score] of [
+      ['carol', 100],
+      ['alice', 100],
+      ['bob', 100],
+      ['dave', 120],
+      ['erin', 90],
+    ] as const)
+      await lb.submit(member, score);
     // Redis alone would order the ties by name (alice, bob, carol).
     expect(await lb.top(5)).toEqual([
       { member: 'dave', score: 120, rank: 1 },
@@ -35,21 +52,61 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     expect(await lb.count()).toBe(5);
   });
 
-  it("ranks ascending boards lowest first, ties first-come too, with negative scores", async () => {
+  it('ranks ascending boards lowest first, ties first-come too, with negative scores', async () => {
     const lb = board({ order: 'asc' });
-    for (const [member, score] of [['b', 30], ['a', 30], ['c', -5], ['d', 31]] as const) await lb.submit(member, score);
-    expect((await lb.top(4)).map(({ member, score, rank }) => `${rank}:${member}:${score}`)).toEqual(['1:c:-5', '2:b:30', '3:a:30', '4:d:31']);
+    for (const [member, score] of [
+      ['b', 30],
+      ['a', 30],
+      ['c', -5],
+      ['d', 31],
+    ] as const)
+      await lb.submit(member, score);
+    expect((await lb.top(4)).map(({ member, score, rank }) => `${rank}:${member}:${score}`)).toEqual([
+      '1:c:-5',
+      '2:b:30',
+      '3:a:30',
+      '4:d:31',
+    ]);
   });
 
   it("shares ranks between equal scores with ties: 'shared' (1, 2, 2, 4), fractions included, and every read agrees", async () => {
     const lb = board({ ties: 'shared' });
-    for (const [member, score] of [['w', 10.5], ['x', 9.25], ['y', 9.25], ['z', 8]] as const) await lb.submit(member, score);
+    for (const [member, score] of [
+      ['w', 10.5],
+      ['x', 9.25],
+      ['y', 9.25],
+      ['z', 8],
+    ] as const)
+      await lb.submit(member, score);
     // Within a tie, a 'desc' board lists members in Redis's order: by name, reversed.
-    expect((await lb.top(4)).map(({ member, score, rank }) => `${rank}:${member}:${score}`)).toEqual(['1:w:10.5', '2:y:9.25', '2:x:9.25', '4:z:8']);
+    expect((await lb.top(4)).map(({ member, score, rank }) => `${rank}:${member}:${score}`)).toEqual([
+      '1:w:10.5',
+      '2:y:9.25',
+      '2:x:9.25',
+      '4:z:8',
+    ]);
     // A page that starts inside a tie still gives the tie's rank.
-    expect(await lb.page(2, 2)).toEqual([{ member: 'x', score: 9.25, rank: 2 }, { member: 'z', score: 8, rank: 4 }]);
+    expect(await lb.page(2, 2)).toEqual([
+      { member: 'x', score: 9.25, rank: 2 },
+      { member: 'z', score: 8, rank: 4 },
+    ]);
     expect(await lb.entry('x')).toEqual({ member: 'x', score: 9.25, rank: 2 });
-    expect(await lb.around('z', 1)).toEqual([{ member: 'y', score: 9.25, rank: 2 }, { member: 'x', score: 9.25, rank: 2 }, { member: 'z', score: 8, rank: 4 }]);
+    expect([await lb.rank('y'), await lb.rank('z'), await lb.rank('nobody'), await lb.entry('nobody')]).toEqual([2, 4, null, null]);
+    // On an 'asc' board the lower scores rank first, ties shared the same way.
+    const asc = board({ ties: 'shared', order: 'asc' });
+    for (const [member, score] of [
+      ['a', 3],
+      ['b', 1],
+      ['c', 1],
+      ['d', 2],
+    ] as const)
+      await asc.submit(member, score);
+    expect(await Promise.all(['a', 'b', 'c', 'd'].map((member) => asc.rank(member)))).toEqual([4, 1, 1, 3]);
+    expect(await lb.around('z', 1)).toEqual([
+      { member: 'y', score: 9.25, rank: 2 },
+      { member: 'x', score: 9.25, rank: 2 },
+      { member: 'z', score: 8, rank: 4 },
+    ]);
     expect(await lb.submit('v', 9.25)).toEqual({ member: 'v', score: 9.25, rank: 2 });
   });
 
@@ -88,7 +145,11 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     const lb = board();
     for (let i = 1; i <= 7; i++) await lb.submit(`m${i}`, i * 10);
     expect((await lb.page(1, 3)).map((entry) => entry.member)).toEqual(['m7', 'm6', 'm5']);
-    expect(await lb.page(2, 3)).toEqual([{ member: 'm4', score: 40, rank: 4 }, { member: 'm3', score: 30, rank: 5 }, { member: 'm2', score: 20, rank: 6 }]);
+    expect(await lb.page(2, 3)).toEqual([
+      { member: 'm4', score: 40, rank: 4 },
+      { member: 'm3', score: 30, rank: 5 },
+      { member: 'm2', score: 20, rank: 6 },
+    ]);
     expect(await lb.page(3, 3)).toEqual([{ member: 'm1', score: 10, rank: 7 }]);
     expect(await lb.page(4, 3)).toEqual([]);
     expect(await lb.rank('m3')).toBe(5);
@@ -118,7 +179,10 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     expect(await weekly.count()).toBe(0);
     await weekly.submit('ada', 5);
     expect(await weekly.top(5)).toEqual([{ member: 'ada', score: 5, rank: 1 }]);
-    expect(await weekly.at(Date.parse('2099-11-25T00:00:00Z')).top(5)).toEqual([{ member: 'bob', score: 20, rank: 1 }, { member: 'ada', score: 10, rank: 2 }]);
+    expect(await weekly.at(Date.parse('2099-11-25T00:00:00Z')).top(5)).toEqual([
+      { member: 'bob', score: 20, rank: 1 },
+      { member: 'ada', score: 10, rank: 2 },
+    ]);
     // Readable for two more weeks after it ends: it and its sequence expire when the week of Dec 7 ends.
     const redis = apps[0].get(RedisConnections).get();
     const keys = apps[0].get(RedisKeys);
@@ -126,7 +190,10 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     expect(await redis.pexpiretime(keys.tagged(['lb', name, 'w:2099-11-23'], 'desc-first-come'))).toBe(deadline);
     expect(await redis.pexpiretime(keys.tagged(['lb', name, 'w:2099-11-23'], 'desc-first-come', 'seq'))).toBe(deadline);
     now = deadline;
-    await expect(weekly.at(Date.parse('2099-11-25T00:00:00Z')).submit('late', 1)).rejects.toMatchObject({ name: 'InvalidOptionError', option: 'date' });
+    await expect(weekly.at(Date.parse('2099-11-25T00:00:00Z')).submit('late', 1)).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      option: 'date',
+    });
 
     const daily = board({ period: 'day', timeZone: 'Asia/Tokyo', clock: () => Date.parse('2026-11-24T15:30:00Z') });
     expect(daily.periodId).toBe('d:2026-11-25');
@@ -141,7 +208,9 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     const daily = board({ period: 'day', timeZone: 'America/Santiago', retain: 0, clock: () => Date.parse('2099-09-05T12:00:00Z') }, name);
     await daily.submit('ada', 1);
     const redis = apps[0].get(RedisConnections).get();
-    expect(await redis.pexpiretime(apps[0].get(RedisKeys).tagged(['lb', name, 'd:2099-09-05'], 'desc-first-come'))).toBe(Date.parse('2099-09-06T04:00:00Z'));
+    expect(await redis.pexpiretime(apps[0].get(RedisKeys).tagged(['lb', name, 'd:2099-09-05'], 'desc-first-come'))).toBe(
+      Date.parse('2099-09-06T04:00:00Z'),
+    );
   });
 
   it('counts every concurrent submit from two instances, with one distinct rank each', async () => {
@@ -156,8 +225,16 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
 
   it('keeps the lowest maxSize entries of an ascending board, and shares ranks of ascending ties', async () => {
     const lb = board({ order: 'asc', maxSize: 2, ties: 'shared' });
-    for (const [member, score] of [['slow', 90], ['fast', 60], ['also-fast', 60]] as const) await lb.submit(member, score);
-    expect(await lb.top(5)).toEqual([{ member: 'also-fast', score: 60, rank: 1 }, { member: 'fast', score: 60, rank: 1 }]);
+    for (const [member, score] of [
+      ['slow', 90],
+      ['fast', 60],
+      ['also-fast', 60],
+    ] as const)
+      await lb.submit(member, score);
+    expect(await lb.top(5)).toEqual([
+      { member: 'also-fast', score: 60, rank: 1 },
+      { member: 'fast', score: 60, rank: 1 },
+    ]);
   });
 
   it("keeps a member's place among ties when it submits the same score again, even with 'replace'", async () => {
@@ -172,7 +249,10 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     const name = fresh();
     const lb = board({}, name);
     await lb.submit('a', 1);
-    await apps[0].get(RedisConnections).get().set(apps[0].get(RedisKeys).tagged(['lb', name, 'all'], 'desc-first-come', 'seq'), 2 ** 28 - 1);
+    await apps[0]
+      .get(RedisConnections)
+      .get()
+      .set(apps[0].get(RedisKeys).tagged(['lb', name, 'all'], 'desc-first-come', 'seq'), 2 ** 28 - 1);
     await expect(lb.submit('b', 2)).rejects.toBeInstanceOf(LeaderboardFullError);
     expect(await lb.top(5)).toEqual([{ member: 'a', score: 1, rank: 1 }]);
     await lb.reset();
@@ -191,7 +271,10 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     await lb.submit('huge', 1e308);
     await expect(lb.increment('huge', 1e308)).rejects.toMatchObject({ name: 'InvalidOptionError', option: 'by' });
     expect(await lb.score('huge')).toBe(1e308);
-    await expect(board({ period: 'day', clock: () => Number.NaN }).count()).rejects.toMatchObject({ name: 'InvalidOptionError', option: expect.stringMatching(/\.clock$/) });
+    await expect(board({ period: 'day', clock: () => Number.NaN }).count()).rejects.toMatchObject({
+      name: 'InvalidOptionError',
+      option: expect.stringMatching(/\.clock$/),
+    });
   });
 
   it('removes members and resets the board', async () => {
@@ -227,6 +310,26 @@ describe.each(topologies)('LeaderboardService on $topology', ({ connection }) =>
     for (const [call, option] of cases) await expect(call()).rejects.toMatchObject({ name: 'InvalidOptionError', option });
     expect(await lb.top(10)).toEqual([{ member: 'top', score: MAX_FIRST_COME_SCORE - 1, rank: 1 }]);
   });
+
+  it('refuses members that are not well-formed Unicode, which UTF-8 would turn into one member', async () => {
+    const lb = board();
+    await lb.submit('ZQY\uFFFD', 10);
+    for (const member of ['ZQY\ud801', 'ZQY\ud802', '\udc00x']) {
+      await expect(lb.submit(member, 99)).rejects.toMatchObject({
+        name: 'MalformedTextError',
+        option: 'member',
+        message: expect.stringContaining('expected well-formed Unicode text'),
+      });
+      await expect(lb.rank(member)).rejects.toMatchObject({ option: 'member' });
+    }
+    // A well-formed pair of surrogates is an ordinary member.
+    expect(await lb.submit('ZQY\ud801\udc00', 5)).toMatchObject({ member: 'ZQY\ud801\udc00', score: 5, rank: 2 });
+    expect(await lb.top(10)).toEqual([
+      { member: 'ZQY\uFFFD', score: 10, rank: 1 },
+      { member: 'ZQY\ud801\udc00', score: 5, rank: 2 },
+    ]);
+    expect(() => service.board('b\ud800')).toThrow(expect.objectContaining({ option: 'name' }));
+  });
 });
 
 describe('leaderboard options', () => {
@@ -252,12 +355,20 @@ describe('leaderboard options', () => {
   }
 
   it('inject boards registered in the module options, and fail at startup on bad ones', async () => {
-    const app = await startContext({ connection: topologies[0].connection(), leaderboards: { weekly: { period: 'week' } } }, { providers: [Arcade] });
+    const app = await startContext(
+      { connection: topologies[0].connection(), leaderboards: { weekly: { period: 'week' } } },
+      { providers: [Arcade] },
+    );
     const { weekly } = app.get(Arcade);
     expect(weekly).toBeInstanceOf(Leaderboard);
     expect(weekly.name).toBe('weekly');
     expect(weekly.periodId).toMatch(/^w:\d{4}-\d{2}-\d{2}$/);
     await app.close();
-    await expect(startContext({ connection: topologies[0].connection(), leaderboards: { weekly: { period: 'fortnight' as never } } }, { providers: [Arcade] })).rejects.toThrow('"leaderboard "weekly".period"');
+    await expect(
+      startContext(
+        { connection: topologies[0].connection(), leaderboards: { weekly: { period: 'fortnight' as never } } },
+        { providers: [Arcade] },
+      ),
+    ).rejects.toThrow('"leaderboard "weekly".period"');
   });
 });
