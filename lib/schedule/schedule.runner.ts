@@ -54,35 +54,39 @@ export class FireRunner {
     private readonly byServerClock: boolean,
   ) {}
 
-  /** The first measure of the server's clock, taken once (every claim refreshes it). */
+  /** The first measure of the server's clock, taken once it succeeds (every claim refreshes it). */
   private clockSynced: Promise<void> | undefined;
 
   /**
    * Sets this instance's idea of the server's clock, the first time it is called (when the first
    * job is known: an app without one never asks Redis), from a few readings (the quickest counts).
-   * Redis away: left as it was.
+   * Redis away: left as it was, and tried again at the next call.
    */
   syncClock(): Promise<void> {
     this.clockSynced ??= (async () => {
       for (let reading = 0; reading < STARTUP_CLOCK_READINGS; reading++) {
         await this.measured(async () => ({ serverNow: await this.claims.serverTime() }));
       }
-    })().catch(() => undefined);
+    })().catch(() => {
+      this.clockSynced = undefined;
+    });
     return this.clockSynced;
   }
 
   /**
    * Claims the fire of `job` that a timer going off now belongs to, by the server's clock (this
-   * instance's, corrected by the offset last measured), and when this instance wins it runs `call`
-   * (then a fire that waited for it, if any).
+   * instance's, corrected by the offset measured), and when this instance wins it runs `call`
+   * (then a fire that waited for it, if any). A timer that goes off before the first measure is
+   * named once it is taken: named by an unset clock, it could take a fire of the past that no
+   * other instance runs again, or one ahead before its time.
    */
   run(job: RunnableJob, timer: JobTimer, call: () => unknown, catchUp = false): Promise<FireOutcome> {
-    const running = this.claimAndRun(
-      job,
-      fireAt(timer, this.clock.now() + (this.byServerClock ? this.serverClock.offsetMs : 0)),
-      call,
-      catchUp,
-    );
+    const firedAt = this.clock.now();
+    const running = (async () => {
+      if (this.byServerClock) await this.syncClock();
+      const fire = fireAt(timer, firedAt + (this.byServerClock ? this.serverClock.offsetMs : 0));
+      return this.claimAndRun(job, fire, call, catchUp);
+    })();
     this.inFlight.add(running);
     return running.finally(() => this.inFlight.delete(running));
   }

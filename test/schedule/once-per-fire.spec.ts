@@ -15,6 +15,7 @@ class HandClock implements ScheduleClock {
 }
 
 const SECOND = 1_000;
+const HOUR = 3_600_000;
 const ran: { app: string; fire: number }[] = [];
 
 @Injectable()
@@ -167,6 +168,24 @@ describe.each(topologies)('@OncePerFire and oncePerFire, on $topology', ({ conne
     expect(runs).toHaveLength(1);
     expect(await after[1].lastRun('nightly')).toMatchObject({ fire: clock.at, outcome: 'succeeded', catchUp: true });
     expect((await after[0].counts('nightly')).succeeded).toBe(2);
+  });
+
+  it("named by the server's clock: a fire that comes before this instance has read that clock is named once it has, not by its own clock", async () => {
+    const app = await startContext({
+      connection: connection(),
+      keyPrefix: uniquePrefix(),
+      schedule: { clock: { now: () => Date.now() + HOUR }, lease: '300ms' },
+    });
+    apps.push(app);
+    const redis = app.get(RedisConnections).get();
+    const serverHour = async () => Math.floor(Number((await redis.time())[0]) / 3_600) * HOUR;
+    const before = await serverHour();
+    // Added and fired at once: its fire comes while the first reading of the server's clock is under way.
+    const tick = app.get(ScheduledJobsService).oncePerFire('hourly', () => undefined, { interval: '1h' });
+    expect(await tick.fire()).toBe('ran');
+    const after = await serverHour();
+    // By this instance's clock (an hour ahead) it would be the next hour's fire, run an hour early.
+    expect([before, after]).toContain((await app.get(ScheduledJobsService).lastRun('hourly'))?.fire);
   });
 
   it('jobs added at runtime through the SchedulerRegistry: each fire of a CronJob runs once across two instances', async () => {
