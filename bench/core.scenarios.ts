@@ -45,10 +45,19 @@ export async function coreScenarios(url: string): Promise<{ scenarios: Scenario[
   const codec = app.get<RedisCodec>(REDIS_CODEC);
 
   const scenarios: Scenario[] = [
-    { group: 'read 1 KB', name: 'raw ioredis GET + JSON.parse', baseline: true, run: async (i) => JSON.parse((await raw.get(keyOf(i))) as string) },
+    {
+      group: 'read 1 KB',
+      name: 'raw ioredis GET + JSON.parse',
+      baseline: true,
+      run: async (i) => JSON.parse((await raw.get(keyOf(i))) as string),
+    },
     { group: 'read 1 KB', name: 'raw ioredis, auto-pipelining', run: async (i) => JSON.parse((await pipelined.get(keyOf(i))) as string) },
     { group: 'read 1 KB', name: 'raw ioredis, commandTimeout 1s', run: async (i) => JSON.parse((await timed.get(keyOf(i))) as string) },
-    { group: 'read 1 KB', name: 'module client + JsonCodec.decode', run: async (i) => codec.decode((await client.get(keyOf(i))) as string) },
+    {
+      group: 'read 1 KB',
+      name: 'module client + JsonCodec.decode',
+      run: async (i) => codec.decode((await client.get(keyOf(i))) as string),
+    },
   ];
   return {
     scenarios,

@@ -16,6 +16,10 @@ export interface Measurement {
   scenario: Scenario;
   concurrency: number;
   opsPerSecond: number;
+  /** The median over the rounds of this scenario's ops/s divided by its baseline's in the same round. */
+  ratio: number | undefined;
+  /** The lowest and highest of those per-round ratios: how much the machine moved the row. */
+  spread: [number, number] | undefined;
 }
 
 export interface BenchSettings {
@@ -43,47 +47,95 @@ export async function measure(scenario: Scenario, concurrency: number, seconds: 
 }
 
 /**
- * Measures every scenario at each concurrency. The time of a measurement is split into `rounds`
- * that take turns with the other scenarios, so a slow phase of the machine (another process, a
- * GC of the server) weighs on every scenario alike instead of on whichever ran then.
+ * Measures the scenarios of one group at each concurrency. The time of a measurement is split
+ * into `rounds` that take turns with the group's other scenarios, so a slow phase of the machine
+ * (another process, a GC of the server) weighs on them alike; each round gives a ratio to the
+ * baseline, and the median of those is reported. `progress` hears of each round.
  */
-export async function runAll(scenarios: readonly Scenario[], settings: BenchSettings): Promise<Measurement[]> {
+export async function runGroup(
+  scenarios: readonly Scenario[],
+  settings: BenchSettings,
+  progress: (step: string) => void = () => undefined,
+): Promise<Measurement[]> {
   const results: Measurement[] = [];
+  const baselineIndex = scenarios.findIndex((scenario) => scenario.baseline);
   for (const concurrency of settings.concurrencies) {
     for (const scenario of scenarios) await measure(scenario, concurrency, settings.warmupSeconds);
     const totals = scenarios.map(() => ({ operations: 0, seconds: 0 }));
+    const ratios: number[][] = scenarios.map(() => []);
     for (let round = 0; round < settings.rounds; round++) {
+      progress(`c=${concurrency}, round ${round + 1}/${settings.rounds}`);
+      const rates: number[] = [];
       for (const [index, scenario] of scenarios.entries()) {
         const { operations, seconds } = await measure(scenario, concurrency, settings.seconds / settings.rounds);
         totals[index].operations += operations;
         totals[index].seconds += seconds;
+        rates.push(operations / seconds);
       }
+      if (baselineIndex >= 0) rates.forEach((rate, index) => ratios[index].push(rate / rates[baselineIndex]));
     }
-    scenarios.forEach((scenario, index) => results.push({ scenario, concurrency, opsPerSecond: totals[index].operations / totals[index].seconds }));
+    scenarios.forEach((scenario, index) =>
+      results.push({
+        scenario,
+        concurrency,
+        opsPerSecond: totals[index].operations / totals[index].seconds,
+        ratio: baselineIndex >= 0 ? median(ratios[index]) : undefined,
+        spread: baselineIndex >= 0 ? [Math.min(...ratios[index]), Math.max(...ratios[index])] : undefined,
+      }),
+    );
   }
   return results;
 }
 
-/** A table: scenario, concurrency, ops/s, and the ratio to its group's baseline at that concurrency. */
+/** A table: scenario, concurrency, ops/s, the median ratio to its group's baseline at that concurrency, and the rounds' spread. */
 export function report(results: readonly Measurement[]): string {
-  const baselineOf = (m: Measurement) =>
-    results.find((other) => other.scenario.group === m.scenario.group && other.scenario.baseline && other.concurrency === m.concurrency);
-  const rows = results.map((m) => {
-    const baseline = baselineOf(m);
-    const ratio = baseline ? (m.opsPerSecond / baseline.opsPerSecond).toFixed(2) + 'x' : '-';
-    return [m.scenario.group, m.scenario.name + (m.scenario.baseline ? ' (baseline)' : ''), String(m.concurrency), Math.round(m.opsPerSecond).toLocaleString('en-US'), ratio];
-  });
-  return table(['group', 'scenario', 'concurrency', 'ops/s', 'vs baseline'], rows, 2);
+  const rows = results.map((m) => [
+    m.scenario.group,
+    m.scenario.name + (m.scenario.baseline ? ' (baseline)' : ''),
+    String(m.concurrency),
+    Math.round(m.opsPerSecond).toLocaleString('en-US'),
+    m.ratio === undefined ? '-' : `${m.ratio.toFixed(2)}x`,
+    m.spread === undefined || m.scenario.baseline ? '' : `${m.spread[0].toFixed(2)}-${m.spread[1].toFixed(2)}`,
+  ]);
+  return table(['group', 'scenario', 'concurrency', 'ops/s', 'vs baseline', 'rounds'], rows, 2);
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** A plain-text table; columns from `firstNumeric` on are right-aligned. */
 export function table(header: string[], rows: string[][], firstNumeric: number): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column >= firstNumeric ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => (column >= firstNumeric ? cell.padStart(widths[column]) : cell.padEnd(widths[column]))).join('  ');
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
 
 /** The value below which `fraction` of the sorted samples fall. */
 export function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
+}
+
+/** A run of messages or requests: how many per second, and each one's latency (ms). */
+export interface MessageRun {
+  perSecond: number;
+  latencies: number[];
+}
+
+/** A table row for a message run: rate, p50 and p99 latency, and the rate as a ratio to `baseline`'s. */
+export function messageRow(group: string, name: string, result: MessageRun, baseline: MessageRun): string[] {
+  const sorted = [...result.latencies].sort((a, b) => a - b);
+  const fmt = (ms: number) => (Number.isNaN(ms) ? '-' : ms.toFixed(2));
+  return [
+    group,
+    name,
+    Math.round(result.perSecond).toLocaleString('en-US'),
+    fmt(percentile(sorted, 0.5)),
+    fmt(percentile(sorted, 0.99)),
+    `${(result.perSecond / baseline.perSecond).toFixed(2)}x`,
+  ];
 }

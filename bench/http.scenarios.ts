@@ -2,14 +2,24 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { CacheInterceptor as NestCacheInterceptor, CacheModule } from '@nestjs/cache-manager';
-import { Controller, Get, Injectable, Module, UseGuards, UseInterceptors, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, UseGuards, UseInterceptors, type DynamicModule, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import KeyvRedis from '@keyv/redis';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { Redis } from 'ioredis';
 import { Keyv } from 'keyv';
-import { Cacheable, CacheInterceptor, RateLimit, RateLimitGuard, RedisPatternsModule } from '../lib/index.js';
+import {
+  Cacheable,
+  CacheInterceptor,
+  RateLimit,
+  RateLimitGuard,
+  RedisKeyvStore,
+  RedisPatternsModule,
+  RedisThrottlerStorage,
+} from '../lib/index.js';
 import { keyOf, sampleValue } from './core.scenarios.js';
 import { table } from './harness.js';
 
@@ -64,29 +74,56 @@ function routesModule(url: string) {
     }
   }
 
-  @Module({ imports: [RedisPatternsModule.forRoot({ connection: { url }, keyPrefix: 'http-bench:', cache: { ttl: '1h' } })], controllers: [Routes], providers: [ProductSource] })
+  @Module({
+    imports: [RedisPatternsModule.forRoot({ connection: { url }, keyPrefix: 'http-bench:', cache: { ttl: '1h' } })],
+    controllers: [Routes],
+    providers: [ProductSource],
+  })
   class RoutesModule {}
   return { RoutesModule, close: () => raw.quit() };
 }
 
-function nestCacheManagerModule(url: string) {
-  @Controller()
-  class NestCacheManagerRoutes {
-    @Get('nest-cache-manager')
-    @UseInterceptors(NestCacheInterceptor)
-    cached() {
-      return value();
-    }
+@Controller()
+class NestCacheManagerRoutes {
+  @Get('nest-cache-manager')
+  @UseInterceptors(NestCacheInterceptor)
+  cached() {
+    return value();
   }
+}
 
-  @Module({ imports: [CacheModule.register({ stores: [new Keyv({ store: new KeyvRedis(url), namespace: 'ncm' })], ttl: 3_600_000 })], controllers: [NestCacheManagerRoutes] })
+/** @nestjs/cache-manager with @keyv/redis, or (`ours`) on RedisKeyvStore: the same route, the same CacheModule options. */
+function nestCacheManagerModule(url: string, ours = false) {
+  @Module({
+    // A store per app (each app disconnects its own when it closes).
+    imports: ours
+      ? onRedisKeyvStore(url)
+      : [
+          CacheModule.registerAsync({
+            useFactory: () => ({ stores: [new Keyv({ store: new KeyvRedis(url), namespace: 'ncm' })], ttl: 3_600_000 }),
+          }),
+        ],
+    controllers: [NestCacheManagerRoutes],
+  })
   class NestCacheManagerModule {}
   return NestCacheManagerModule;
 }
 
-function throttlerModule(url: string) {
-  const redis = new Redis(url);
+/** CacheModule on RedisKeyvStore, the change a user makes. */
+function onRedisKeyvStore(url: string) {
+  const redis = RedisPatternsModule.forRoot({ connection: { url }, keyPrefix: 'http-bench-ncm:' });
+  return [
+    redis,
+    CacheModule.registerAsync({
+      imports: [redis],
+      inject: [RedisKeyvStore],
+      useFactory: (store: RedisKeyvStore) => ({ stores: [store], ttl: 3_600_000 }),
+    }),
+  ];
+}
 
+/** A route under @nestjs/throttler's ThrottlerGuard, with `throttler` (a ThrottlerModule, and so its storage). */
+function throttledRoutesModule(throttler: DynamicModule, imports: DynamicModule[] = []) {
   @Controller()
   class ThrottlerRoutes {
     @Get('throttled')
@@ -96,13 +133,37 @@ function throttlerModule(url: string) {
     }
   }
 
-  @Module({ imports: [ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: HUGE_LIMIT }], storage: new ThrottlerStorageRedisService(redis) })], controllers: [ThrottlerRoutes] })
+  @Module({ imports: [...imports, throttler], controllers: [ThrottlerRoutes] })
   class ThrottlerRoutesModule {}
+  return ThrottlerRoutesModule;
+}
+
+function throttlerModule(url: string) {
+  const redis = new Redis(url);
+  const storage = new ThrottlerStorageRedisService(redis);
+  const ThrottlerRoutesModule = throttledRoutesModule(
+    ThrottlerModule.forRoot({ throttlers: [{ ttl: 60_000, limit: HUGE_LIMIT }], storage }),
+  );
   return { ThrottlerRoutesModule, close: () => redis.quit() };
 }
 
-async function listen(module: unknown): Promise<{ app: INestApplication; base: string }> {
-  const app = await NestFactory.create(module as never, { logger: false });
+/** The same route, ThrottlerModule given our storage: the change README's "Coming from @nestjs/throttler" shows. */
+function redisThrottlerModule(url: string) {
+  const patterns = RedisPatternsModule.forRoot({ connection: { url }, keyPrefix: 'bench-http-throttler:' });
+  const throttler = ThrottlerModule.forRootAsync({
+    imports: [patterns],
+    inject: [RedisThrottlerStorage],
+    useFactory: (storage: RedisThrottlerStorage) => ({ throttlers: [{ ttl: 60_000, limit: HUGE_LIMIT }], storage }),
+  });
+  return throttledRoutesModule(throttler, [patterns]);
+}
+
+/** The HTTP platforms each route is measured on, by the name the report gives them. */
+const platforms = { express: () => new ExpressAdapter(), fastify: () => new FastifyAdapter() };
+type Platform = keyof typeof platforms;
+
+async function listen(module: unknown, platform: Platform): Promise<{ app: INestApplication; base: string }> {
+  const app = await NestFactory.create(module as never, platforms[platform](), { logger: false });
   await app.listen(0, '127.0.0.1');
   return { app, base: (await app.getUrl()).replace('[::1]', '127.0.0.1') };
 }
@@ -111,46 +172,101 @@ const ROUNDS = 3;
 
 /** Requests per second from autocannon, run as its own process so it does not share the server's event loop. */
 async function requestsPerSecond(url: string, seconds: number): Promise<number> {
-  const { stdout } = await promisify(execFile)(process.execPath, [autocannonBin, '-c', '64', '-d', String(seconds), '-j', url], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await promisify(execFile)(process.execPath, [autocannonBin, '-c', '64', '-d', String(seconds), '-j', url], {
+    maxBuffer: 16 * 1024 * 1024,
+  });
   const result = JSON.parse(stdout) as { requests: { average: number }; non2xx: number };
   if (result.non2xx > 0) throw new Error(`${url} answered ${result.non2xx} non-2xx responses`);
   return result.requests.average;
 }
 
+/** One measured route, for charts: its group (`http (express)`), req/s, and req/s over its platform's raw-GET route. */
+export interface HttpRow {
+  group: string;
+  name: string;
+  opsPerSecond: number;
+  ratio: number;
+}
+
+/** The HTTP report: the table as text, and its rows. */
+export interface HttpReport {
+  text: string;
+  rows: HttpRow[];
+}
+
+/** The routes, by name: which app serves them and at which path. The first is each platform's baseline, the last its plain route. */
+const routes = [
+  ['route doing a raw ioredis GET + JSON.parse (baseline)', 'ours', '/raw'],
+  ['CacheInterceptor (Redis hit)', 'ours', '/interceptor'],
+  ['@Cacheable service method (Redis hit)', 'ours', '/cacheable'],
+  ['@nestjs/cache-manager CacheInterceptor + @keyv/redis', 'cacheManager', '/nest-cache-manager'],
+  ['@nestjs/cache-manager CacheInterceptor + RedisKeyvStore', 'cacheManagerOurs', '/nest-cache-manager'],
+  ['RateLimitGuard + @RateLimit (sliding window, by IP)', 'ours', '/rate-limited'],
+  ['@nestjs/throttler ThrottlerGuard + @nest-lab Redis storage', 'throttler', '/throttled'],
+  ['ThrottlerGuard + RedisThrottlerStorage', 'redisThrottler', '/throttled'],
+  ['plain route, no Redis', 'ours', '/plain'],
+] as const;
+
 /**
- * Over HTTP (Nest + Express, autocannon, 64 connections): a route doing a raw ioredis GET, routes
- * cached with CacheInterceptor and @Cacheable (every request a Redis hit), @nestjs/cache-manager's
- * interceptor with @keyv/redis, a route limited by RateLimitGuard (one @RateLimit policy, by IP)
- * and the same route under @nestjs/throttler's ThrottlerGuard with @nest-lab/throttler-storage-redis
- * (both with a limit no run reaches), and a route that touches no Redis. Each route is also given
- * as a ratio to the plain route: a rate-limited route should stay at 0.9x or more.
+ * Over HTTP (Nest on Express and on Fastify, autocannon, 64 connections): a route doing a raw
+ * ioredis GET, routes cached with CacheInterceptor and @Cacheable (every request a Redis hit),
+ * @nestjs/cache-manager's interceptor with @keyv/redis and on RedisKeyvStore, a route limited by RateLimitGuard (one
+ * @RateLimit policy, by IP) and the same route under @nestjs/throttler's ThrottlerGuard with
+ * @nest-lab/throttler-storage-redis and with RedisThrottlerStorage (all with a limit no run reaches), and a route that touches no
+ * Redis. The same modules are started on each platform; each route is given as a ratio to its
+ * platform's raw-GET route and plain route: a rate-limited route should stay at 0.9x or more of plain.
  */
-export async function httpReport(url: string, seconds: number): Promise<string> {
-  const routes = routesModule(url);
-  const ours = await listen(routes.RoutesModule);
-  const theirs = await listen(nestCacheManagerModule(url));
+export async function httpReport(url: string, seconds: number): Promise<HttpReport> {
+  const ours = routesModule(url);
   const throttler = throttlerModule(url);
-  const throttled = await listen(throttler.ThrottlerRoutesModule);
-  const targets: [string, string][] = [
-    ['route doing a raw ioredis GET + JSON.parse (baseline)', `${ours.base}/raw`],
-    ['CacheInterceptor (Redis hit)', `${ours.base}/interceptor`],
-    ['@Cacheable service method (Redis hit)', `${ours.base}/cacheable`],
-    ['@nestjs/cache-manager CacheInterceptor + @keyv/redis', `${theirs.base}/nest-cache-manager`],
-    ['RateLimitGuard + @RateLimit (sliding window, by IP)', `${ours.base}/rate-limited`],
-    ['@nestjs/throttler ThrottlerGuard + @nest-lab Redis storage', `${throttled.base}/throttled`],
-    ['plain route, no Redis', `${ours.base}/plain`],
-  ];
-  for (const [, target] of targets) await fetch(target); // warm the caches
+  const modules = {
+    ours: ours.RoutesModule,
+    cacheManager: nestCacheManagerModule(url),
+    cacheManagerOurs: nestCacheManagerModule(url, true),
+    throttler: throttler.ThrottlerRoutesModule,
+    redisThrottler: redisThrottlerModule(url),
+  };
+  const apps: INestApplication[] = [];
+  const targets: { platform: Platform; name: string; url: string }[] = [];
+  for (const platform of Object.keys(platforms) as Platform[]) {
+    const bases = new Map<string, string>();
+    for (const [name, module] of Object.entries(modules)) {
+      const { app, base } = await listen(module, platform);
+      apps.push(app);
+      bases.set(name, base);
+    }
+    for (const [name, app, path] of routes) targets.push({ platform, name, url: `${bases.get(app)}${path}` });
+  }
+  for (const { url: target } of targets) await fetch(target); // warm the caches
   // Each route runs in ROUNDS turns taking turns with the others, so a slow phase of the machine weighs on all alike.
   const measured = targets.map(() => 0);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [index, [, target]] of targets.entries()) measured[index] += (await requestsPerSecond(target, Math.max(1, Math.round(seconds / ROUNDS)))) / ROUNDS;
+    for (const [index, { url: target }] of targets.entries())
+      measured[index] += (await requestsPerSecond(target, Math.max(1, Math.round(seconds / ROUNDS)))) / ROUNDS;
   }
-  await Promise.all([ours.app.close(), theirs.app.close(), throttled.app.close(), routes.close(), throttler.close()]);
-  const [baseline, plain] = [measured[0], measured[measured.length - 1]];
-  const rows = targets.map(([name], index) => {
-    const rps = measured[index];
-    return [name, Math.round(rps).toLocaleString('en-US'), `${(rps / baseline).toFixed(2)}x`, `${(rps / plain).toFixed(2)}x`];
-  });
-  return table(['route', 'req/s', 'vs baseline', 'vs plain'], rows, 1);
+  await Promise.all(apps.map((app) => app.close()));
+  await Promise.all([ours.close(), throttler.close()]);
+  const rateOf = (platform: Platform, name: string) => measured[targets.findIndex((t) => t.platform === platform && t.name === name)];
+  const rows = targets.map(({ platform, name }, index) => ({
+    platform,
+    name,
+    opsPerSecond: measured[index],
+    ratio: measured[index] / rateOf(platform, routes[0][0]),
+    vsPlain: measured[index] / rateOf(platform, routes[routes.length - 1][0]),
+  }));
+  const text = table(
+    ['platform', 'route', 'req/s', 'vs baseline', 'vs plain'],
+    rows.map((row) => [
+      row.platform,
+      row.name,
+      Math.round(row.opsPerSecond).toLocaleString('en-US'),
+      `${row.ratio.toFixed(2)}x`,
+      `${row.vsPlain.toFixed(2)}x`,
+    ]),
+    2,
+  );
+  return {
+    text,
+    rows: rows.map(({ platform, name, opsPerSecond, ratio }) => ({ group: `http (${platform})`, name, opsPerSecond, ratio })),
+  };
 }

@@ -1,54 +1,141 @@
 import 'reflect-metadata';
 import { Redis } from 'ioredis';
-import { RedisServer } from '../test/support/redis-server.js';
+import { RedisTestServer } from '../lib/testing/index.js';
+import { activityScenarios } from './activity.scenarios.js';
 import { bloomScenarios } from './bloom.scenarios.js';
+import { bulkReport } from './bulk.scenarios.js';
 import { cacheScenarios } from './cache.scenarios.js';
 import { coreScenarios, KEY_COUNT, seed } from './core.scenarios.js';
-import { report, runAll } from './harness.js';
+import { geoScenarios } from './geo.scenarios.js';
+import { report, runGroup } from './harness.js';
 import { httpReport } from './http.scenarios.js';
 import { leaderboardScenarios } from './leaderboard.scenarios.js';
 import { lockScenarios } from './lock.scenarios.js';
 import { messagingReport } from './messaging.scenarios.js';
+import { metricsScenarios } from './metrics.scenarios.js';
+import { microservicesReport } from './microservices.scenarios.js';
+import { invalidationDelayReport, NEAR_CACHE_GROUPS, nearCacheScenarios } from './near-cache.scenarios.js';
+import { queueReport } from './queue.scenarios.js';
 import { rateLimitScenarios } from './ratelimit.scenarios.js';
+import { scaleReport } from './scale.scenarios.js';
+import { scheduleScenarios } from './schedule.scenarios.js';
 import { sessionScenarios } from './session.scenarios.js';
+import { ratioRows, writeSummary, type RatioRow } from './summary.js';
+import { transactionScenarios } from './transaction.scenarios.js';
+import { uniqueScenarios } from './unique.scenarios.js';
 
 /**
  * `npm run bench`: starts its own redis-server, seeds KEY_COUNT keys of about 1 KB, and measures
  * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3),
- * taken in 5 turns interleaved with the other scenarios (rate-limit decisions, locks, sessions and leaderboards included).
- * Then the messaging scenarios (pub/sub, streams), BENCH_MESSAGES messages each (default 20000).
- * Then HTTP routes under autocannon ('http'). REDIS_BLOOM_MODULE adds RedisBloom to the Bloom filter scenarios.
- * BENCH_FILTER (a regular expression over group names) runs a subset, e.g. BENCH_FILTER='cache hit', 'lock', 'session' or 'leaderboard'.
+ * taken in 5 turns interleaved with the other scenarios (rate-limit decisions, locks, sessions, leaderboards, unique counts,
+ * geo indexes and activity bitmaps included).
+ * Then the messaging scenarios (pub/sub, streams), BENCH_MESSAGES messages each (default 20000), and
+ * the work queues ('queue': add + process + ack against a raw LMOVE loop and BullMQ), BENCH_JOBS jobs each (default 20000),
+ * and the microservices transporters ('microservices': RedisStreamsServer/Client against Nest's built-in Transport.REDIS,
+ * BENCH_MESSAGES events and BENCH_REQUESTS requests each, default 10000).
+ * Then HTTP routes under autocannon ('http'), the bulk invalidation scale group ('bulk'; BENCH_SCALE_MAX
+ * caps its sizes, default 10^6). REDIS_BLOOM_MODULE adds RedisBloom to the Bloom filter scenarios.
+ * BENCH_FILTER (a regular expression over group names) runs a subset, e.g. BENCH_FILTER='cache hit', 'lock', 'session', 'leaderboard',
+ * 'unique', 'geo', 'activity', 'queue', 'transaction', 'scheduled job', 'auto-pipelining' or 'near cache|invalidation delay' (L1 with the bus
+ * against L1 with Redis's tracking, and how long a write takes to reach another instance's L1).
+ * A run of every group (no BENCH_FILTER), or any run with BENCH_SUMMARY=1, writes bench/results.svg
+ * (a chart of ours against the peers at c=64) and bench/results.md (every row of ours with the
+ * best peer of its group beside it).
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 /** BENCH_FILTER: a regular expression; only the groups it matches run ('messaging' for pub/sub and streams). */
 const filter = new RegExp(process.env.BENCH_FILTER ?? '.', 'i');
-const server = await RedisServer.start();
+const server = await RedisTestServer.start();
 /** REDIS_BLOOM_MODULE: a RedisBloom module to load into a second server, for the BF.* scenarios. */
 const bloomModule = process.env.REDIS_BLOOM_MODULE;
-const moduleServer = bloomModule ? await RedisServer.start({ args: ['--loadmodule', bloomModule] }) : undefined;
+const moduleServer = bloomModule ? await RedisTestServer.start({ args: ['--loadmodule', bloomModule] }) : undefined;
 try {
   const admin = new Redis(server.address);
   await seed(admin);
   await admin.quit();
 
-  const suites = [await coreScenarios(server.url), await cacheScenarios(server.url), await rateLimitScenarios(server.url), await lockScenarios(server.url), await sessionScenarios(server.url), await leaderboardScenarios(server.url), await bloomScenarios(server.url, moduleServer?.url)];
-  const results = await runAll(
-    suites.flatMap((suite) => suite.scenarios).filter((scenario) => filter.test(scenario.group)),
-    { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64], rounds: 5 },
+  const suites = [
+    await coreScenarios(server.url),
+    await cacheScenarios(server.url),
+    await rateLimitScenarios(server.url),
+    await lockScenarios(server.url),
+    await sessionScenarios(server.url),
+    await leaderboardScenarios(server.url),
+    await bloomScenarios(server.url, moduleServer?.url),
+    await uniqueScenarios(server.url),
+    await geoScenarios(server.url),
+    await activityScenarios(server.url),
+    await transactionScenarios(server.url),
+    await metricsScenarios(server.url),
+    await scheduleScenarios(server.url),
+    // Eight app instances, two of them tracking keys on the server: only when asked for.
+    ...(NEAR_CACHE_GROUPS.slice(0, 2).some((group) => filter.test(group)) ? [await nearCacheScenarios(server.url)] : []),
+  ];
+  const scenarios = suites.flatMap((suite) => suite.scenarios).filter((scenario) => filter.test(scenario.group));
+  const groups = [...new Set(scenarios.map((scenario) => scenario.group))];
+  const settings = { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64], rounds: 5 };
+  console.log(
+    `redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement in ${settings.rounds} rounds, ratios are medians of the rounds, Node ${process.version}`,
   );
-  console.log(`redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement, Node ${process.version}\n`);
-  console.log(report(results));
+  const summary: RatioRow[] = [];
+  // Each group is printed as soon as it is measured; the progress line goes to stderr.
+  for (const [index, group] of groups.entries()) {
+    const results = await runGroup(
+      scenarios.filter((scenario) => scenario.group === group),
+      settings,
+      (step) => process.stderr.write(`\r[${index + 1}/${groups.length}] ${group}: ${step}   `),
+    );
+    process.stderr.write('\r\x1b[K');
+    console.log(`\n${report(results)}`);
+    summary.push(...ratioRows(results));
+  }
   await Promise.all(suites.map((suite) => suite.close()));
 
   const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
   if (filter.test('http')) {
-    console.log(`\nHTTP: Nest + Express, autocannon with 64 connections, ${seconds}s per route\n`);
-    console.log(await httpReport(server.url, seconds));
+    console.log(`\nHTTP: Nest on Express and on Fastify, autocannon with 64 connections, ${seconds}s per route\n`);
+    const http = await httpReport(server.url, seconds);
+    console.log(http.text);
+    // Each platform's routes beside its raw-GET route, a cached route among the cached ones and a
+    // limited one among the limited ones; the plain route (no Redis) is no one's row.
+    for (const { group, name, ratio } of http.rows)
+      if (!/baseline|plain route/.test(name))
+        summary.push({ group: `${group}: ${/RateLimit|Throttler/.test(name) ? 'rate limit' : 'cache'}`, name, concurrency: 64, ratio });
+  }
+  if (filter.test('bulk')) {
+    console.log(`\nBulk invalidation: one tag over N entries, against UNLINK of the same keys (1,000 a command, pipelined)\n`);
+    console.log(await bulkReport(server.url));
+  }
+  if (filter.test('scale')) {
+    console.log(`\nHow cost grows: each operation at c=1 as its data grows (median of 300 calls, in µs)\n`);
+    console.log(await scaleReport(server.url));
+  }
+  if (filter.test('invalidation delay')) {
+    console.log(`\nInvalidation delay: from a write to another instance's L1 dropping the old value (500 writes each)\n`);
+    console.log(await invalidationDelayReport(server.url));
   }
   if (filter.test('messaging')) {
     console.log(`\nMessaging: ${messages} messages per run, 64 publishers in flight; latency from publish to handler\n`);
     console.log(await messagingReport(server.url, messages));
+  }
+  if (filter.test('microservices')) {
+    const requests = Number(process.env.BENCH_REQUESTS ?? 10_000);
+    console.log(
+      `\nMicroservices: ${messages} events and ${requests} requests per transporter, 64 in flight, one server instance; latency of emit (until Redis has it) and of the round trip\n`,
+    );
+    console.log(await microservicesReport(server.url, messages, requests));
+  }
+  if (filter.test('queue')) {
+    const jobs = Number(process.env.BENCH_JOBS ?? 20_000);
+    console.log(
+      `\nWork queues: ${jobs} jobs per run, 64 producers in flight, one worker with concurrency 16; latency from add to handler\n`,
+    );
+    console.log(await queueReport(server.url, jobs));
+  }
+  if (process.env.BENCH_FILTER === undefined || process.env.BENCH_SUMMARY === '1') {
+    // From .build/bench/ to the sources' bench/, where the chart is committed.
+    writeSummary(summary, new URL('../../bench/', import.meta.url));
+    console.log('\nWrote bench/results.svg and bench/results.md');
   }
 } finally {
   await server.destroy();

@@ -26,11 +26,15 @@ export class Database implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     this.client = this.url ? await postgres(this.url) : await pglite();
     this.logger.log(this.url ? 'Using PostgreSQL from DATABASE_URL' : 'DATABASE_URL is not set: using an in-memory PGlite database');
-    await this.client.query('create table if not exists products (id text primary key, name text not null, category text not null, price_cents integer not null)');
+    await this.client.query(
+      'create table if not exists products (id text primary key, name text not null, category text not null, price_cents integer not null)',
+    );
     await this.client.query(
       `insert into products values ('1', 'Book', 'paper', 1999), ('2', 'Notebook', 'paper', 499), ('3', 'Pen', 'office', 199),
         ('4', 'Stapler', 'office', 1299), ('5', 'Lamp', 'home', 3499) on conflict (id) do nothing`,
     );
+    // Profiles (ProfilesRepository): written behind the cache.
+    await this.client.query('create table if not exists profiles (id text primary key, name text not null, bio text not null)');
     // Payments (PaymentsService): what each order owes, with the fencing token of its last writer.
     await this.client.query(
       `create table if not exists order_balances (order_id text primary key, total_cents integer not null, balance_cents integer not null,
@@ -39,6 +43,11 @@ export class Database implements OnModuleInit, OnApplicationShutdown {
     await this.client.query(
       `create table if not exists order_payments (id bigint generated always as identity primary key, order_id text not null references order_balances,
         amount_cents integer not null, fencing_token bigint not null, paid_at timestamptz not null default now())`,
+    );
+    // Config documents (ConfigDocuments): one row per entry, with the version and the fencing token of its writer.
+    await this.client.query(
+      `create table if not exists config_entries (document text not null, name text not null, value text not null,
+        version integer not null, fencing_token bigint not null, primary key (document, name))`,
     );
   }
 

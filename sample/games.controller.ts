@@ -5,7 +5,8 @@ import { InjectLeaderboard, InvalidOptionError, type Leaderboard, type Leaderboa
 function positive(value: string | undefined, name: string, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   const number = Number(value);
-  if (!Number.isSafeInteger(number) || number < 1 || number > max) throw new BadRequestException(`${name} must be a whole number from 1 to ${max}`);
+  if (!Number.isSafeInteger(number) || number < 1 || number > max)
+    throw new BadRequestException(`${name} must be a whole number from 1 to ${max}`);
   return number;
 }
 
@@ -36,7 +37,8 @@ export class GamesController {
   /** Records a score on both boards; each keeps the player's best. */
   @Post('scores')
   async submit(@Body() body: { player?: unknown; score?: unknown }): Promise<{ allTime: LeaderboardEntry; weekly: LeaderboardEntry }> {
-    if (typeof body?.player !== 'string' || typeof body.score !== 'number') throw new BadRequestException('player (a string) and score (a number) are required');
+    if (typeof body?.player !== 'string' || typeof body.score !== 'number')
+      throw new BadRequestException('player (a string) and score (a number) are required');
     const { player, score } = body as { player: string; score: number };
     const [allTime, weekly] = await clientError(() => Promise.all([this.allTime.submit(player, score), this.weekly.submit(player, score)]));
     return { allTime, weekly };
@@ -60,7 +62,10 @@ export class GamesController {
 
   /** `curl 'http://127.0.0.1:3000/games/leaderboard?page=2&size=20'`: the all-time board, a page at a time. */
   @Get('leaderboard')
-  async page(@Query('page') page?: string, @Query('size') size?: string): Promise<{ page: number; size: number; total: number; entries: LeaderboardEntry[] }> {
+  async page(
+    @Query('page') page?: string,
+    @Query('size') size?: string,
+  ): Promise<{ page: number; size: number; total: number; entries: LeaderboardEntry[] }> {
     const [pageNumber, pageSize] = [positive(page, 'page', 1, 1_000_000), positive(size, 'size', 20, 100)];
     const [entries, total] = await Promise.all([this.allTime.page(pageNumber, pageSize), this.allTime.count()]);
     return { page: pageNumber, size: pageSize, total, entries };

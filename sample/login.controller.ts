@@ -1,4 +1,13 @@
-import { BadRequestException, Body, Controller, HttpCode, Post, UnauthorizedException, UseGuards, type ExecutionContext } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  HttpCode,
+  Post,
+  UnauthorizedException,
+  UseGuards,
+  type ExecutionContext,
+} from '@nestjs/common';
 import { RateLimit, RateLimitGuard, type RateLimitPolicy } from '../lib/index.js';
 
 /** Only a demo: every username logs in with this password. A real app checks a password hash. */
@@ -19,12 +28,32 @@ interface LoginRequest {
 export function loginAttemptTracker(context: ExecutionContext): string {
   const request = context.switchToHttp().getRequest<LoginRequest>();
   const ip = request.ip ?? request.socket?.remoteAddress ?? 'unknown';
-  const username = request.body?.username;
-  return typeof username === 'string' && username.trim() !== '' ? `user:${username.trim().toLowerCase()}|ip:${ip}` : `ip:${ip}`;
+  const username = usernameOf(request.body?.username);
+  return username === undefined ? `ip:${ip}` : `user:${username.toLowerCase()}|ip:${ip}`;
+}
+
+/** The trimmed username, or undefined when it is missing or not text (a lone surrogate is not: Redis keeps text as UTF-8). */
+function usernameOf(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' && value.isWellFormed() ? value.trim() : undefined;
+}
+
+/** The credentials of a login body, or 400. */
+export function credentialsOf(body: { username?: unknown; password?: unknown } | undefined): { username: string; password: string } {
+  const username = usernameOf(body?.username);
+  const password = body?.password;
+  if (username === undefined || typeof password !== 'string') throw new BadRequestException('username (text) and password are required');
+  return { username, password };
 }
 
 /** The brute-force policy of logins (this controller's and `POST /session/login`'s), described below. */
-export const LOGIN_RATE_LIMIT: RateLimitPolicy = { name: 'login', limit: 5, window: '1m', blockFor: '15m', by: loginAttemptTracker, onStoreError: 'closed' };
+export const LOGIN_RATE_LIMIT: RateLimitPolicy = {
+  name: 'login',
+  limit: 5,
+  window: '1m',
+  blockFor: '15m',
+  by: loginAttemptTracker,
+  onStoreError: 'closed',
+};
 
 /**
  * Brute-force protection: 5 attempts per minute for a username from an IP; the 6th is rejected
@@ -40,8 +69,7 @@ export class LoginController {
   @HttpCode(200)
   @RateLimit(LOGIN_RATE_LIMIT)
   login(@Body() body: { username?: unknown; password?: unknown }): { username: string } {
-    const { username, password } = body ?? {};
-    if (typeof username !== 'string' || username.trim() === '' || typeof password !== 'string') throw new BadRequestException('username and password are required');
+    const { username, password } = credentialsOf(body);
     if (password !== DEMO_PASSWORD) throw new UnauthorizedException('Wrong username or password');
     return { username };
   }

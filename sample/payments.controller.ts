@@ -1,8 +1,10 @@
 import { BadRequestException, Body, Controller, Get, NotFoundException, Param, Post } from '@nestjs/common';
+import { Idempotent } from '../lib/index.js';
 import { PaymentsService, type OrderBalance, type OrderPayment } from './payments.service.js';
 
 function cents(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new BadRequestException(`${name} must be a positive whole number of cents`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0)
+    throw new BadRequestException(`${name} must be a positive whole number of cents`);
   return value;
 }
 
@@ -21,8 +23,13 @@ export class PaymentsController {
     return this.payments.invoice(id, cents(body?.totalCents, 'totalCents'));
   }
 
-  /** `curl -X POST -H 'content-type: application/json' -d '{"amountCents":300}' http://127.0.0.1:3000/orders/o-1/pay` (no amount: pays what is owed) */
+  /**
+   * `curl -X POST -H 'content-type: application/json' -H 'Idempotency-Key: o-1-first-payment' -d '{"amountCents":300}' http://127.0.0.1:3000/orders/o-1/pay`
+   * (no amount: pays what is owed). With an `Idempotency-Key`, a retry of the same payment (a
+   * timeout, a double click) charges once: it gets the first answer again, `Idempotent-Replayed: true`.
+   */
   @Post(':id/pay')
+  @Idempotent()
   pay(@Param('id') id: string, @Body() body: { amountCents?: unknown }): Promise<OrderBalance & { chargedCents: number }> {
     const amount = body?.amountCents === undefined ? undefined : cents(body.amountCents, 'amountCents');
     return this.payments.pay(id, amount);

@@ -77,10 +77,17 @@ export class PaymentsService {
   async find(orderId: string): Promise<(OrderBalance & { payments: OrderPayment[] }) | null> {
     const [row] = await this.db.query<OrderBalanceRow>('select * from order_balances where order_id = $1', [orderId]);
     if (!row) return null;
-    const payments = await this.db.query<OrderPaymentRow>('select amount_cents, fencing_token, paid_at from order_payments where order_id = $1 order by id', [orderId]);
+    const payments = await this.db.query<OrderPaymentRow>(
+      'select amount_cents, fencing_token, paid_at from order_payments where order_id = $1 order by id',
+      [orderId],
+    );
     return {
       ...toBalance(row),
-      payments: payments.map((payment) => ({ amountCents: payment.amount_cents, fencingToken: Number(payment.fencing_token), paidAt: new Date(payment.paid_at).toISOString() })),
+      payments: payments.map((payment) => ({
+        amountCents: payment.amount_cents,
+        fencingToken: Number(payment.fencing_token),
+        paidAt: new Date(payment.paid_at).toISOString(),
+      })),
     };
   }
 
@@ -101,7 +108,8 @@ export class PaymentsService {
     const order = toBalance(row);
     if (order.status === 'paid') throw new UnprocessableEntityException(`Order ${orderId} is already paid`);
     const amount = amountCents ?? order.balanceCents;
-    if (amount > order.balanceCents) throw new UnprocessableEntityException(`Order ${orderId} owes ${order.balanceCents} cents; ${amount} is too much`);
+    if (amount > order.balanceCents)
+      throw new UnprocessableEntityException(`Order ${orderId} owes ${order.balanceCents} cents; ${amount} is too much`);
 
     // ...take a moment (charge the card; a real provider call would also carry an idempotency key)...
     await sleep(PROVIDER_DELAY_MS);
@@ -129,7 +137,13 @@ export class PaymentsService {
    * fences: with a fresh Redis (e.g. `npm start` without REDIS_URL) and a kept database
    * (DATABASE_URL), older orders refuse payments until the counter passes their stored token.
    */
-  async recordPayment(orderId: string, amountCents: number, balanceCents: number, status: 'open' | 'paid', fencingToken: number): Promise<OrderBalance> {
+  async recordPayment(
+    orderId: string,
+    amountCents: number,
+    balanceCents: number,
+    status: 'open' | 'paid',
+    fencingToken: number,
+  ): Promise<OrderBalance> {
     const [row] = await this.db.query<OrderBalanceRow>(
       `with charged as (
          update order_balances set balance_cents = $2, status = $3, fencing_token = $4

@@ -1,6 +1,37 @@
-import { BadRequestException, Body, ConflictException, Controller, Get, NotFoundException, Param, Post, Put, Query } from '@nestjs/common';
-import { BloomFilterService, BloomGuard, CacheService, type BloomFilterInfo } from '../lib/index.js';
+import {
+  BadRequestException,
+  Body,
+  ConflictException,
+  Controller,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  Post,
+  Put,
+  Query,
+  UseInterceptors,
+} from '@nestjs/common';
+import {
+  BloomFilterService,
+  BloomGuard,
+  CacheInterceptor,
+  CacheService,
+  CacheTTL,
+  type BloomFilterInfo,
+  type CacheStats,
+} from '../lib/index.js';
 import { ProductsRepository, type Product } from './products.repository.js';
+
+/** The tags that POST /cache/invalidate may empty. */
+const INVALIDATABLE_TAGS: readonly string[] = ['product-lists'];
+
+/** Hits (L1 or Redis) over lookups (every lookup ends in a hit or a Redis miss), to 3 decimals; 0 before any lookup. */
+export function cacheHitRatio(stats: CacheStats): { hits: number; lookups: number; hitRatio: number } {
+  const hits = stats.l1.hits + stats.redis.hits;
+  const lookups = hits + stats.redis.misses;
+  return { hits, lookups, hitRatio: lookups === 0 ? 0 : Number((hits / lookups).toFixed(3)) };
+}
 
 /** A product catalog: a SQL database as the source of truth, read through the cache. */
 @Controller()
@@ -28,7 +59,13 @@ export class ProductsController {
   @Post('products')
   async create(@Body() body: { id?: unknown; name?: unknown; category?: unknown; priceCents?: unknown }) {
     const { id, name, category, priceCents } = body ?? {};
-    if (typeof id !== 'string' || !/^[\w-]{1,64}$/.test(id) || typeof name !== 'string' || typeof category !== 'string' || !Number.isSafeInteger(priceCents)) {
+    if (
+      typeof id !== 'string' ||
+      !/^[\w-]{1,64}$/.test(id) ||
+      typeof name !== 'string' ||
+      typeof category !== 'string' ||
+      !Number.isSafeInteger(priceCents)
+    ) {
       throw new BadRequestException('id (letters, digits, - and _), name, category and priceCents (whole cents) are required');
     }
     const created = await this.products.create({ id, name, category, priceCents: priceCents as number });
@@ -56,12 +93,37 @@ export class ProductsController {
     return product;
   }
 
+  /**
+   * `curl -i http://127.0.0.1:3000/catalog/summary`: the whole response cached by
+   * `CacheInterceptor` for 10 seconds, keyed by the URL (and the user, when there is one):
+   * `X-Cache: MISS`, then `HIT` without a query.
+   */
+  @Get('catalog/summary')
+  @UseInterceptors(CacheInterceptor)
+  @CacheTTL('10s')
+  summary(): Promise<{ category: string; products: number }[]> {
+    return this.products.summary();
+  }
+
+  /**
+   * `curl -X POST -H 'content-type: application/json' -d '{"tag":"product-lists"}' http://127.0.0.1:3000/cache/invalidate`:
+   * deletes every entry of a tag, a thousand at a time whatever its size, on every instance's L1
+   * too; answers how many went. A load that began before it does not store its (older) result.
+   * Only the tags listed in INVALIDATABLE_TAGS: an endpoint must not let any caller empty any tag.
+   */
+  @Post('cache/invalidate')
+  @HttpCode(200)
+  async invalidate(@Body() body: { tag?: unknown } | undefined): Promise<{ deleted: number }> {
+    const tag = body?.tag;
+    if (typeof tag !== 'string' || !INVALIDATABLE_TAGS.includes(tag))
+      throw new BadRequestException(`tag must be one of: ${INVALIDATABLE_TAGS.join(', ')}`);
+    return { deleted: await this.cache.invalidateTags([tag]) };
+  }
+
   /** Hit ratio and counters of the cache, and how many queries reached the database. */
   @Get('cache/stats')
   stats() {
     const stats = this.cache.stats();
-    const hits = stats.l1.hits + stats.redis.hits;
-    const lookups = hits + stats.redis.misses;
-    return { ...stats, hitRatio: lookups === 0 ? 0 : Number((hits / lookups).toFixed(3)), databaseQueries: this.products.queries };
+    return { ...stats, hitRatio: cacheHitRatio(stats).hitRatio, databaseQueries: this.products.queries };
   }
 }

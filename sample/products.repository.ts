@@ -31,7 +31,7 @@ export class ProductsRepository {
 
   /** Every product id, a thousand at a time (keyset pagination): the Bloom filter's prefill. */
   async *allIds(): AsyncIterable<string[]> {
-    for (let after = ''; ; ) {
+    for (let after = ''; ;) {
       this.queries++;
       const rows = await this.db.query<{ id: string }>('select id from products where id > $1 order by id limit 1000', [after]);
       if (rows.length === 0) return;
@@ -46,7 +46,12 @@ export class ProductsRepository {
    */
   @CacheEvict<[Product]>({ key: (product) => `product:${product.id}`, tags: ['product-lists'] })
   async create(product: Product): Promise<Product | null> {
-    const [row] = await this.db.query<ProductRow>('insert into products values ($1, $2, $3, $4) on conflict (id) do nothing returning *', [product.id, product.name, product.category, product.priceCents]);
+    const [row] = await this.db.query<ProductRow>('insert into products values ($1, $2, $3, $4) on conflict (id) do nothing returning *', [
+      product.id,
+      product.name,
+      product.category,
+      product.priceCents,
+    ]);
     if (!row) return null;
     await this.productIds.add(row.id);
     return toProduct(row);
@@ -69,6 +74,15 @@ export class ProductsRepository {
     this.queries++;
     const rows = await this.db.query<ProductRow>('select * from products where category = $1 order by id', [category]);
     return rows.map(toProduct);
+  }
+
+  /** Not cached here: how many products each category has (the route caches the whole response). */
+  async summary(): Promise<{ category: string; products: number }[]> {
+    this.queries++;
+    const rows = await this.db.query<{ category: string; products: string | number }>(
+      'select category, count(*) as products from products group by category order by category',
+    );
+    return rows.map((row) => ({ category: row.category, products: Number(row.products) }));
   }
 
   /** Not cached: products whose name contains `text` (case-insensitive; `%` and `_` match themselves), at most 20. */

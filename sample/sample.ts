@@ -2,14 +2,15 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { Logger, type INestApplication, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { RedisServer } from '../test/support/redis-server.js';
+import { RedisTestServer } from '../lib/testing/index.js';
+import { startFulfilmentService } from './fulfilment.microservice.js';
 import { AppModule } from './app.module.js';
 
 export interface RunningSample {
   app: INestApplication;
   url: string;
   /** The redis-server the sample started itself, when REDIS_URL was not given. */
-  ownRedis?: RedisServer;
+  ownRedis?: RedisTestServer;
   close(): Promise<void>;
 }
 
@@ -30,15 +31,20 @@ export async function startSample(
   let sessionSecret = options.sessionSecret;
   if (sessionSecret === undefined) {
     sessionSecret = randomBytes(32).toString('base64url');
-    if (options.logger !== false) logger.warn('SESSION_SECRET is not set: signing session cookies with a random secret, so they do not outlive this run; production must set it');
+    if (options.logger !== false)
+      logger.warn(
+        'SESSION_SECRET is not set: signing session cookies with a random secret, so they do not outlive this run; production must set it',
+      );
   }
   let redisUrl = options.redisUrl;
-  let ownRedis: RedisServer | undefined;
+  let ownRedis: RedisTestServer | undefined;
   if (!redisUrl) {
-    ownRedis = await RedisServer.start();
+    ownRedis = await RedisTestServer.start();
     redisUrl = ownRedis.url;
     if (options.logger !== false) logger.log(`REDIS_URL is not set: started redis-server at ${redisUrl}; it stops when the app stops`);
   }
+  // The fulfilment microservice, started on its own: the orders app emits `order.placed` to it.
+  const fulfilment = await startFulfilmentService(redisUrl, options.logger);
   const app = await NestFactory.create(AppModule.forRedis(redisUrl, options.databaseUrl, sessionSecret), { logger: options.logger });
   await app.listen(options.port ?? 3000, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -48,6 +54,7 @@ export async function startSample(
     ownRedis,
     async close() {
       await app.close();
+      await fulfilment.close();
       await ownRedis?.destroy();
     },
   };

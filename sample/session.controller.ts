@@ -1,20 +1,16 @@
-import {
-  BadRequestException,
-  Body,
-  Controller,
-  ForbiddenException,
-  Get,
-  HttpCode,
-  Post,
-  Req,
-  Res,
-  ServiceUnavailableException,
-  UnauthorizedException,
-  UseGuards,
-} from '@nestjs/common';
+import { Body, Controller, ForbiddenException, Get, HttpCode, Post, Req, Res, UnauthorizedException, UseGuards } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { CurrentSession, RateLimit, RateLimitGuard, SessionCookies, SessionGuard, SessionService, type Session, type SessionInfo } from '../lib/index.js';
-import { DEMO_PASSWORD, LOGIN_RATE_LIMIT } from './login.controller.js';
+import {
+  CurrentSession,
+  RateLimit,
+  RateLimitGuard,
+  SessionCookies,
+  SessionGuard,
+  SessionService,
+  type Session,
+  type SessionInfo,
+} from '../lib/index.js';
+import { credentialsOf, DEMO_PASSWORD, LOGIN_RATE_LIMIT } from './login.controller.js';
 
 /** What the sample keeps in a session. */
 export interface SessionData extends Record<string, unknown> {
@@ -77,10 +73,13 @@ export class SessionController {
    */
   @Post('visit')
   @HttpCode(200)
-  async visit(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<{ created: boolean; session: SessionView }> {
+  async visit(
+    @Req() request: Request,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<{ created: boolean; session: SessionView }> {
     const existing = await this.presented(request);
     if (existing) return { created: false, session: view(existing) };
-    const session = await available(() => this.sessions.create<SessionData>(null, { visitedAt: new Date().toISOString(), ...userAgentOf(request) }));
+    const session = await this.sessions.create<SessionData>(null, { visitedAt: new Date().toISOString(), ...userAgentOf(request) });
     this.cookies.issue(response, session);
     return { created: true, session: view(session) };
   }
@@ -104,25 +103,24 @@ export class SessionController {
     @Req() request: Request,
     @Res({ passthrough: true }) response: Response,
   ): Promise<SessionView> {
-    const { username, password } = body ?? {};
-    if (typeof username !== 'string' || username.trim() === '' || typeof password !== 'string') throw new BadRequestException('username and password are required');
+    const { username, password } = credentialsOf(body);
     if (password !== DEMO_PASSWORD) throw new UnauthorizedException('Wrong username or password');
-    const userId = username.trim().toLowerCase();
-    const loggedIn: SessionData = { username: username.trim(), loggedInAt: new Date().toISOString(), ...userAgentOf(request) };
+    const userId = username.toLowerCase();
+    const loggedIn: SessionData = { username, loggedInAt: new Date().toISOString(), ...userAgentOf(request) };
 
     const previous = await this.presented(request);
     let session: Session<SessionData> | null = null;
     if (previous?.userId === userId) {
-      session = await available(() => this.sessions.regenerate<SessionData>(previous.id));
+      session = await this.sessions.regenerate<SessionData>(previous.id);
       if (session) {
-        await available(() => this.sessions.update(session!.id, loggedIn));
+        await this.sessions.update(session.id, loggedIn);
         session = { ...session, data: { ...session.data, ...loggedIn } };
       }
     }
     if (!session) {
       const carried = previous?.userId === null ? previous.data : {};
-      session = await available(() => this.sessions.create<SessionData>(userId, { ...carried, ...loggedIn }));
-      if (previous) await available(() => this.sessions.destroy(previous.id));
+      session = await this.sessions.create<SessionData>(userId, { ...carried, ...loggedIn });
+      if (previous) await this.sessions.destroy(previous.id);
     }
     this.cookies.issue(response, session);
     return view(session);
@@ -141,7 +139,7 @@ export class SessionController {
   async list(@CurrentSession() session: Session<SessionData>): Promise<ListedSession[]> {
     const userId = requireUser(session);
     const current = session.handle;
-    const sessions = await available(() => this.sessions.listForUser<SessionData>(userId));
+    const sessions = await this.sessions.listForUser<SessionData>(userId);
     return sessions.sort((a, b) => a.createdAt - b.createdAt).map((listed) => listItem(listed, listed.handle === current));
   }
 
@@ -151,7 +149,7 @@ export class SessionController {
   @UseGuards(SessionGuard)
   async logoutOthers(@CurrentSession() session: Session<SessionData>): Promise<{ ended: number }> {
     const userId = requireUser(session);
-    return { ended: await available(() => this.sessions.destroyAllForUser(userId, { except: session.id })) };
+    return { ended: await this.sessions.destroyAllForUser(userId, { except: session.id }) };
   }
 
   /** Ends the session of the request, if any, and clears the cookie (so a stale cookie can always be dropped). */
@@ -159,7 +157,7 @@ export class SessionController {
   @HttpCode(200)
   async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<{ loggedOut: boolean }> {
     const presented = this.cookies.read(request);
-    const loggedOut = presented ? await available(() => this.sessions.destroy(presented.id)) : false;
+    const loggedOut = presented ? await this.sessions.destroy(presented.id) : false;
     this.cookies.clear(response);
     return { loggedOut };
   }
@@ -167,16 +165,7 @@ export class SessionController {
   /** The live session the request's cookie names, or null. */
   private async presented(request: Request): Promise<Session<SessionData> | null> {
     const presented = this.cookies.read(request);
-    return presented ? available(() => this.sessions.get<SessionData>(presented.id)) : null;
-  }
-}
-
-/** Runs a session call; Redis failing answers 503 (as `SessionGuard` does), not 500. */
-async function available<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw new ServiceUnavailableException('Sessions are unavailable', { cause: error });
+    return presented ? this.sessions.get<SessionData>(presented.id) : null;
   }
 }
 
@@ -185,14 +174,19 @@ function requireUser(session: Session): string {
   return session.userId;
 }
 
-
 function userAgentOf(request: Request): Pick<SessionData, 'userAgent'> {
   const userAgent = request.headers['user-agent'];
   return userAgent ? { userAgent: userAgent.slice(0, 200) } : {};
 }
 
 function view(session: Session<SessionData>): SessionView {
-  return { userId: session.userId, data: session.data, createdAt: iso(session.createdAt), lastSeenAt: iso(session.lastSeenAt), expiresAt: iso(session.expiresAt) };
+  return {
+    userId: session.userId,
+    data: session.data,
+    createdAt: iso(session.createdAt),
+    lastSeenAt: iso(session.lastSeenAt),
+    expiresAt: iso(session.expiresAt),
+  };
 }
 
 function listItem(session: SessionInfo<SessionData>, current: boolean): ListedSession {
