@@ -2,6 +2,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions, type SentinelAd
 import { deliverAtMostOnce } from './cluster-delivery.js';
 import { enforceCommandTimeout } from './command-timeout.js';
 import { isCluster, type RedisClient } from './redis-client.js';
+import { batchWrites } from './write-batching.js';
 import type { ClientConnectionOptions, RedisConnectionOptions, ResolvedCoreOptions } from './core.options.js';
 
 /** How a connection is used: `mode` for health and docs, `owned` when the module must close it. */
@@ -25,6 +26,7 @@ export function createConnection(name: string, connection: RedisConnectionOption
   // A `commandTimeout` given in the ioredis options themselves is left to ioredis.
   const own = isCluster(created.client) ? created.client.options.redisOptions?.commandTimeout : created.client.options.commandTimeout;
   if (own === undefined) enforceCommandTimeout(created.client, options.commandTimeoutMs);
+  batchWrites(created.client);
   return created;
 }
 
