@@ -18,6 +18,19 @@ export function serializeForKeyv(data: unknown): string {
   return needsKeyvEscapes(data) ? serializeEscaped(data, true) : JSON.stringify(data);
 }
 
+/**
+ * What {@link serializeForKeyv} makes of `{ value, expires }`, built around `json`, the JSON text
+ * of `value` as `JSON.stringify` wrote it, without parsing it; undefined when Keyv's text could
+ * differ from JSON's: when a string in it may start with ':' (a string opens after ':', '[' or ',',
+ * or the text is one). Keys that end with ':' also match, which only sends them the long way.
+ * @example
+ * keyvTextAround('{"a":1}', 1_700_000_000_000); // '{"value":{"a":1},"expires":1700000000000}'
+ */
+export function keyvTextAround(json: string, expires: number | undefined): string | undefined {
+  if (json.startsWith('":') || json.includes(':":') || json.includes('[":') || json.includes(',":')) return undefined;
+  return expires === undefined ? `{"value":${json}}` : `{"value":${json},"expires":${expires}}`;
+}
+
 /** Keyv's own algorithm (@keyv/serialize), for values that hold what it escapes. */
 function serializeEscaped(data: unknown, escapeColonStrings: boolean): string {
   if (data === undefined || data === null) return 'null';

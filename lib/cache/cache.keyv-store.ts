@@ -4,7 +4,7 @@ import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { mapBounded } from '../core/bounded.js';
 import { knownRecord, toBoolean } from '../core/validation.js';
 import { BULK_CHUNK } from './cache.bulk-delete.js';
-import { isKeyvEnvelope, parseKeyvEnvelope, serializeForKeyv, type KeyvEnvelope } from './cache.keyv-format.js';
+import { isKeyvEnvelope, keyvTextAround, parseKeyvEnvelope, serializeForKeyv, type KeyvEnvelope } from './cache.keyv-format.js';
 import { CacheService, escapeCachePattern, type CachedEntry, type CacheEntryOptions } from './cache.service.js';
 
 /** How many entries `getMany`, `hasMany` and the iterator read at once. */
@@ -75,7 +75,7 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
 
   /** The entry as Keyv reads it, or undefined on a miss. */
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    const entry = await this.cache.getEntry(key, { l1: this.l1 });
+    const entry = await this.cache.storedEntry(key, this.l1);
     return entry === undefined ? undefined : (this.toKeyv(entry) as StoredData<Value> | undefined);
   }
 
@@ -144,11 +144,19 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     return isKeyvEnvelope(data) ? data.value : data;
   }
 
-  /** What Keyv gets for an entry: the text it stored, or an envelope of the value, serialized unless `serialize: false`. */
-  private toKeyv({ value, freshUntil }: CachedEntry): string | KeyvEnvelope | undefined {
+  /**
+   * What Keyv gets for an entry: the text it stored, or an envelope of the value, serialized unless
+   * `serialize: false` (around the stored JSON text where it can be, without serializing again).
+   */
+  private toKeyv({ value, freshUntil, json }: CachedEntry & { json?: string }): string | KeyvEnvelope | undefined {
     const text = keyvTextOf(value);
     if (text !== undefined) return text;
-    const envelope: KeyvEnvelope = freshUntil === Infinity ? { value } : { value, expires: freshUntil };
+    const expires = freshUntil === Infinity ? undefined : freshUntil;
+    if (this.serialize && json !== undefined) {
+      const around = keyvTextAround(json, expires);
+      if (around !== undefined) return around;
+    }
+    const envelope: KeyvEnvelope = expires === undefined ? { value } : { value, expires };
     return this.serialize ? serializeForKeyv(envelope) : envelope;
   }
 }

@@ -1,5 +1,5 @@
 import type { BloomFilterService } from '../bloom/bloom.service.js';
-import type { RedisCodec } from '../core/codec.js';
+import { JsonCodec, type RedisCodec } from '../core/codec.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { isStoreFailure } from '../core/store-failure.js';
 import { UNREADABLE, type CacheEntries } from './cache.entries.js';
@@ -45,6 +45,15 @@ export class CacheReads {
    * one) or while Redis cannot be reached. Only L1 hits and misses are counted.
    */
   async entry(key: string, l1: boolean | undefined): Promise<CachedEntry | undefined> {
+    const found = await this.stored(key, l1);
+    return found && { value: found.value, freshUntil: found.freshUntil };
+  }
+
+  /**
+   * As {@link entry}, with the JSON text the value was decoded from when it was read from Redis and
+   * the codec is a {@link JsonCodec} that wrote it untagged (`json`): text that can be passed on as it is.
+   */
+  async stored(key: string, l1: boolean | undefined): Promise<(CachedEntry & { json?: string }) | undefined> {
     const valueKey = this.keys.value(key);
     const useL1 = this.l1.uses(l1);
     const local = useL1 ? this.l1.get(valueKey) : undefined;
@@ -62,7 +71,8 @@ export class CacheReads {
     const value = entry ? this.entries.decodeOrDrop(valueKey, entry.encoded) : UNREADABLE;
     if (!entry || value === UNREADABLE) return undefined;
     if (useL1) this.l1.remember(valueKey, value, entry.encoded, entry.freshUntil, epoch);
-    return { value, freshUntil: entry.freshUntil };
+    const json = this.codec instanceof JsonCodec ? this.codec.plainJsonText(entry.encoded) : undefined;
+    return { value, freshUntil: entry.freshUntil, json };
   }
 
   /** The value of `key`, or `{ value, status }` when `withStatus`. */

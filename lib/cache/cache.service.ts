@@ -150,6 +150,11 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
     return (await this.reads.entry(key, options.l1)) as CachedEntry<T> | undefined;
   }
 
+  /** @internal As `getEntry`, with the stored JSON text of a value read from Redis (for `RedisKeyvStore`). */
+  storedEntry(key: string, l1: boolean | undefined): Promise<(CachedEntry & { json?: string }) | undefined> {
+    return this.reads.stored(key, l1);
+  }
+
   /**
    * Writes a value. In-flight loaders of the key will not overwrite it, and other instances drop
    * their L1 copy.

@@ -73,6 +73,14 @@ export class JsonCodec implements RedisCodec {
     return tagged ? TAGGED_PREFIX + text : text;
   }
 
+  /**
+   * `encoded` itself when it is the JSON text of a plain value (written without tags, so it
+   * decodes with a bare `JSON.parse`), else undefined: for callers that can pass such text on as it is.
+   */
+  plainJsonText(encoded: string | Buffer): string | undefined {
+    return typeof encoded === 'string' && encoded.charCodeAt(0) !== TAGGED_PREFIX.charCodeAt(0) ? encoded : undefined;
+  }
+
   decode<T = unknown>(raw: string | Buffer, key?: string): T {
     const text = typeof raw === 'string' ? raw : raw.toString('utf8');
     try {

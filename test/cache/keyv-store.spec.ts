@@ -71,6 +71,38 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
   const redisKey = (key: string) => `${app.get(RedisKeys).prefix}{c:${encodeCacheKey(key)}}`;
   const keyvOver = (options: Omit<KeyvOptions, 'store'> = {}, store = new RedisKeyvStore(cache)) => new Keyv(store, options);
 
+  it("hands Keyv, for every value, the text Keyv's own serializer writes of it (built around the stored JSON where it can be)", async () => {
+    const serializer = new Keyv();
+    const store = new RedisKeyvStore(cache);
+    const values: unknown[] = [
+      'plain',
+      ':starts with a colon',
+      '',
+      0,
+      -1.5,
+      true,
+      null,
+      [1, 'two', null, { three: 3 }],
+      [':first'],
+      ['a', ':later'],
+      { a: ':value' },
+      { 'key:': 1 },
+      { 'key:': ':both' },
+      { nested: { deep: ['x', ':y'] } },
+      { date: new Date(0) },
+      { ['__proto__']: 'own property' },
+      { text: 'x'.repeat(1_000), quote: 'say ":" then' },
+    ];
+    for (const [at, value] of values.entries()) {
+      for (const ttl of [Infinity, 60_000]) {
+        await cache.set(`text:${at}`, value, { ttl, jitter: 0 });
+        const entry = (await cache.getEntry(`text:${at}`))!;
+        const expires = entry.freshUntil === Infinity ? undefined : entry.freshUntil;
+        expect(await store.get(`text:${at}`)).toBe(await serializer.serialize!({ value: entry.value, expires }));
+      }
+    }
+  });
+
   it('is the module’s injectable, and shares its key space with CacheService both ways', async () => {
     expect(app.get(RedisKeyvStore)).toBeInstanceOf(RedisKeyvStore);
     const keyv = keyvOver({ namespace: 'shared' });
