@@ -17,8 +17,12 @@ describe('RedisInsightsService on a Cluster with replicas', () => {
     const seeder = new Cluster(servers.nodes);
     for (let i = 0; i < 30; i++) await seeder.set(`seed:${i}`, 'x');
     seeder.disconnect();
-    const listed = async () => (await command(servers.servers[0].port, 'CLUSTER SLOTS')).split('127.0.0.1').length - 1;
-    await waitFor(async () => (await listed()) === 6, 'CLUSTER SLOTS to list the replicas');
+    // ioredis reads CLUSTER SLOTS from one node at startup (and not again unless redirected): wait
+    // until every node lists all six, whichever it asks.
+    const listed = async (port: number) => (await command(port, 'CLUSTER SLOTS')).split('127.0.0.1').length - 1;
+    const everyNodeListsSix = async () =>
+      (await Promise.all(servers.servers.map(({ port }) => listed(port)))).every((count) => count === 6);
+    await waitFor(everyNodeListsSix, 'CLUSTER SLOTS of every node to list the replicas');
     app = await startContext({ connection: { cluster: { nodes: servers.nodes } } });
     insights = app.get(RedisInsightsService);
     // ioredis connects to the replicas it learns of in the background.
