@@ -44,16 +44,19 @@ export class CacheReads {
    * The entry of `key` from L1 or one GET, stale or not: undefined on a miss (an unreadable entry is
    * one) or while Redis cannot be reached. Only L1 hits and misses are counted.
    */
-  async entry(key: string, l1: boolean | undefined): Promise<CachedEntry | undefined> {
-    const found = await this.stored(key, l1);
-    return found && { value: found.value, freshUntil: found.freshUntil };
+  entry(key: string, l1: boolean | undefined): Promise<CachedEntry | undefined> {
+    return this.read(key, l1, false);
   }
 
   /**
    * As {@link entry}, with the JSON text the value was decoded from when it was read from Redis and
    * the codec is a {@link JsonCodec} that wrote it untagged (`json`): text that can be passed on as it is.
    */
-  async stored(key: string, l1: boolean | undefined): Promise<(CachedEntry & { json?: string }) | undefined> {
+  stored(key: string, l1: boolean | undefined): Promise<(CachedEntry & { json?: string }) | undefined> {
+    return this.read(key, l1, true);
+  }
+
+  private async read(key: string, l1: boolean | undefined, withJson: boolean): Promise<(CachedEntry & { json?: string }) | undefined> {
     const valueKey = this.keys.value(key);
     const useL1 = this.l1.uses(l1);
     const local = useL1 ? this.l1.get(valueKey) : undefined;
@@ -71,8 +74,8 @@ export class CacheReads {
     const value = entry ? this.entries.decodeOrDrop(valueKey, entry.encoded) : UNREADABLE;
     if (!entry || value === UNREADABLE) return undefined;
     if (useL1) this.l1.remember(valueKey, value, entry.encoded, entry.freshUntil, epoch);
-    const json = this.codec instanceof JsonCodec ? this.codec.plainJsonText(entry.encoded) : undefined;
-    return { value, freshUntil: entry.freshUntil, json };
+    if (!withJson || !(this.codec instanceof JsonCodec)) return { value, freshUntil: entry.freshUntil };
+    return { value, freshUntil: entry.freshUntil, json: this.codec.plainJsonText(entry.encoded) };
   }
 
   /** The value of `key`, or `{ value, status }` when `withStatus`. */
