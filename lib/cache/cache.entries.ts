@@ -1,4 +1,4 @@
-import type { RedisCodec } from '../core/codec.js';
+import { JsonCodec, type RedisCodec } from '../core/codec.js';
 import { toMilliseconds, toPositiveMilliseconds } from '../core/duration.js';
 import { mapBounded } from '../core/bounded.js';
 import type { RedisClient } from '../core/redis-client.js';
@@ -172,8 +172,12 @@ export class CacheEntries {
     }
   }
 
-  /** Encodes a value into what Redis stores, with its (jittered) lifetimes. */
-  prepare(valueKey: string, value: unknown, options: CacheEntryOptions): PreparedEntry {
+  /**
+   * Encodes a value into what Redis stores, with its (jittered) lifetimes. `json`, when given, is
+   * the value's JSON text as `JSON.stringify` wrote it, the value being what `JSON.parse` made of
+   * it: the default codec stores it without writing it again.
+   */
+  prepare(valueKey: string, value: unknown, options: CacheEntryOptions, json?: string): PreparedEntry {
     const isNull = value === null || value === undefined;
     const ttlOption = isNull
       ? (options.nullTtl ?? this.settings.nullTtlMs)
@@ -187,7 +191,10 @@ export class CacheEntries {
       ? 0
       : toMilliseconds(options.staleWhileRevalidate ?? this.settings.staleWhileRevalidateMs, 'staleWhileRevalidate');
     const freshUntil = Date.now() + ttlMs;
-    const encoded = this.codec.encode(value, valueKey);
+    const encoded =
+      json !== undefined && this.codec instanceof JsonCodec
+        ? this.codec.encodeParsedJson(value, json, valueKey)
+        : this.codec.encode(value, valueKey);
     return { payload: packEntry(freshUntil, encoded), pxMs: ttlMs + staleMs, freshUntil, encoded };
   }
 }

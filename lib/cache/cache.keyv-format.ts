@@ -28,6 +28,11 @@ export function serializeForKeyv(data: unknown): string {
  */
 export function keyvTextAround(json: string, expires: number | undefined): string | undefined {
   if (json.startsWith('":') || json.includes(':":') || json.includes('[":') || json.includes(',":')) return undefined;
+  return envelopeText(json, expires);
+}
+
+/** JSON's text of `{ value, expires }`, given the value's. */
+function envelopeText(json: string, expires: number | undefined): string {
   return expires === undefined ? `{"value":${json}}` : `{"value":${json},"expires":${expires}}`;
 }
 
@@ -63,20 +68,33 @@ function needsKeyvEscapes(data: unknown): boolean {
   return false;
 }
 
+/** An envelope Keyv wrote, and its value's JSON text when Keyv's text holds it as `JSON.stringify` writes it. */
+export interface ParsedKeyvEnvelope extends KeyvEnvelope {
+  json?: string;
+}
+
 /**
  * The envelope in `text` when it is exactly what Keyv's default `serialize` makes of one, so that
  * storing its value and serializing it again gives `text` back (the `expires` aside); undefined
  * for anything else: another serializer's output (JSONbig's big integers, compression), a value
- * that JSON would not bring back (`-0`), or not an envelope at all.
+ * that JSON would not bring back (`-0`), or not an envelope at all. Without Keyv's escapes, the
+ * value's JSON text comes with it (`json`), written once to check the text and then stored as it is.
+ * @example
+ * parseKeyvEnvelope('{"value":{"a":1},"expires":1700000000000}'); // { value: { a: 1 }, expires: 1700000000000, json: '{"a":1}' }
  */
-export function parseKeyvEnvelope(text: string): KeyvEnvelope | undefined {
-  let parsed: unknown;
+export function parseKeyvEnvelope(text: string): ParsedKeyvEnvelope | undefined {
   try {
-    parsed = JSON.parse(text);
+    const parsed: unknown = JSON.parse(text);
     if (!isKeyvEnvelope(parsed)) return undefined;
-    // Strings that start with ':' are Keyv's escapes (a Buffer, or a ':' more): revive them.
-    if (needsKeyvEscapes(parsed)) parsed = JSON.parse(text, reviveKeyvString) as KeyvEnvelope;
-    return serializeForKeyv(parsed) === text ? (parsed as KeyvEnvelope) : undefined;
+    if (needsKeyvEscapes(parsed)) {
+      // Strings that start with ':' are Keyv's escapes (a Buffer, or a ':' more): revive them.
+      const revived = JSON.parse(text, reviveKeyvString) as KeyvEnvelope;
+      return serializeForKeyv(revived) === text ? revived : undefined;
+    }
+    const json = JSON.stringify(parsed.value) as string | undefined;
+    if (json !== undefined && text === envelopeText(json, parsed.expires)) return { ...parsed, json };
+    // Still Keyv's text when its fields come in another order.
+    return JSON.stringify(parsed) === text ? parsed : undefined;
   } catch {
     return undefined;
   }

@@ -85,11 +85,16 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
 
   /** Writes what Keyv hands over, for `ttl` milliseconds (none or 0: for ever). */
   async set(key: string, data: unknown, ttl?: number): Promise<void> {
-    await this.cache.set(key, this.fromKeyv(data), this.entryOptions(ttl));
+    const { value, json } = this.fromKeyv(data);
+    const options = this.entryOptions(ttl);
+    // Keyv's text held the value as JSON writes it: that text is stored, not written again.
+    await (json === undefined ? this.cache.set(key, value, options) : this.cache.setParsedJson(key, value, json, options));
   }
 
   async setMany(entries: Array<{ key: string; value: unknown; ttl?: number }>): Promise<void> {
-    await this.cache.warm(entries.map(({ key, value, ttl }) => ({ key, value: this.fromKeyv(value), options: this.entryOptions(ttl) })));
+    await this.cache.warm(
+      entries.map(({ key, value, ttl }) => ({ key, value: this.fromKeyv(value).value, options: this.entryOptions(ttl) })),
+    );
   }
 
   /** Whether the entry exists and is fresh. */
@@ -135,13 +140,16 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     return { ttl: lifetime, nullTtl: lifetime, jitter: 0, l1: this.l1 };
   }
 
-  /** What goes into the cache for what Keyv hands over: the value of an envelope, else Keyv's data as it came. */
-  private fromKeyv(data: unknown): unknown {
+  /**
+   * What goes into the cache for what Keyv hands over: the value of an envelope (with its JSON
+   * text, see `parseKeyvEnvelope`), else Keyv's data as it came.
+   */
+  private fromKeyv(data: unknown): { value: unknown; json?: string } {
     if (typeof data === 'string') {
       const envelope = parseKeyvEnvelope(data);
-      return envelope === undefined ? { [KEYV_TEXT]: data } : envelope.value;
+      return envelope === undefined ? { value: { [KEYV_TEXT]: data } } : envelope;
     }
-    return isKeyvEnvelope(data) ? data.value : data;
+    return { value: isKeyvEnvelope(data) ? data.value : data };
   }
 
   /**

@@ -161,10 +161,22 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
    * @example
    * await this.cache.set(`user:${user.id}`, user, { ttl: '10m', tags: [`org:${user.orgId}`] });
    */
-  async set<T>(key: string, value: T, options: CacheEntryOptions<T> = {}): Promise<void> {
+  set<T>(key: string, value: T, options: CacheEntryOptions<T> = {}): Promise<void> {
+    return this.write(key, value, options);
+  }
+
+  /**
+   * @internal As `set`, for a value `JSON.parse` made of `json`, its JSON text as `JSON.stringify`
+   * writes it (for `RedisKeyvStore`): the default codec stores that text without writing it again.
+   */
+  setParsedJson(key: string, value: unknown, json: string, options: CacheEntryOptions): Promise<void> {
+    return this.write(key, value, options, json);
+  }
+
+  private async write<T>(key: string, value: T, options: CacheEntryOptions<T>, json?: string): Promise<void> {
     const keys = this.keys.entry(this.keys.value(key));
     const entryOptions = options as CacheEntryOptions;
-    const entry = this.entries.prepare(keys.value, value, entryOptions);
+    const entry = this.entries.prepare(keys.value, value, entryOptions, json);
     try {
       // Tagged before the write, so a tag invalidation cannot miss the new entry.
       await this.invalidation.tag(keys.value, value, entryOptions, entry.pxMs);

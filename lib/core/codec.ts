@@ -81,6 +81,15 @@ export class JsonCodec implements RedisCodec {
     return typeof encoded === 'string' && encoded.charCodeAt(0) !== TAGGED_PREFIX.charCodeAt(0) ? encoded : undefined;
   }
 
+  /**
+   * What {@link encode} makes of `value` when `json` is its JSON text as `JSON.stringify` wrote it
+   * and `value` came from `JSON.parse` (plain JSON data): `json` itself, without writing it again,
+   * unless it may hold the tag property (then the value is encoded, and escaped, as usual).
+   */
+  encodeParsedJson(value: unknown, json: string, key?: string): string {
+    return json.includes(`"${TAG}"`) ? this.encode(value, key) : json;
+  }
+
   decode<T = unknown>(raw: string | Buffer, key?: string): T {
     const text = typeof raw === 'string' ? raw : raw.toString('utf8');
     try {

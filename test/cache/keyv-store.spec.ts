@@ -3,6 +3,7 @@ import Keyv, { type KeyvOptions } from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheService, RedisConnections, RedisKeys, RedisKeyvStore } from '../../lib/index.js';
 import { encodeCacheKey } from '../../lib/cache/cache-key.js';
+import { unpackEntry } from '../../lib/cache/cache.entry.js';
 import { parseKeyvEnvelope, serializeForKeyv } from '../../lib/cache/cache.keyv-format.js';
 import { scanKeys } from '../support/scan.js';
 import { SLOW_BULK_OPERATIONS, startContext, topologies } from '../support/testing-app.js';
@@ -46,6 +47,11 @@ describe("Keyv's default serialization, as the store reads and writes it", () =>
     expect(parseKeyvEnvelope(text)).toEqual({ value: { buffer: Buffer.from('hi'), colon: ':c' }, expires: 5 });
     expect(parseKeyvEnvelope(await keyv.serialize!({ value: undefined, expires: undefined }))).toEqual({});
     // JSONbig's integers beyond 2^53, another serializer's spacing, -0, not an envelope, not JSON.
+    // Without Keyv's escapes, the value's JSON text comes along, to be stored as it is.
+    expect(parseKeyvEnvelope('{"value":{"a":[1,"b"]},"expires":5}')).toEqual({ value: { a: [1, 'b'] }, expires: 5, json: '{"a":[1,"b"]}' });
+    expect(parseKeyvEnvelope('{"value":"x"}')).toEqual({ value: 'x', json: '"x"' });
+    // Fields in another order: still Keyv's text, read without the value's text.
+    expect(parseKeyvEnvelope('{"expires":5,"value":1}')).toEqual({ expires: 5, value: 1 });
     for (const other of [
       '{"value":9223372036854775807}',
       '{ "value": 1 }',
@@ -100,6 +106,33 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
         const expires = entry.freshUntil === Infinity ? undefined : entry.freshUntil;
         expect(await store.get(`text:${at}`)).toBe(await serializer.serialize!({ value: entry.value, expires }));
       }
+    }
+  });
+
+  it('stores what Keyv writes exactly as CacheService.set stores the same value, and reads it back equal', async () => {
+    const keyv = keyvOver({ namespace: 'bytes' });
+    let deep: unknown = 'bottom';
+    for (let level = 0; level < 70; level++) deep = { level, deep };
+    const values: unknown[] = [
+      { name: 'Ada', tags: ['a', 'b'], n: 0.1, big: 1e21, none: null },
+      // The default codec's tag property is escaped, however the value came.
+      { $nrp: 'Date', v: 0 },
+      [{ nested: { $nrp: 'x' } }],
+      deep,
+      { ['__proto__']: 'own property' },
+      'line\u2028separator, emoji 🎉, lone \ud800 escaped',
+      ':colon',
+      { buffer: Buffer.from('hi') },
+    ];
+    for (const [at, value] of values.entries()) {
+      await keyv.set(`keyv:${at}`, value, 60_000);
+      const fromKeyv = unpackEntry((await redis().get(redisKey(`bytes:keyv:${at}`)))!)!;
+      // The same value as Keyv's JSON reads it back, written by the cache.
+      const expected = await keyv.get(`keyv:${at}`);
+      await cache.set(`bytes:cache:${at}`, expected, { ttl: 60_000, jitter: 0 });
+      const fromCache = unpackEntry((await redis().get(redisKey(`bytes:cache:${at}`)))!)!;
+      expect(fromKeyv.encoded).toEqual(fromCache.encoded);
+      expect(await cache.get(`bytes:keyv:${at}`)).toEqual(expected);
     }
   });
 
