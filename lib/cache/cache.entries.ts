@@ -168,7 +168,7 @@ export class CacheEntries {
     } finally {
       this.l1.delete(valueKeys);
       // Sent, not awaited, as after a write (see CacheService.set).
-      if (announce) void this.bus.publish({ keys: [...valueKeys] });
+      if (announce) void this.bus.announce(valueKeys);
     }
   }
 

@@ -1,6 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CacheService } from '../../lib/index.js';
+import { CacheService, PubSubService } from '../../lib/index.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 import { WorkerProcess } from '../support/worker-process.js';
 
@@ -87,6 +87,48 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
     await expect.poll(() => b.get('shared', { l1: true })).toBe('v2');
     await a.delete('shared');
     await expect.poll(() => b.get('shared', { l1: true })).toBeUndefined();
+  });
+
+  it('announces the keys of writes that finish together in one message, at most 1000 keys to one, and every instance drops them all', async () => {
+    const [a, b, c] = instances.map((app) => app.get(CacheService));
+    const heard: string[][] = [];
+    const listening = instances[2]
+      .get(PubSubService)
+      .subscribe<{ keys?: string[] }>('cache:invalidate')
+      .subscribe(({ keys }) => {
+        if (keys?.some((key) => key.includes('batched-'))) heard.push(keys);
+      });
+    try {
+      await instances[2].get(PubSubService).whenSubscribed('cache:invalidate');
+      const names = Array.from({ length: 200 }, (_, i) => `batched-${i}`);
+      await Promise.all(names.map((name) => a.set(name, 'v1', { l1: true })));
+      // B and C keep every entry in L1 once they hear invalidations.
+      for (const cache of [b, c])
+        await expect
+          .poll(async () => {
+            const hits = cache.stats().l1.hits;
+            const values = await Promise.all(names.map((name) => cache.get(name, { l1: true })));
+            return values.every((value) => value === 'v1') ? cache.stats().l1.hits - hits : -1;
+          })
+          .toBe(names.length);
+      heard.length = 0;
+      await Promise.all(names.map((name) => a.set(name, 'v2', { l1: true })));
+      await expect.poll(() => new Set(heard.flat()).size).toBe(names.length);
+      // 200 writes issued together finish in a few socket reads: far fewer messages than writes.
+      console.log(`[batched] ${heard.length} messages for ${names.length} writes`);
+      expect(heard.length).toBeLessThan(names.length);
+      for (const cache of [b, c])
+        await expect.poll(() => Promise.all(names.map((name) => cache.get(name, { l1: true })))).toEqual(names.map(() => 'v2'));
+
+      // One delete of 1,500 entries: two messages, of 1,000 and 500 keys.
+      heard.length = 0;
+      const many = Array.from({ length: 1_500 }, (_, i) => `batched-many-${i}`);
+      await a.delete(...many);
+      await expect.poll(() => heard.map((keys) => keys.length)).toEqual([1_000, 500]);
+      expect(new Set(heard.flat()).size).toBe(1_500);
+    } finally {
+      listening.unsubscribe();
+    }
   });
 
   it("a tag invalidation on one instance keeps another instance's in-flight load from storing", async () => {
