@@ -40,7 +40,7 @@ const FORGET_AFTER_HEARTBEATS = 10;
 const STARTUP_GRACE_HEARTBEATS = 3;
 /** How many of its own messages an instance remembers the sending time of, waiting for their echo. */
 const MAX_UNECHOED = 1_000;
-/** Keys announced in one tick beyond this many start another message. */
+/** Keys announced together beyond this many start another message. */
 const MAX_KEYS_PER_MESSAGE = 1_000;
 
 /** Invalidation over pub/sub: at most once, so a reconnect of the subscriber counts as a gap. */
@@ -95,7 +95,7 @@ export class CacheInvalidationBus implements L1Invalidations {
   private readonly sentAt = new Map<number, number>();
   private heartbeat: NodeJS.Timeout | undefined;
   private listeningSince = 0;
-  /** The keys announced in this tick, not sent yet, and when their message will have been sent. */
+  /** The keys announced since the last message left, and when their message will have left. */
   private announcing: { keys: string[]; sent: Promise<void> } | undefined;
 
   constructor(

@@ -143,7 +143,7 @@ export interface CoreModuleOptions {
   /**
    * ioredis's `enableAutoPipelining` on the connections the module creates: commands issued in the
    * same tick of the event loop are sent as one pipeline, a turn of the event loop later. The module
-   * already writes the commands of a tick together (at most 16 to a write), which measured faster
+   * already writes the commands of a turn together (at most 16 to a write), which measured faster
    * (the bench: autoPipelining at 0.48x of the default with 64 callers). Subscriber and blocking
    * connections, dedicated transaction connections and clients passed in with `{ client }` are
    * left as they are.
