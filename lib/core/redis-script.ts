@@ -46,7 +46,7 @@ export class RedisScript {
    * Loads a `.lua` file, usually `new URL('./name.lua', import.meta.url)`, after the `preludes`
    * (files of local functions that several scripts share), in the order given.
    * @example
-   * const touch = RedisScript.fromFile(new URL('./session-touch.lua', import.meta.url), new URL('./session-meta.lua', import.meta.url));
+   * const read = RedisScript.fromFile(new URL('./session-read.lua', import.meta.url), new URL('./session-meta.lua', import.meta.url));
    */
   static fromFile(url: URL, ...preludes: URL[]): RedisScript {
     const path = fileURLToPath(url);

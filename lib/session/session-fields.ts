@@ -19,7 +19,7 @@ export type SessionData = Record<string, unknown>;
 
 /**
  * A session from its hash as a flat list of names and values (HGETALL's own reply), with its meta
- * fields beside; null when it has no meta fields (no session). `decodeData` decodes one data
+ * fields beside; null when it has no meta fields (no session). A later `m` replaces an earlier one. `decodeData` decodes one data
  * field's value.
  */
 export function parseSessionHash<D extends SessionData>(

@@ -51,3 +51,13 @@ local function writeMeta(key, meta, now)
   if meta.unpacked then redis.call('HDEL', key, 'c', 'l', 'i', 'a', 'e', 'o', 'u') end
   redis.call('PEXPIRE', key, deadlineOf(meta) - now)
 end
+
+-- Slides the idle timeout for a read when it is due: at least `interval` ms (the touch interval)
+-- after the last recorded use, or half the idle timeout for a session whose idle timeout is
+-- shorter than twice that. Returns whether it slid.
+local function slideWhenDue(key, meta, now, interval)
+  if now - meta.l < math.min(interval, math.floor(meta.i / 2)) then return false end
+  meta.l = now
+  writeMeta(key, meta, now)
+  return true
+end

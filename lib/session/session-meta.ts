@@ -62,7 +62,7 @@ export function metaOfFields([created, seen, idle, absolute, cap, origin, user]:
 }
 
 /** When the session ends, its absolute deadline aside: min(createdAt + absoluteTtl, cap). */
-export function fixedDeadlineOf(meta: SessionMeta): number {
+function fixedDeadlineOf(meta: SessionMeta): number {
   return Math.min(meta.createdAt + meta.absoluteTtlMs, meta.cap);
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { JsonCodec, type RedisCodec } from '../core/codec.js';
 import type { RedisKeys } from '../core/keys.js';
 import type { CountedMetric } from '../core/metrics.js';
@@ -12,20 +13,15 @@ import { DATA, parseSessionHash, STORE_ORIGIN, STORED_FIELD, type SessionData } 
 import { slotTag } from './session-slots.js';
 import type { SessionEvent, SessionInfo } from './session.options.js';
 import type { ResolvedSessionOptions } from './session.options-validator.js';
-import {
-  deadlineOf,
-  fixedDeadlineOf,
-  META_FIELD,
-  metaOfFields,
-  sessionScript,
-  UNPACKED_FIELDS,
-  unpackMeta,
-  type SessionMeta,
-} from './session-meta.js';
+import { META_FIELD, sessionScript, unpackMeta, type SessionMeta } from './session-meta.js';
 
-const touchScript = sessionScript('session-touch.lua');
+const readScript = sessionScript('session-read.lua');
+const readStoredScript = sessionScript('session-read-stored.lua');
 const destroyScript = sessionScript('session-destroy.lua');
 const indexScript = sessionScript('session-index.lua');
+
+/** How many sessions' next slide of the idle timeout each instance remembers (see `SessionRecords.read`). */
+const REMEMBERED_SLIDES = 10_000;
 
 export type SessionFields = Readonly<Record<string, string>>;
 
@@ -41,6 +37,8 @@ export class SessionRecords {
   private readonly codecIsJson: boolean;
   /** Redis's clock minus this host's, from the last script reply that told the time (undefined before the first). */
   private clockOffsetMs?: number;
+  /** When the idle timeout of each session read lately is next due to slide (Redis's clock, ms), by handle. */
+  private readonly nextSlides = new LRUCache<string, number>({ max: REMEMBERED_SLIDES });
 
   constructor(
     readonly redis: RedisClient,
@@ -93,64 +91,62 @@ export class SessionRecords {
   }
 
   /**
-   * The live session with this handle, with its fields as stored, or null. Slides the idle
-   * timeout at most once per `touchInterval` (a short script, on Redis's clock).
+   * The live session with this handle, with its fields as stored, or null, in one round trip.
+   * Slides the idle timeout at most once per `touchInterval`, on Redis's clock: when the slide may
+   * be due (see {@link slideMayBeDue}), the read is a script that reads the session and slides it
+   * in the same call; otherwise a plain HGETALL, which finds only live sessions, since every write
+   * that moves a session's deadline sets its key's TTL to it. Its reply is decoded in one pass.
    */
   async read<D extends SessionData>(handle: string): Promise<SessionInfo<D> | null> {
     const key = this.sessionKey(handle);
-    // Every write that moves a session's deadline sets its key's TTL to it, so Redis itself
-    // expires the session on its own clock, and a plain HGETALL finds only live ones. Its reply
-    // as Redis sends it (a flat list), decoded in one pass.
-    const fields = await this.call(this.redis.call('HGETALL', key) as Promise<string[]>);
-    const parsed = parseSessionHash<D>(handle, fields, (raw) => this.codec.decode(raw, key));
-    if (parsed === null) return null;
-    const { info, meta } = parsed;
-    const slid = await this.slide(key, meta);
-    if (slid === null) return null;
-    if (slid !== undefined) {
-      info.lastSeenAt = slid;
-      info.expiresAt = Math.min(slid + meta.idleTtlMs, fixedDeadlineOf(meta));
+    let fields: string[];
+    if (this.slideMayBeDue(handle)) {
+      let now: number;
+      [now, fields] = await this.run<[number, string[]]>(readScript, [key], [this.settings.touchIntervalMs]);
+      this.learnClock(now);
+    } else {
+      fields = await this.call(this.redis.call('HGETALL', key) as Promise<string[]>);
     }
-    return info;
+    const parsed = parseSessionHash<D>(handle, fields, (raw) => this.codec.decode(raw, key));
+    this.rememberSlide(handle, parsed?.meta);
+    return parsed?.info ?? null;
   }
 
   /**
    * The data field `sess` of the live session of `RedisSessionStore` with this handle, as
-   * stored, or null. One HMGET of two fields, its meta fields and `sess` (not HGETALL: each
-   * element of a reply costs the client a decode). Slides the idle timeout as {@link read} does.
+   * stored, or null, in one round trip as {@link read} reads: a plain HMGET of its meta field and
+   * `sess` when the slide is not due, else a script that answers them and slides it (and packs
+   * the meta fields of a session written by 0.1, which a plain read cannot find).
    */
   async readStored(handle: string): Promise<string | null> {
     const key = this.sessionKey(handle);
-    const [packed, sess] = await this.call(this.redis.hmget(key, META_FIELD, STORED_FIELD));
-    // A session written by 0.1 keeps its meta fields one each: a second read, until its next write packs them.
-    const meta = packed !== null ? unpackMeta(packed) : metaOfFields(await this.call(this.redis.hmget(key, ...UNPACKED_FIELDS)));
-    if (meta === null || meta.origin !== STORE_ORIGIN) return null;
-    return (await this.slide(key, meta)) === null ? null : sess;
+    let packed: string | null | undefined;
+    let stored: string | null | undefined;
+    if (!this.slideMayBeDue(handle)) [packed, stored] = await this.call(this.redis.hmget(key, META_FIELD, STORED_FIELD));
+    if (packed == null) {
+      let now: number;
+      [now, packed, stored] = await this.run<[number, string?, string?]>(readStoredScript, [key], [this.settings.touchIntervalMs]);
+      this.learnClock(now);
+    }
+    const meta = packed === undefined ? null : unpackMeta(packed);
+    this.rememberSlide(handle, meta ?? undefined);
+    return meta?.origin === STORE_ORIGIN ? (stored ?? null) : null;
   }
 
   /**
-   * Slides the idle timeout of the session under `key` when it may be due (see
-   * {@link touchMayBeDue}): resolves with its new last use, null when the session is gone, or
-   * undefined when nothing was due.
+   * Whether a read must ask Redis to slide the session's idle timeout: unless this instance read
+   * the session lately and, by Redis's clock as it last learned it, the slide is not due yet. A
+   * slide by another instance, or any write, only makes the real time of the next slide later.
    */
-  private async slide(key: string, meta: SessionMeta): Promise<number | null | undefined> {
-    if (!this.touchMayBeDue(meta.lastSeenAt, deadlineOf(meta), meta.idleTtlMs)) return undefined;
-    // The script decides on Redis's clock, and tells it.
-    const reply = await this.run<number>(touchScript, [key], [this.settings.touchIntervalMs]);
-    if (reply === 0) return null;
-    this.learnClock(Math.abs(reply));
-    return reply > 0 ? reply : undefined;
+  private slideMayBeDue(handle: string): boolean {
+    const due = this.nextSlides.get(handle);
+    return due === undefined || this.now() >= due;
   }
 
-  /**
-   * Whether a read should ask Redis to slide the idle timeout: when it is due by Redis's clock as
-   * this host last learned it, when the session looks past its deadline, or when this host does
-   * not know Redis's clock (not yet, or a session was seen later than this host thinks it is).
-   */
-  private touchMayBeDue(lastSeenAt: number, expiresAt: number, idleTtlMs: number): boolean {
-    if (this.clockOffsetMs === undefined) return true;
-    const now = Date.now() + this.clockOffsetMs;
-    return now < lastSeenAt || now >= expiresAt || now - lastSeenAt >= Math.min(this.settings.touchIntervalMs, Math.floor(idleTtlMs / 2));
+  /** Remembers when the idle timeout of the session read is next due to slide (forgets a session not found). */
+  private rememberSlide(handle: string, meta: SessionMeta | undefined): void {
+    if (meta === undefined) this.nextSlides.delete(handle);
+    else this.nextSlides.set(handle, meta.lastSeenAt + Math.min(this.settings.touchIntervalMs, Math.floor(meta.idleTtlMs / 2)));
   }
 
   /** Redis's current time (ms), as last learned from a script's reply; this host's clock before the first. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisConnections, RedisKeys, SessionService, type RedisClient } from '../../lib/index.js';
 import { RedisSessionStore } from '../../lib/session/express-session.store.js';
 import { handleOf } from '../../lib/session/session-ids.js';
@@ -62,6 +62,80 @@ describe.each(topologies)('session storage layout on $topology', ({ connection }
     expect(await fieldNames(key)).toEqual(['d:a', 'd:b', 'd:c', 'd:d', 'm']);
     expect(await redis.hget(key, 'm')).toBe(`${createdAt},${createdAt},100000,150000,,,${userId}`);
     expect((await sessions.get(id))?.data).toEqual({ a: 1, b: 'two', c: [3], d: { four: 4 } });
+  });
+
+  /** The commands the module's connection sends while `action` runs, by name. */
+  async function commandsOf(action: () => Promise<unknown>): Promise<string[]> {
+    const sent = vi.spyOn(redis, 'sendCommand');
+    try {
+      await action();
+      return sent.mock.calls.map(([command]) => command.name.toLowerCase());
+    } finally {
+      sent.mockRestore();
+    }
+  }
+
+  it('reads a session in one command: a script when its idle timeout may be due to slide (it slides it), else a plain read', async () => {
+    // Each script once first: a script Redis has not loaded yet costs a NOSCRIPT and an EVAL.
+    await sessions.get((await sessions.create(null)).id);
+    const warm = freshId();
+    await store.set(warm, sessionOf({ n: 0 }, 60_000));
+    await store.get(warm);
+
+    const userId = freshId('user');
+    const id = randomBytes(32).toString('base64url');
+    const { key, createdAt } = await writeUnpacked(handleOf(id), { u: userId, data: { theme: '"dark"' } }, 5_000);
+    let read: Awaited<ReturnType<SessionService['get']>> = null;
+    // Not read here before, and past the 1s touch interval: one script reads it, slides it and packs its meta fields.
+    expect(await commandsOf(async () => (read = await sessions.get(id)))).toEqual(['evalsha']);
+    expect(read).toMatchObject({ userId, createdAt, data: { theme: 'dark' } });
+    const slid = read!.lastSeenAt;
+    expect(slid).toBeGreaterThanOrEqual(createdAt + 5_000);
+    expect(read!.expiresAt).toBe(slid + 100_000);
+    expect(await fieldNames(key)).toEqual(['d:theme', 'm']);
+    expect(await redis.pttl(key)).toBeGreaterThan(99_000 - 1_000);
+    // Read here within the touch interval: a plain HGETALL, and nothing moves.
+    expect(await commandsOf(async () => (read = await sessions.get(id)))).toEqual(['hgetall']);
+    expect(read).toMatchObject({ lastSeenAt: slid, expiresAt: slid + 100_000 });
+    // Past it again: the script, which slides it again.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await commandsOf(async () => (read = await sessions.get(id)))).toEqual(['evalsha']);
+    expect(read!.lastSeenAt).toBeGreaterThanOrEqual(slid + 1_000);
+    expect(Number((await redis.hget(key, 'm'))!.split(',')[1])).toBe(read!.lastSeenAt);
+
+    const sid = freshId();
+    const saved = asStored(sessionOf({ userId, views: 7 }, 60_000));
+    const stored = await writeUnpacked(
+      RedisSessionStore.handleOf(sid),
+      { o: 'store', u: userId, data: { sess: JSON.stringify(saved) } },
+      5_000,
+    );
+    let loaded: unknown;
+    expect(await commandsOf(async () => (loaded = await store.get(sid)))).toEqual(['evalsha']);
+    expect(loaded).toEqual(saved);
+    const lastSeen = Number((await redis.hget(stored.key, 'm'))!.split(',')[1]);
+    expect(lastSeen).toBeGreaterThanOrEqual(stored.createdAt + 5_000);
+    expect(await redis.pttl(stored.key)).toBeGreaterThan(99_000 - 1_000);
+    expect(await commandsOf(async () => (loaded = await store.get(sid)))).toEqual(['hmget']);
+    expect(loaded).toEqual(saved);
+    // A session of SessionService (under the same key: the store hashes the id the same way) is not the store's.
+    const before = await redis.hget(key, 'm');
+    expect(await commandsOf(async () => (loaded = await store.get(id)))).toEqual(['hmget']);
+    expect(loaded).toBeNull();
+    expect(await redis.hget(key, 'm')).toBe(before);
+  });
+
+  it("packs the meta fields of the store's sessions written by 0.1 as they are read, before any slide is due", async () => {
+    const sid = freshId();
+    const saved = asStored(sessionOf({ views: 1 }, 60_000));
+    const { key } = await writeUnpacked(RedisSessionStore.handleOf(sid), { o: 'store', u: 'u-2', data: { sess: JSON.stringify(saved) } });
+    const ttl = await redis.pttl(key);
+    expect(await store.get(sid)).toEqual(saved);
+    expect(await fieldNames(key)).toEqual(['d:sess', 'm']);
+    expect((await redis.hget(key, 'm'))!.split(',').slice(5)).toEqual(['store', 'u-2']);
+    // The same deadline: packing is not a use.
+    expect(await redis.pttl(key)).toBeLessThanOrEqual(ttl);
+    expect(await commandsOf(async () => expect(await store.get(sid)).toEqual(saved))).toEqual(['hmget']);
   });
 
   it('keeps a user id with commas whole, last in the packed field', async () => {

@@ -215,7 +215,7 @@ describe.each(topologies)('SessionService on $topology', ({ connection }) => {
       expect(sent).not.toHaveBeenCalled();
       // A well-formed id nobody issued costs exactly one lookup.
       expect(await sessions.get('A'.repeat(43))).toBeNull();
-      expect(sent.mock.calls.map(([command]) => command.name.toLowerCase())).toEqual(['hgetall']);
+      expect(sent.mock.calls.map(([command]) => command.name.toLowerCase())).toEqual(['evalsha']);
     } finally {
       sent.mockRestore();
     }
