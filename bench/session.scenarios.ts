@@ -11,6 +11,7 @@ import type { Scenario } from './harness.js';
 
 const READ = 'session read';
 const WRITE = 'session write';
+const REQUEST = 'session request';
 /** How many sessions each flavour creates before anything is measured. */
 export const SESSION_COUNT = 1000;
 /** The idle timeout every flavour gives its sessions: the module's default (30m), connect-redis's `ttl`, the raw PX. */
@@ -40,6 +41,11 @@ function sessionData(k: number, lastPage = '/'): Record<string, unknown> {
 function storeGet(store: Store, sid: string): Promise<SessionData | null | undefined> {
   return new Promise((resolve, reject) => store.get(sid, (error, session) => (error ? reject(error) : resolve(session))));
 }
+function storeTouch(store: Store, sid: string, session: SessionData): Promise<void> {
+  // express-session's types give touch's callback no error argument; stores pass one.
+  const touch = store.touch!.bind(store) as (sid: string, session: SessionData, callback: (error?: unknown) => void) => void;
+  return new Promise((resolve, reject) => touch(sid, session, (error) => (error ? reject(error) : resolve())));
+}
 function storeSet(store: Store, sid: string, session: SessionData): Promise<void> {
   return new Promise((resolve, reject) => store.set(sid, session, (error) => (error ? reject(error) : resolve())));
 }
@@ -56,6 +62,11 @@ function storeSet(store: Store, sid: string, session: SessionData): Promise<void
  * 'session write': raw `SET sess:<id> <json> PX` of the whole session (the baseline);
  * `SessionService.update(id, { lastPage })`, one field; connect-redis's `set` of the whole
  * session; and `RedisSessionStore.set`, what express-session calls to save (the whole session).
+ *
+ * 'session request': what express-session asks of its store on a request that loads a session
+ * and does not change it, a `get` and then a `touch` (which slides the idle timeout): raw
+ * `GET` + JSON.parse and `PEXPIRE` (the baseline), connect-redis's `get` + `touch`, and
+ * `RedisSessionStore`'s (whose touch is not sent before the session's slide is due).
  *
  * Every read must find its session, and the right one (its userId is checked); every update
  * must find its session: anything else throws and stops the run.
@@ -147,6 +158,26 @@ export async function sessionScenarios(url: string): Promise<{ scenarios: Scenar
     },
   ];
 
+  /** express-session's request on a session it loads and does not change: `get`, then `touch` with what it loaded. */
+  const requestOf = (store: Store, ids: string[]) => async (k: number) => {
+    const session = await storeGet(store, ids[k]);
+    await storeTouch(store, ids[k], session!);
+    return session as { userId?: unknown } | null | undefined;
+  };
+  const requests: { name: string; baseline?: boolean; request(k: number): Promise<{ userId?: unknown } | null | undefined> }[] = [
+    {
+      name: 'raw ioredis GET + JSON.parse, PEXPIRE',
+      baseline: true,
+      request: async (k) => {
+        const json = await raw.get(RAW_PREFIX + rawIds[k]);
+        await raw.pexpire(RAW_PREFIX + rawIds[k], IDLE_MS);
+        return json === null ? null : (JSON.parse(json) as { userId?: unknown });
+      },
+    },
+    { name: 'connect-redis 8 RedisStore get + touch', request: requestOf(connectRedis, connectRedisIds) },
+    { name: 'RedisSessionStore get + touch (express-session store)', request: requestOf(store, storeIds) },
+  ];
+
   const scenarios: Scenario[] = [
     ...reads.map(({ name, baseline, read }): Scenario => ({
       group: READ,
@@ -155,6 +186,15 @@ export async function sessionScenarios(url: string): Promise<{ scenarios: Scenar
       run: async (i) => {
         const k = i % SESSION_COUNT;
         return check(`${READ}: ${name}`, k, await read(k));
+      },
+    })),
+    ...requests.map(({ name, baseline, request }): Scenario => ({
+      group: REQUEST,
+      name,
+      baseline,
+      run: async (i) => {
+        const k = i % SESSION_COUNT;
+        return check(`${REQUEST}: ${name}`, k, await request(k));
       },
     })),
     ...writes.map(({ name, baseline, write }): Scenario => ({

@@ -146,7 +146,10 @@ export class RedisSessionStore extends session.Store {
 
   /**
    * What express-session calls for a session it does not save: slides the idle timeout and moves
-   * the cap to the cookie's new expiry (still within the absolute timeout).
+   * the cap to the cookie's new expiry (still within the absolute timeout). Like a read, a touch
+   * that moves no cap slides at most once per `touchInterval`: one that comes sooner after this
+   * instance read the session (as express-session's does, at the end of the request that loaded it)
+   * sends nothing.
    * @example
    * await store.touch(req.sessionID, req.session);
    */

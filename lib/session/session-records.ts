@@ -37,8 +37,11 @@ export class SessionRecords {
   private readonly codecIsJson: boolean;
   /** Redis's clock minus this host's, from the last script reply that told the time (undefined before the first). */
   private clockOffsetMs?: number;
-  /** When the idle timeout of each session read lately is next due to slide (Redis's clock, ms), by handle. */
-  private readonly nextSlides = new LRUCache<string, number>({ max: REMEMBERED_SLIDES });
+  /**
+   * Of each session read lately, by handle: when its idle timeout is next due to slide (Redis's
+   * clock, ms), and whether a cookie's expiry caps it.
+   */
+  private readonly nextSlides = new LRUCache<string, { dueAt: number; capped: boolean }>({ max: REMEMBERED_SLIDES });
 
   constructor(
     readonly redis: RedisClient,
@@ -139,14 +142,33 @@ export class SessionRecords {
    * slide by another instance, or any write, only makes the real time of the next slide later.
    */
   private slideMayBeDue(handle: string): boolean {
-    const due = this.nextSlides.get(handle);
-    return due === undefined || this.now() >= due;
+    const next = this.nextSlides.get(handle);
+    return next === undefined || this.now() >= next.dueAt;
+  }
+
+  /**
+   * Whether a touch of the session by `RedisSessionStore` would only slide its idle timeout before
+   * that is due (see {@link slideMayBeDue}), so need not be sent: with `uncapped`, only if the
+   * session was read without a cap (a touch that keeps it so).
+   */
+  touchIsEarly(handle: string, uncapped: boolean): boolean {
+    const next = this.nextSlides.get(handle);
+    return next !== undefined && this.now() < next.dueAt && !(uncapped && next.capped);
+  }
+
+  /** Forgets what the last read of the session told (after a write of it, which may have changed its cap). */
+  forgetRead(handle: string): void {
+    this.nextSlides.delete(handle);
   }
 
   /** Remembers when the idle timeout of the session read is next due to slide (forgets a session not found). */
   private rememberSlide(handle: string, meta: SessionMeta | undefined): void {
     if (meta === undefined) this.nextSlides.delete(handle);
-    else this.nextSlides.set(handle, meta.lastSeenAt + Math.min(this.settings.touchIntervalMs, Math.floor(meta.idleTtlMs / 2)));
+    else
+      this.nextSlides.set(handle, {
+        dueAt: meta.lastSeenAt + Math.min(this.settings.touchIntervalMs, Math.floor(meta.idleTtlMs / 2)),
+        capped: meta.cap !== Infinity,
+      });
   }
 
   /** Redis's current time (ms), as last learned from a script's reply; this host's clock before the first. */

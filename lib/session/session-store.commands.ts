@@ -79,9 +79,14 @@ export class SessionStoreCommands {
   /**
    * Slides the idle timeout now and, given the `cookie`, moves the cap its expiry puts on the
    * session (`expiresInMs` undefined: a cookie without expiry; 0 or less: expired, which ends the
-   * session, as a save would). Starts nothing.
+   * session, as a save would). Starts nothing. Like a read, it slides at most once per
+   * `touchInterval` when it moves no cap.
    */
   async touch(handle: string, cookie?: { expiresInMs: number | undefined }): Promise<void> {
+    // A touch that moves no cap (none given, or a cookie without expiry on a session without a
+    // cap), before the slide of a session read here lately is due, would change nothing that the
+    // next read or touch past the touch interval does not: not sent.
+    if ((cookie === undefined || cookie.expiresInMs === undefined) && this.records.touchIsEarly(handle, cookie !== undefined)) return;
     await this.write(handle, false, cookie === undefined ? [] : [cookieArgument(cookie.expiresInMs)]);
   }
 
@@ -98,6 +103,7 @@ export class SessionStoreCommands {
       [mayCreate ? 1 : 0, idleTtlMs, absoluteTtlMs, ...args],
     );
     this.records.learnClock(now);
+    this.records.forgetRead(handle);
     if (outcome === 'ended') await this.records.ended(previousUser, [handle]);
     return [outcome, previousUser, absoluteDeadline];
   }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnections, RedisKeys, SessionService, type RedisClient } from '../../lib/index.js';
 import { RedisSessionStore } from '../../lib/session/express-session.store.js';
 import { handleOf } from '../../lib/session/session-ids.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
-import { asStored, freshId, sessionOf } from './store-sessions.js';
+import { asStored, commandsSent, freshId, sessionOf } from './store-sessions.js';
 
 /** The meta fields one each, as sessions were written by 0.1. */
 const UNPACKED = ['c', 'l', 'i', 'a', 'e', 'o', 'u'];
@@ -65,15 +65,7 @@ describe.each(topologies)('session storage layout on $topology', ({ connection }
   });
 
   /** The commands the module's connection sends while `action` runs, by name. */
-  async function commandsOf(action: () => Promise<unknown>): Promise<string[]> {
-    const sent = vi.spyOn(redis, 'sendCommand');
-    try {
-      await action();
-      return sent.mock.calls.map(([command]) => command.name.toLowerCase());
-    } finally {
-      sent.mockRestore();
-    }
-  }
+  const commandsOf = (action: () => Promise<unknown>) => commandsSent(redis, action);
 
   it('reads a session in one command: a script when its idle timeout may be due to slide (it slides it), else a plain read', async () => {
     // Each script once first: a script Redis has not loaded yet costs a NOSCRIPT and an EVAL.

@@ -6,7 +6,7 @@ import { masterNodes } from '../../lib/core/redis-client.js';
 import { RedisSessionStore } from '../../lib/session/express-session.store.js';
 import { sleep } from '../support/redis-server.js';
 import { startContext, topologies } from '../support/testing-app.js';
-import { asStored, freshId, sessionOf, sessionPttl, startStore } from './store-sessions.js';
+import { asStored, commandsSent, freshId, sessionOf, sessionPttl, startStore } from './store-sessions.js';
 
 describe.each(topologies)('RedisSessionStore on $topology', ({ connection }) => {
   let app: INestApplicationContext;
@@ -95,6 +95,51 @@ describe.each(topologies)('RedisSessionStore on $topology', ({ connection }) => 
     const gone = freshId();
     await store.touch(gone, sessionOf({}, 60_000));
     expect(await store.get(gone)).toBeNull();
+  });
+
+  it('sends nothing for a touch that moves no cap before the slide of a session it read is due, as a read slides', async () => {
+    const own = await startStore(connection, { idleTtl: '100s', absoluteTtl: '150s', touchInterval: '500ms' });
+    try {
+      const redis = own.app.get(RedisConnections).get();
+      const keys = own.app.get(RedisKeys);
+      const meta = async (sid: string) => (await redis.hget(keys.tagged(['s', RedisSessionStore.handleOf(sid)]), 'm'))!.split(',');
+      const commandsOf = (action: () => Promise<unknown>) => commandsSent(redis, action);
+      const sid = freshId();
+      // A browser-session cookie (no expiry), as express-session's default makes.
+      await own.store.set(sid, sessionOf({ n: 1 }));
+      const loaded = (await own.store.get(sid))!;
+      const [, seen, , , cap] = await meta(sid);
+      expect(cap).toBe('');
+      // The touch at the end of the request that loaded it, within the touch interval: nothing sent, nothing moves.
+      expect(await commandsOf(() => own.store.touch(sid, loaded))).toEqual([]);
+      expect(await commandsOf(() => own.store.touch(sid, undefined as unknown as SessionData))).toEqual([]);
+      expect((await meta(sid))[1]).toBe(seen);
+      // A touch that moves a cap is sent, and sets it.
+      expect(await commandsOf(() => own.store.touch(sid, sessionOf({}, 60_000)))).toEqual(['evalsha']);
+      expect(Number((await meta(sid))[4])).toBeGreaterThan(Number(seen) + 59_000);
+      // Capped now: a touch with a cookie without expiry takes the cap away, read or not since.
+      expect(await commandsOf(() => own.store.touch(sid, sessionOf({})))).toEqual(['evalsha']);
+      expect((await meta(sid))[4]).toBe('');
+      await own.store.set(sid, sessionOf({ n: 2 }, 60_000));
+      await own.store.get(sid);
+      expect(await commandsOf(() => own.store.touch(sid, sessionOf({ n: 2 })))).toEqual(['evalsha']);
+      expect((await meta(sid))[4]).toBe('');
+      // Past the touch interval: sent, and it slides the idle timeout.
+      await own.store.get(sid);
+      await sleep(600);
+      const [, before] = await meta(sid);
+      expect(await commandsOf(() => own.store.touch(sid, sessionOf({ n: 2 })))).toEqual(['evalsha']);
+      expect(Number((await meta(sid))[1])).toBeGreaterThanOrEqual(Number(before) + 500);
+      // A session this instance has not read: sent.
+      const other = freshId();
+      await own.store.set(other, sessionOf());
+      const [, otherSeen] = await meta(other);
+      await sleep(20);
+      expect(await commandsOf(() => own.store.touch(other, sessionOf()))).toEqual(['evalsha']);
+      expect(Number((await meta(other))[1])).toBeGreaterThan(Number(otherSeen));
+    } finally {
+      await own.app.close();
+    }
   });
 
   it('accepts any id session middleware may make, hashed before it becomes a key, and refuses the rest by name', async () => {

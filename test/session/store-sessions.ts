@@ -1,7 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import type { SessionData } from 'express-session';
-import { afterAll, beforeAll } from 'vitest';
-import { RedisConnections, RedisKeys, SessionService, type SessionOptions } from '../../lib/index.js';
+import { afterAll, beforeAll, vi } from 'vitest';
+import { RedisConnections, RedisKeys, SessionService, type RedisClient, type SessionOptions } from '../../lib/index.js';
 import { RedisSessionStore } from '../../lib/session/express-session.store.js';
 import { startContext, type topologies } from '../support/testing-app.js';
 
@@ -43,4 +43,15 @@ export function useStore(connection: (typeof topologies)[number]['connection']):
   beforeAll(async () => Object.assign(started, await startStore(connection)));
   afterAll(() => started.app.close());
   return started;
+}
+
+/** The commands `redis` (a real client, watched) sends while `action` runs, by name. */
+export async function commandsSent(redis: RedisClient, action: () => Promise<unknown>): Promise<string[]> {
+  const sent = vi.spyOn(redis, 'sendCommand');
+  try {
+    await action();
+    return sent.mock.calls.map(([command]) => command.name.toLowerCase());
+  } finally {
+    sent.mockRestore();
+  }
 }
