@@ -44,7 +44,10 @@ describe('scheduled jobs when Redis restarts in the middle (AOF, appendfsync alw
       await server.kill();
       await sleep(2_000);
       await server.start();
-      await sleep(2_500);
+      // Runs resume once both the connection and the first reading of the server's clock are back:
+      // waited for, not assumed within a fixed time (on a loaded machine it took more than 2.5 s).
+      await expect.poll(() => fires.length, { timeout: 15_000 }).toBeGreaterThan(beforeCrash);
+      await sleep(1_000);
       // Each instance's own count of the fires it skipped while Redis was away, beside the fleet's.
       const counts = await Promise.all(apps.map((app) => app.get(ScheduledJobsService).counts('heartbeat')));
       const local = counts.map((count) => count.skippedRedisDown);
