@@ -90,9 +90,22 @@ export interface RetainedPeriod extends CalendarPeriod {
   expiresAt: number;
 }
 
+/**
+ * The answers of `retained`, by period and `retain`: a period found by `periodAt` or `periodAfter`
+ * is the same object for as long as those remember it, and belongs to one calendar.
+ */
+const retainedPeriods = new WeakMap<CalendarPeriod, Map<number, RetainedPeriod>>();
+
 /** `period` with when its keys expire, kept `retain` periods after it ends. */
 export function retained(period: CalendarPeriod, retain: number, calendar: CalendarOptions): RetainedPeriod {
-  return { ...period, expiresAt: expiryOf(period, retain, calendar) };
+  let byRetain = retainedPeriods.get(period);
+  let found = byRetain?.get(retain);
+  if (found === undefined) {
+    found = { id: period.id, start: period.start, expiresAt: expiryOf(period, retain, calendar) };
+    if (byRetain === undefined) retainedPeriods.set(period, (byRetain = new Map()));
+    byRetain.set(retain, found);
+  }
+  return found;
 }
 
 /** The period that contains `instant`, with when its keys expire. */
