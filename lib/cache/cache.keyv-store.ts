@@ -15,6 +15,8 @@ const READ_CONCURRENCY = 64;
  * serialization (JSONbig, compression): `{ $keyv: '<text>' }`, given back to Keyv as it came.
  */
 const KEYV_TEXT = '$keyv';
+/** How the JSON text of such an entry starts. */
+const KEYV_TEXT_JSON = `{"${KEYV_TEXT}":`;
 
 /** Options of a {@link RedisKeyvStore}. */
 export interface RedisKeyvStoreOptions {
@@ -154,16 +156,19 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
 
   /**
    * What Keyv gets for an entry: the text it stored, or an envelope of the value, serialized unless
-   * `serialize: false` (around the stored JSON text where it can be, without serializing again).
+   * `serialize: false` (around the stored JSON text where it can be, without reading the value,
+   * which an L1 hit would copy, nor serializing it again).
    */
-  private toKeyv({ value, freshUntil, json }: CachedEntry & { json?: string }): string | KeyvEnvelope | undefined {
-    const text = keyvTextOf(value);
-    if (text !== undefined) return text;
-    const expires = freshUntil === Infinity ? undefined : freshUntil;
-    if (this.serialize && json !== undefined) {
-      const around = keyvTextAround(json, expires);
+  private toKeyv(entry: CachedEntry & { json?: string }): string | KeyvEnvelope | undefined {
+    const expires = entry.freshUntil === Infinity ? undefined : entry.freshUntil;
+    // An entry holding another serializer's text is JSON's `{"$keyv":"<text>"}`: that text goes back as it is, below.
+    if (this.serialize && entry.json !== undefined && !entry.json.startsWith(KEYV_TEXT_JSON)) {
+      const around = keyvTextAround(entry.json, expires);
       if (around !== undefined) return around;
     }
+    const { value } = entry;
+    const text = keyvTextOf(value);
+    if (text !== undefined) return text;
     const envelope: KeyvEnvelope = expires === undefined ? { value } : { value, expires };
     return this.serialize ? serializeForKeyv(envelope) : envelope;
   }

@@ -35,7 +35,15 @@ export class L1Tier {
 
   /** The entry's L1 value (a copy unless L1 is shared) and when it stops being fresh, counted as an L1 hit or miss. */
   get(valueKey: string): { value: unknown; freshUntil: number } | undefined {
-    const hit = this.l1.get(valueKey);
+    return this.counted(this.l1.get(valueKey));
+  }
+
+  /** As {@link get}, with the entry's JSON text as stored, its value copied only if read (see `L1Cache.getWithJson`). */
+  getWithJson(valueKey: string): { readonly value: unknown; freshUntil: number; json?: string } | undefined {
+    return this.counted(this.l1.getWithJson(valueKey));
+  }
+
+  private counted<T>(hit: T | undefined): T | undefined {
     if (hit) this.counters.l1.hits++;
     else this.counters.l1.misses++;
     return hit;

@@ -89,13 +89,33 @@ export class L1Cache {
 
   /** The value (or a fresh copy of it) and when it stops being fresh, or undefined on a miss. Wrapped so a cached undefined is a hit. */
   get(key: string): { value: unknown; freshUntil: number } | undefined {
+    const entry = this.serving(key);
+    return entry && { value: this.handOut(entry, key), freshUntil: entry.freshUntil };
+  }
+
+  /**
+   * As {@link get}, with the entry's JSON text as stored when a JsonCodec wrote it untagged
+   * (`json`), for a reader that may pass that text on instead: the value is copied only if read.
+   */
+  getWithJson(key: string): { readonly value: unknown; freshUntil: number; json?: string } | undefined {
+    const entry = this.serving(key);
+    if (!entry) return undefined;
+    const json = this.codec instanceof JsonCodec ? this.codec.plainJsonText(entry.encoded) : undefined;
+    return new L1EntryWithJson(entry.freshUntil, json, () => this.handOut(entry, key));
+  }
+
+  /** The entry of `key` while its source still vouches for it. */
+  private serving(key: string): L1Entry | undefined {
     const entry = this.lru.get(key);
     if (!entry) return undefined;
     const until = entry.source.servingUntil;
-    if (until !== Number.POSITIVE_INFINITY && leaseNow() >= until) return undefined;
-    const { freshUntil } = entry;
-    if (this.settings.shared) return { value: entry.value, freshUntil };
-    return { value: this.copyable ? copyDecoded(entry.value) : this.codec.decode(entry.encoded, key), freshUntil };
+    return until !== Number.POSITIVE_INFINITY && leaseNow() >= until ? undefined : entry;
+  }
+
+  /** What a caller gets of an entry: its value when L1 is shared, else a copy of it. */
+  private handOut(entry: L1Entry, key: string): unknown {
+    if (this.settings.shared) return entry.value;
+    return this.copyable ? copyDecoded(entry.value) : this.codec.decode(entry.encoded, key);
   }
 
   /** Whether an answer for `key` asked for when the epoch was `epochBefore` may be kept: no invalidation of it since. */
@@ -153,6 +173,22 @@ export class L1Cache {
   private raiseFloor(): void {
     this.floor = ++this.epoch;
     this.stamps.clear();
+  }
+}
+
+/** An entry of {@link L1Cache.getWithJson}: its value is handed out when first read. */
+class L1EntryWithJson {
+  private handedOut?: { value: unknown };
+
+  constructor(
+    readonly freshUntil: number,
+    readonly json: string | undefined,
+    private readonly handOut: () => unknown,
+  ) {}
+
+  get value(): unknown {
+    this.handedOut ??= { value: this.handOut() };
+    return this.handedOut.value;
   }
 }
 

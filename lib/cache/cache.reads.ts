@@ -49,8 +49,9 @@ export class CacheReads {
   }
 
   /**
-   * As {@link entry}, with the JSON text the value was decoded from when it was read from Redis and
-   * the codec is a {@link JsonCodec} that wrote it untagged (`json`): text that can be passed on as it is.
+   * As {@link entry}, with the JSON text of the value as stored, when the codec is a
+   * {@link JsonCodec} that wrote it untagged (`json`): text that can be passed on as it is. From L1,
+   * the value is copied only if read.
    */
   stored(key: string, l1: boolean | undefined): Promise<(CachedEntry & { json?: string }) | undefined> {
     return this.read(key, l1, true);
@@ -59,7 +60,7 @@ export class CacheReads {
   private async read(key: string, l1: boolean | undefined, withJson: boolean): Promise<(CachedEntry & { json?: string }) | undefined> {
     const valueKey = this.keys.value(key);
     const useL1 = this.l1.uses(l1);
-    const local = useL1 ? this.l1.get(valueKey) : undefined;
+    const local = useL1 ? (withJson ? this.l1.getWithJson(valueKey) : this.l1.get(valueKey)) : undefined;
     if (local) return local;
     const epoch = this.l1.epoch;
     let raw: string | Buffer | null;

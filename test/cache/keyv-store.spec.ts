@@ -80,6 +80,12 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
   it("hands Keyv, for every value, the text Keyv's own serializer writes of it (built around the stored JSON where it can be)", async () => {
     const serializer = new Keyv();
     const store = new RedisKeyvStore(cache);
+    // The same, from L1 (its second read): built around the text L1 keeps, without copying the value.
+    const nearStore = new RedisKeyvStore(cache, { l1: true });
+    // L1 keeps entries once the instance listens for invalidations.
+    await expect
+      .poll(async () => (await cache.set('l1-ready', 1, { l1: true }), await cache.get('l1-ready', { l1: true }), cache.stats().l1.hits))
+      .toBeGreaterThan(0);
     const values: unknown[] = [
       'plain',
       ':starts with a colon',
@@ -104,7 +110,11 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
         await cache.set(`text:${at}`, value, { ttl, jitter: 0 });
         const entry = (await cache.getEntry(`text:${at}`))!;
         const expires = entry.freshUntil === Infinity ? undefined : entry.freshUntil;
-        expect(await store.get(`text:${at}`)).toBe(await serializer.serialize!({ value: entry.value, expires }));
+        const text = await serializer.serialize!({ value: entry.value, expires });
+        expect(await store.get(`text:${at}`)).toBe(text);
+        const l1Hits = cache.stats().l1.hits;
+        for (let read = 0; read < 2; read++) expect(await nearStore.get(`text:${at}`)).toBe(text);
+        expect(cache.stats().l1.hits).toBe(l1Hits + 1);
       }
     }
   });
@@ -191,6 +201,9 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
     const text = (await cache.get<{ $keyv: string }>('other:n'))!.$keyv;
     expect(JSON.parse(Buffer.from(text, 'base64').toString())).toMatchObject({ value: { id: 7 } });
     expect(await keyv.get('n')).toEqual({ id: 7 });
+    // From Redis, then from L1: the text as it came.
+    const near = new RedisKeyvStore(cache, { l1: true });
+    expect([await near.get('other:n'), await near.get('other:n')]).toEqual([text, text]);
     expect(await redis().pttl(redisKey('other:n'))).toBeGreaterThan(3_800);
   });
 
