@@ -62,25 +62,22 @@ export async function runGroup(
   for (const concurrency of settings.concurrencies) {
     for (const scenario of scenarios) await measure(scenario, concurrency, settings.warmupSeconds);
     const totals = scenarios.map(() => ({ operations: 0, seconds: 0 }));
-    const ratios: number[][] = scenarios.map(() => []);
+    const rates: number[][] = scenarios.map(() => []);
     for (let round = 0; round < settings.rounds; round++) {
       progress(`c=${concurrency}, round ${round + 1}/${settings.rounds}`);
-      const rates: number[] = [];
       for (const [index, scenario] of scenarios.entries()) {
         const { operations, seconds } = await measure(scenario, concurrency, settings.seconds / settings.rounds);
         totals[index].operations += operations;
         totals[index].seconds += seconds;
-        rates.push(operations / seconds);
+        rates[index].push(operations / seconds);
       }
-      if (baselineIndex >= 0) rates.forEach((rate, index) => ratios[index].push(rate / rates[baselineIndex]));
     }
     scenarios.forEach((scenario, index) =>
       results.push({
         scenario,
         concurrency,
         opsPerSecond: totals[index].operations / totals[index].seconds,
-        ratio: baselineIndex >= 0 ? median(ratios[index]) : undefined,
-        spread: baselineIndex >= 0 ? [Math.min(...ratios[index]), Math.max(...ratios[index])] : undefined,
+        ...(baselineIndex >= 0 ? roundRatio(rates[index], rates[baselineIndex]) : { ratio: undefined, spread: undefined }),
       }),
     );
   }
@@ -98,6 +95,17 @@ export function report(results: readonly Measurement[]): string {
     m.spread === undefined || m.scenario.baseline ? '' : `${m.spread[0].toFixed(2)}-${m.spread[1].toFixed(2)}`,
   ]);
   return table(['group', 'scenario', 'concurrency', 'ops/s', 'vs baseline', 'rounds'], rows, 2);
+}
+
+/**
+ * How `measured` compares with `base`, both measured in the same rounds (ops/s, round by round):
+ * the median of the per-round ratios, and the lowest and highest of them.
+ * @example
+ * roundRatio([90, 120, 100], [100, 100, 50]); // { ratio: 1.2, spread: [0.9, 2] }
+ */
+export function roundRatio(measured: readonly number[], base: readonly number[]): { ratio: number; spread: [number, number] } {
+  const ratios = measured.map((rate, round) => rate / base[round]);
+  return { ratio: median(ratios), spread: [Math.min(...ratios), Math.max(...ratios)] };
 }
 
 /** The middle value (the mean of the two middle ones for an even count). */

@@ -21,7 +21,7 @@ import {
   RedisThrottlerStorage,
 } from '../lib/index.js';
 import { keyOf, sampleValue } from './core.scenarios.js';
-import { table } from './harness.js';
+import { median, roundRatio, table } from './harness.js';
 
 const autocannonBin = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
@@ -180,12 +180,17 @@ async function requestsPerSecond(url: string, seconds: number): Promise<number> 
   return result.requests.average;
 }
 
-/** One measured route, for charts: its group (`http (express)`), req/s, and req/s over its platform's raw-GET route. */
+/**
+ * One measured route, for charts: its group (`http (express)`), req/s (the median of its rounds),
+ * and the median over the rounds of its req/s over its platform's raw-GET route in the same round,
+ * with the lowest and highest of those.
+ */
 export interface HttpRow {
   group: string;
   name: string;
   opsPerSecond: number;
   ratio: number;
+  spread: [number, number];
 }
 
 /** The HTTP report: the table as text, and its rows. */
@@ -214,7 +219,8 @@ const routes = [
  * @RateLimit policy, by IP) and the same route under @nestjs/throttler's ThrottlerGuard with
  * @nest-lab/throttler-storage-redis and with RedisThrottlerStorage (all with a limit no run reaches), and a route that touches no
  * Redis. The same modules are started on each platform; each route is given as a ratio to its
- * platform's raw-GET route and plain route: a rate-limited route should stay at 0.9x or more of plain.
+ * platform's raw-GET route and plain route (the median of the rounds' ratios, each round's routes
+ * against each other, with the spread of the first): a rate-limited route should stay at 0.9x or more of plain.
  */
 export async function httpReport(url: string, seconds: number): Promise<HttpReport> {
   const ours = routesModule(url);
@@ -238,35 +244,43 @@ export async function httpReport(url: string, seconds: number): Promise<HttpRepo
     for (const [name, app, path] of routes) targets.push({ platform, name, url: `${bases.get(app)}${path}` });
   }
   for (const { url: target } of targets) await fetch(target); // warm the caches
-  // Each route runs in ROUNDS turns taking turns with the others, so a slow phase of the machine weighs on all alike.
-  const measured = targets.map(() => 0);
+  // Each route runs in ROUNDS turns taking turns with the others, so a slow phase of the machine
+  // weighs on all alike; each round's req/s is compared with its platform's routes of that round.
+  const rounds: number[][] = targets.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
     for (const [index, { url: target }] of targets.entries())
-      measured[index] += (await requestsPerSecond(target, Math.max(1, Math.round(seconds / ROUNDS)))) / ROUNDS;
+      rounds[index].push(await requestsPerSecond(target, Math.max(1, Math.round(seconds / ROUNDS))));
   }
   await Promise.all(apps.map((app) => app.close()));
   await Promise.all([ours.close(), throttler.close()]);
-  const rateOf = (platform: Platform, name: string) => measured[targets.findIndex((t) => t.platform === platform && t.name === name)];
+  const roundsOf = (platform: Platform, name: string) => rounds[targets.findIndex((t) => t.platform === platform && t.name === name)];
   const rows = targets.map(({ platform, name }, index) => ({
     platform,
     name,
-    opsPerSecond: measured[index],
-    ratio: measured[index] / rateOf(platform, routes[0][0]),
-    vsPlain: measured[index] / rateOf(platform, routes[routes.length - 1][0]),
+    opsPerSecond: median(rounds[index]),
+    ...roundRatio(rounds[index], roundsOf(platform, routes[0][0])),
+    vsPlain: roundRatio(rounds[index], roundsOf(platform, routes[routes.length - 1][0])).ratio,
   }));
   const text = table(
-    ['platform', 'route', 'req/s', 'vs baseline', 'vs plain'],
-    rows.map((row) => [
+    ['platform', 'route', 'req/s', 'vs baseline', 'rounds', 'vs plain'],
+    rows.map((row, index) => [
       row.platform,
       row.name,
       Math.round(row.opsPerSecond).toLocaleString('en-US'),
       `${row.ratio.toFixed(2)}x`,
+      index % routes.length === 0 ? '' : `${row.spread[0].toFixed(2)}-${row.spread[1].toFixed(2)}`,
       `${row.vsPlain.toFixed(2)}x`,
     ]),
     2,
   );
   return {
     text,
-    rows: rows.map(({ platform, name, opsPerSecond, ratio }) => ({ group: `http (${platform})`, name, opsPerSecond, ratio })),
+    rows: rows.map(({ platform, name, opsPerSecond, ratio, spread }) => ({
+      group: `http (${platform})`,
+      name,
+      opsPerSecond,
+      ratio,
+      spread,
+    })),
   };
 }

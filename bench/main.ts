@@ -98,9 +98,15 @@ try {
     console.log(http.text);
     // Each platform's routes beside its raw-GET route, a cached route among the cached ones and a
     // limited one among the limited ones; the plain route (no Redis) is no one's row.
-    for (const { group, name, ratio } of http.rows)
+    for (const { group, name, ratio, spread } of http.rows)
       if (!/baseline|plain route/.test(name))
-        summary.push({ group: `${group}: ${/RateLimit|Throttler/.test(name) ? 'rate limit' : 'cache'}`, name, concurrency: 64, ratio });
+        summary.push({
+          group: `${group}: ${/RateLimit|Throttler/.test(name) ? 'rate limit' : 'cache'}`,
+          name,
+          concurrency: 64,
+          ratio,
+          spread,
+        });
   }
   if (filter.test('bulk')) {
     console.log(`\nBulk invalidation: one tag over N entries, against UNLINK of the same keys (1,000 a command, pipelined)\n`);
