@@ -150,7 +150,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
     return (await this.reads.entry(key, options.l1)) as CachedEntry<T> | undefined;
   }
 
-  /** @internal As `getEntry`, with the stored JSON text of a value read from Redis (for `RedisKeyvStore`). */
+  /** @internal As `getEntry`, with the value's JSON text as stored, from Redis or L1 (an L1 value is copied only if read), for `RedisKeyvStore`. */
   storedEntry(key: string, l1: boolean | undefined): Promise<(CachedEntry & { json?: string }) | undefined> {
     return this.reads.stored(key, l1);
   }
