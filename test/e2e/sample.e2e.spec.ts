@@ -1066,9 +1066,11 @@ describe('`npm start`, as a newcomer runs it', () => {
       await expect.poll(() => /Listening on (http:\/\/\S+) /.exec(output)?.[1], { timeout: 60_000, interval: 200 }).toBeDefined();
       const url = /Listening on (http:\/\/\S+) /.exec(output)![1];
       const redisPort = Number(/started redis-server at redis:\/\/127\.0\.0\.1:(\d+)/.exec(output)![1]);
-      expect((await getJson(`${url}/health`)).body.info.redis.status).toBe('up');
+      // Each request within 20 s, so that a hung one fails here, with the app's output, and not at the test's timeout.
+      const within = (path: string) => fetch(`${url}${path}`, { signal: AbortSignal.timeout(20_000) });
+      expect(((await (await within('/health')).json()) as { info: { redis: { status: string } } }).info.redis.status).toBe('up');
       // The dashboard's page and script, copied beside the build.
-      for (const path of ['/dashboard', '/dashboard/assets/dashboard.js']) expect((await fetch(`${url}${path}`)).status).toBe(200);
+      for (const path of ['/dashboard', '/dashboard/assets/dashboard.js']) expect((await within(path)).status).toBe(200);
 
       // Ctrl-C reaches the whole process group (npm, and the app under it), as in a terminal.
       process.kill(-child.pid!, 'SIGINT');
