@@ -50,6 +50,33 @@ function storeSet(store: Store, sid: string, session: SessionData): Promise<void
   return new Promise((resolve, reject) => store.set(sid, session, (error) => (error ? reject(error) : resolve())));
 }
 
+/** A way of finding user-k's session data, measured in a group. */
+interface SessionLookup {
+  name: string;
+  baseline?: boolean;
+  find(k: number): Promise<{ userId?: unknown } | null | undefined>;
+}
+
+/** Throws unless `data` is user-k's session. */
+function check(name: string, k: number, data: { userId?: unknown } | null | undefined): { userId?: unknown } {
+  if (!data) throw new Error(`${name}: session ${k} was not found`);
+  if (data.userId !== userOf(k)) throw new Error(`${name}: session ${k} belongs to ${String(data.userId)}, not ${userOf(k)}`);
+  return data;
+}
+
+/** The group's scenarios of `lookups`, each call checked to find user-k's session. */
+function checkedScenarios(group: string, lookups: readonly SessionLookup[]): Scenario[] {
+  return lookups.map(({ name, baseline, find }) => ({
+    group,
+    name,
+    baseline,
+    run: async (i) => {
+      const k = i % SESSION_COUNT;
+      return check(`${group}: ${name}`, k, await find(k));
+    },
+  }));
+}
+
 /**
  * Sessions, over SESSION_COUNT pre-created sessions per flavour (each flavour its own, with the
  * same data, about 1.2 KB of JSON).
@@ -107,30 +134,23 @@ export async function sessionScenarios(url: string): Promise<{ scenarios: Scenar
   if (!(connectRedisTtl > 0 && connectRedisTtl <= IDLE_MS))
     throw new Error(`connect-redis wrote its session with PTTL ${connectRedisTtl}, not a ${IDLE_MS}ms expiry`);
 
-  /** Throws unless `data` is user-k's session. */
-  const check = (name: string, k: number, data: { userId?: unknown } | null | undefined) => {
-    if (!data) throw new Error(`${name}: session ${k} was not found`);
-    if (data.userId !== userOf(k)) throw new Error(`${name}: session ${k} belongs to ${String(data.userId)}, not ${userOf(k)}`);
-    return data;
-  };
-
-  const reads: { name: string; baseline?: boolean; read(k: number): Promise<{ userId?: unknown } | null | undefined> }[] = [
+  const reads: SessionLookup[] = [
     {
       name: 'raw ioredis GET sess:<id> + JSON.parse',
       baseline: true,
-      read: async (k) => {
+      find: async (k) => {
         const json = await raw.get(RAW_PREFIX + rawIds[k]);
         return json === null ? null : (JSON.parse(json) as { userId?: unknown });
       },
     },
-    { name: 'SessionService.get (touchInterval 1m)', read: async (k) => (await sessions.get(serviceIds[k]))?.data },
+    { name: 'SessionService.get (touchInterval 1m)', find: async (k) => (await sessions.get(serviceIds[k]))?.data },
     {
       name: 'connect-redis 8 RedisStore.get (ioredis client)',
-      read: (k) => storeGet(connectRedis, connectRedisIds[k]) as Promise<{ userId?: unknown } | null | undefined>,
+      find: (k) => storeGet(connectRedis, connectRedisIds[k]) as Promise<{ userId?: unknown } | null | undefined>,
     },
     {
       name: 'RedisSessionStore.get (express-session store)',
-      read: (k) => storeGet(store, storeIds[k]) as Promise<{ userId?: unknown } | null | undefined>,
+      find: (k) => storeGet(store, storeIds[k]) as Promise<{ userId?: unknown } | null | undefined>,
     },
   ];
 
@@ -164,39 +184,23 @@ export async function sessionScenarios(url: string): Promise<{ scenarios: Scenar
     await storeTouch(store, ids[k], session!);
     return session as { userId?: unknown } | null | undefined;
   };
-  const requests: { name: string; baseline?: boolean; request(k: number): Promise<{ userId?: unknown } | null | undefined> }[] = [
+  const requests: SessionLookup[] = [
     {
       name: 'raw ioredis GET + JSON.parse, PEXPIRE',
       baseline: true,
-      request: async (k) => {
+      find: async (k) => {
         const json = await raw.get(RAW_PREFIX + rawIds[k]);
         await raw.pexpire(RAW_PREFIX + rawIds[k], IDLE_MS);
         return json === null ? null : (JSON.parse(json) as { userId?: unknown });
       },
     },
-    { name: 'connect-redis 8 RedisStore get + touch', request: requestOf(connectRedis, connectRedisIds) },
-    { name: 'RedisSessionStore get + touch (express-session store)', request: requestOf(store, storeIds) },
+    { name: 'connect-redis 8 RedisStore get + touch', find: requestOf(connectRedis, connectRedisIds) },
+    { name: 'RedisSessionStore get + touch (express-session store)', find: requestOf(store, storeIds) },
   ];
 
   const scenarios: Scenario[] = [
-    ...reads.map(({ name, baseline, read }): Scenario => ({
-      group: READ,
-      name,
-      baseline,
-      run: async (i) => {
-        const k = i % SESSION_COUNT;
-        return check(`${READ}: ${name}`, k, await read(k));
-      },
-    })),
-    ...requests.map(({ name, baseline, request }): Scenario => ({
-      group: REQUEST,
-      name,
-      baseline,
-      run: async (i) => {
-        const k = i % SESSION_COUNT;
-        return check(`${REQUEST}: ${name}`, k, await request(k));
-      },
-    })),
+    ...checkedScenarios(READ, reads),
+    ...checkedScenarios(REQUEST, requests),
     ...writes.map(({ name, baseline, write }): Scenario => ({
       group: WRITE,
       name,
@@ -207,9 +211,9 @@ export async function sessionScenarios(url: string): Promise<{ scenarios: Scenar
 
   /** Every session of every flavour is still there, and is its user's. */
   const verifyAll = async (when: string) => {
-    for (const { name, read } of reads) {
+    for (const { name, find } of reads) {
       for (let k = 0; k < SESSION_COUNT; k += 100) {
-        const found = await Promise.all(Array.from({ length: 100 }, (_, n) => read(k + n)));
+        const found = await Promise.all(Array.from({ length: 100 }, (_, n) => find(k + n)));
         found.forEach((data, n) => check(`${when}: ${name}`, k + n, data));
       }
     }
