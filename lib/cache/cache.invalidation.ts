@@ -50,10 +50,10 @@ export class CacheInvalidation {
    * Adds the entry to its tags' sets (cache-tag.lua): sorted sets scored by when the entry expires,
    * so each write prunes up to a thousand expired members, and each set lives as long as its
    * longest-lived member. One script per tag. Called before the entry is written, so an
-   * invalidation of the tag cannot miss it.
+   * invalidation of the tag cannot miss it. An entry without tags (most writes) costs nothing.
    */
   async tag(valueKey: string, value: unknown, options: CacheEntryOptions, pxMs: number): Promise<void> {
-    await this.tagMany([{ valueKey, value, options, pxMs }]);
+    if (options.tags !== undefined) await this.tagMany([{ valueKey, value, options, pxMs }]);
   }
 
   /** {@link tag} for many entries: one round trip per tag, whatever the number of entries, a few tags at once. */

@@ -141,7 +141,7 @@ export class CacheLoads {
     }
     try {
       // Tagged before the store, so a tag invalidation cannot miss the entry (an unused tag member is harmless).
-      if (options.tags !== undefined) await this.invalidation.tag(keys.value, value, options, prepared.pxMs);
+      await this.invalidation.tag(keys.value, value, options, prepared.pxMs);
       const epoch = this.l1.epoch;
       const stored = await this.entries.store(keys, began, prepared, token);
       if (stored === 1 && useL1) this.l1.remember(keys.value, value, prepared.encoded, prepared.freshUntil, epoch);

@@ -179,7 +179,7 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
     const entry = this.entries.prepare(keys.value, value, entryOptions, json);
     try {
       // Tagged before the write, so a tag invalidation cannot miss the new entry.
-      if (entryOptions.tags !== undefined) await this.invalidation.tag(keys.value, value, entryOptions, entry.pxMs);
+      await this.invalidation.tag(keys.value, value, entryOptions, entry.pxMs);
       const epoch = this.l1.epoch;
       await this.entries.write(keys, entry);
       if (this.l1.uses(options.l1)) this.l1.remember(keys.value, value, entry.encoded, entry.freshUntil, epoch);
