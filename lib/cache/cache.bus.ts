@@ -54,16 +54,21 @@ export class PubSubTransport implements InvalidationTransport {
   }
 
   listen(onMessage: (message: InvalidationMessage) => void, onGap: () => void): Promise<void> {
-    // Subscriptions wait for the connection themselves: made once, however often this is called.
+    // Subscriptions wait for the connection themselves: made once, however often this is called,
+    // unless one failed (pub/sub has logged why): the bus's next attempt subscribes again.
     if (this.subscriptions.length === 0)
       this.subscriptions.push(
-        this.pubsub.subscribe<InvalidationMessage>(CHANNEL).subscribe(onMessage),
+        this.pubsub.subscribe<InvalidationMessage>(CHANNEL).subscribe({ next: onMessage, error: () => this.unsubscribe() }),
         this.pubsub.reconnected.subscribe(onGap),
       );
     return this.pubsub.whenSubscribed(CHANNEL);
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe();
+  }
+
+  private unsubscribe(): void {
     for (const subscription of this.subscriptions.splice(0)) subscription.unsubscribe();
   }
 }
