@@ -25,6 +25,13 @@ const newLockToken = () => lockTokens.next();
 /** Where a value came from: the cache (fresh), the cache past its ttl (stale), or the loader. */
 export type CacheStatus = 'hit' | 'stale' | 'miss';
 
+/** A miss round trip that found no value: the entry's keys, what cache-miss.lua answered, and the lock token it was given. */
+export interface MissBegun {
+  keys: EntryKeys;
+  reply: Extract<MissReply, { 0: 0 }>;
+  token: string;
+}
+
 /** What a load settles with: the value, its encoding when it was stored (to copy from), and where it came from. */
 export interface Loaded {
   value: unknown;
@@ -84,14 +91,33 @@ export class CacheLoads {
     }
   }
 
-  /** Loads a missing entry: the stampede lock (or the holder's value), the loader, then the store. */
-  async loadAndStore(keys: EntryKeys, loader: () => unknown, options: CacheEntryOptions, useL1: boolean): Promise<Loaded> {
+  /** The token of this caller's stampede lock, or '' where `options` (or the defaults) take none. */
+  lockToken(options: CacheEntryOptions): string {
+    return (options.lock ?? this.settings.stampede.lock) ? newLockToken() : '';
+  }
+
+  /** Releases the lock a miss round trip took, for a caller that joins a load of this process instead. */
+  async giveUp(begun: MissBegun): Promise<void> {
+    if (begun.reply[2] === 1) await this.entries.releaseLock(begun.keys, begun.token);
+  }
+
+  /**
+   * Loads a missing entry: the stampede lock (or the holder's value), the loader, then the store.
+   * `begun` is the miss round trip when the caller made it already (a miss that found no value).
+   */
+  async loadAndStore(
+    keys: EntryKeys,
+    loader: () => unknown,
+    options: CacheEntryOptions,
+    useL1: boolean,
+    begun?: MissBegun,
+  ): Promise<Loaded> {
     const lock = options.lock ?? this.settings.stampede.lock;
-    const token = lock ? newLockToken() : '';
+    const token = begun ? begun.token : this.lockToken(options);
     let reply: MissReply;
     const epoch = this.l1.epoch;
     try {
-      reply = await this.entries.miss(keys, token);
+      reply = begun ? begun.reply : await this.entries.miss(keys, token);
     } catch (error) {
       this.failures.missOnOutage(error);
       return this.callLoader(loader);

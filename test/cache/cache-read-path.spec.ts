@@ -1,0 +1,176 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CacheService, RedisConnections, RedisKeys } from '../../lib/index.js';
+import { encodeCacheKey } from '../../lib/cache/cache-key.js';
+import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The arguments of one MONITOR line (`+<time> [<db> <source>] "arg" ...`), and its source ('lua' inside scripts). */
+function monitorLine(line: string): { source: string; args: string[] } | undefined {
+  const head = /^\+[\d.]+ \[\d+ ([^\]]+)\] /.exec(line);
+  if (!head) return undefined;
+  const args = [...line.slice(head[0].length).matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((match) => match[1].replace(/\\(["\\])/g, '$1'));
+  return { source: head[1], args };
+}
+
+/**
+ * The commands that clients send to the Redis nodes (each master of the Cluster) on keys that
+ * start with `prefix`, by MONITOR on a plain socket (commands that scripts run, from the source
+ * 'lua', are left out).
+ */
+class CommandLog {
+  private readonly sockets: Socket[] = [];
+  readonly commands: string[][] = [];
+
+  static async start(topology: 'standalone' | 'cluster', prefix: string): Promise<CommandLog> {
+    const { standalone, cluster } = inject('redis');
+    const log = new CommandLog();
+    for (const node of topology === 'standalone' ? [standalone] : cluster) {
+      const socket = connect(node.port, node.host);
+      log.sockets.push(socket);
+      let pending = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        const lines = (pending + chunk).split('\r\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) {
+          const command = monitorLine(line);
+          if (command && command.source !== 'lua' && command.args.some((arg) => arg.startsWith(prefix))) log.commands.push(command.args);
+        }
+      });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.once('data', (first: string) => (first.startsWith('+OK') ? resolve() : reject(new Error(first))));
+        socket.write('MONITOR\r\n');
+      });
+    }
+    return log;
+  }
+
+  /**
+   * The commands sent with `redisKey` among their arguments, in order: their names, 'script' for
+   * EVAL and EVALSHA. An EVALSHA the server did not know yet, sent again as EVAL, counts once.
+   */
+  on(redisKey: string): string[] {
+    const sent = this.commands.filter((args) => args.includes(redisKey));
+    const retried = (args: string[], next: string[] | undefined) =>
+      args[0].toLowerCase() === 'evalsha' && next?.[0].toLowerCase() === 'eval' && next.slice(2).join('\n') === args.slice(2).join('\n');
+    return sent
+      .filter((args, i) => !retried(args, sent[i + 1]))
+      .map((args) => (/^eval(sha)?$/i.test(args[0]) ? 'script' : args[0].toLowerCase()));
+  }
+
+  close(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+}
+
+describe.each(topologies)('the read path of getOrSet on $topology', ({ topology, connection }) => {
+  const keyPrefix = uniquePrefix();
+  let app: INestApplicationContext;
+  let cache: CacheService;
+  let log: CommandLog;
+  beforeAll(async () => {
+    app = await startContext({ connection: connection(), keyPrefix, cache: { ttl: '1m' } });
+    cache = app.get(CacheService);
+    log = await CommandLog.start(topology, keyPrefix);
+  });
+  afterAll(async () => {
+    log?.close();
+    await app?.close();
+  });
+
+  const redisKey = (key: string) => `${app.get(RedisKeys).prefix}{c:${encodeCacheKey(key)}}`;
+  const hot = Array.from({ length: 20 }, (_, i) => `hot:${i}`);
+
+  it('reads with one GET while reads hit, with the miss script once misses are common, and with a GET again', async () => {
+    const notCalled = async () => {
+      throw new Error('a hit must not load');
+    };
+    for (const key of hot) await cache.set(key, { key });
+    const written = log.commands.length;
+    for (const key of hot) expect(await cache.getOrSet(key, notCalled)).toEqual({ key });
+    await expect.poll(() => hot.map((key) => log.on(redisKey(key)).slice(1))).toEqual(hot.map(() => ['get']));
+    expect(written).toBeGreaterThan(0);
+
+    // Forty misses: the first ones read with a GET, then the lock script, then the store (3 round
+    // trips); once misses are common, the lock script reads (2 round trips).
+    const cold = Array.from({ length: 40 }, (_, i) => `cold:${i}`);
+    let loads = 0;
+    for (const key of cold) expect(await cache.getOrSet(key, async () => (loads++, { key }))).toEqual({ key });
+    expect(loads).toBe(40);
+    const missCommands = () => cold.map((key) => log.on(redisKey(key)).join(' '));
+    await expect.poll(() => missCommands().slice(-30)).toEqual(Array.from({ length: 30 }, () => 'script script'));
+    expect(missCommands()[0]).toBe('get script script');
+    for (const key of cold) expect(await cache.get(key)).toEqual({ key });
+
+    // Hits again: one round trip each, by the script at first, by a GET once misses are rare.
+    const hitsBefore = cache.stats().redis.hits;
+    const reads: string[] = [];
+    for (let round = 0; round < 5; round++) reads.push(...hot);
+    for (const key of reads) expect(await cache.getOrSet(key, notCalled)).toEqual({ key });
+    expect(cache.stats().redis.hits - hitsBefore).toBe(100);
+    await expect.poll(() => hot.reduce((sum, key) => sum + log.on(redisKey(key)).length, 0)).toBe(20 * 2 + 100);
+    const hitCommands = hot.flatMap((key) => log.on(redisKey(key)).slice(2));
+    expect(hitCommands).toHaveLength(100);
+    expect(hitCommands).toContain('script');
+    // The last round read with GETs only.
+    expect(hot.map((key) => log.on(redisKey(key)).at(-1))).toEqual(hot.map(() => 'get'));
+  });
+});
+
+describe.each(topologies)('getOrSet while most reads miss (the miss script reads first) on $topology', ({ connection }) => {
+  const keyPrefix = uniquePrefix();
+  let instances: INestApplicationContext[];
+  let a: CacheService;
+  let b: CacheService;
+  beforeAll(async () => {
+    instances = await Promise.all(
+      [1, 2].map(() => startContext({ connection: connection(), keyPrefix, cache: { ttl: '1m', stampede: { wait: '10s' } } })),
+    );
+    [a, b] = instances.map((app) => app.get(CacheService));
+    // Misses on both instances, so their reads go through the miss script.
+    for (let i = 0; i < 20; i++) for (const cache of [a, b]) await cache.getOrSet(`warm:${i}`, () => i);
+  });
+  afterAll(() => Promise.all(instances.map((app) => app.close())));
+
+  it('calls the loader once for 100 concurrent misses over two instances', async () => {
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(100);
+      return { loadedBy: calls };
+    };
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).getOrSet('stampede', loader)));
+    expect(calls).toBe(1);
+    expect(results.every((result) => result.loadedBy === 1)).toBe(true);
+    // The lock is released: the next miss of the key loads at once.
+    await a.delete('stampede');
+    expect(await b.getOrSet('stampede', async () => 'again')).toBe('again');
+  });
+
+  it('never writes back a value loaded before a delete, and leaves a value it did not write alone', async () => {
+    const loading = a.getOrSet('write-back', async () => (await sleep(150), 'old'));
+    await sleep(30);
+    await b.delete('write-back');
+    expect(await loading).toBe('old');
+    expect(await a.get('write-back')).toBeUndefined();
+
+    const redis = instances[0].get(RedisConnections).get();
+    const foreignKey = `${instances[0].get(RedisKeys).prefix}{c:${encodeCacheKey('foreign')}}`;
+    await redis.set(foreignKey, 'not a cache entry');
+    expect(await a.getOrSet('foreign', async () => 'loaded')).toBe('loaded');
+    expect(await redis.get(foreignKey)).toBe('not a cache entry');
+  });
+
+  it('without the lock, each instance loads once and the value is stored', async () => {
+    let calls = 0;
+    const loader = async () => (calls++, await sleep(50), 'unlocked');
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).getOrSet('no-lock', loader, { lock: false })));
+    expect(results.every((value) => value === 'unlocked')).toBe(true);
+    expect(calls).toBe(2);
+    expect(await a.get('no-lock')).toBe('unlocked');
+  });
+});
