@@ -1,5 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { CacheService, PubSubService, type CacheOptions, type RedisConnectionOptions } from '../../lib/index.js';
 import { sleep } from '../support/redis-server.js';
@@ -102,5 +103,48 @@ describe.each(topologies)('the bus on $topology, when a message is missed', ({ c
     await expect.poll(() => cache.stats().l1.flushes).toBe(flushes + 1);
     expect(await peek(cache, 'kept')).toEqual({ value: 'v1', fromL1: false });
     vi.restoreAllMocks();
+  });
+});
+
+describe.each(topologies)('the bus on $topology, when its subscription fails', ({ topology, connection }) => {
+  const { standalone, cluster } = inject('redis');
+  const nodes = topology === 'standalone' ? [standalone] : cluster;
+  const user = `bus-${uniquePrefix().slice(1, -1)}`;
+  const admins = nodes.map((node) => new Redis(node));
+  /** Runs ACL SETUSER on every node (ACLs are per node, also on a Cluster). */
+  const setUser = (...rules: string[]) => Promise.all(admins.map((admin) => admin.acl('SETUSER', user, ...rules)));
+  afterAll(async () => {
+    await Promise.all(admins.map((admin) => admin.acl('DELUSER', user)));
+    for (const admin of admins) admin.disconnect();
+  });
+
+  it('subscribes again once Redis lets it, and L1 turns on then', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    // A user who may run any command but use no channel: SUBSCRIBE (and PUBLISH) fail with NOPERM.
+    await setUser('reset', 'on', '>secret', '~*', 'resetchannels', '+@all');
+    const credentials = { username: user, password: 'secret' };
+    const own = connection();
+    const denied = 'cluster' in own ? { cluster: { ...own.cluster, options: { redisOptions: credentials } } } : { ...own, ...credentials };
+    const keyPrefix = uniquePrefix();
+    const cacheOptions: CacheOptions = { l1: { ttl: '1m', heartbeat: HEARTBEAT_MS } };
+    const [writer, app] = await Promise.all([
+      startContext({ connection: connection(), keyPrefix, cache: cacheOptions }),
+      startContext({ connection: denied, keyPrefix, cache: cacheOptions }),
+    ]);
+    try {
+      const [a, b] = [writer.get(CacheService), app.get(CacheService)];
+      await a.set('denied', 'v1');
+      await expect.poll(() => warn.mock.calls.some(([message]) => String(message).startsWith('L1 stays off'))).toBe(true);
+      for (let i = 0; i < 3; i++) expect(await peek(b, 'denied')).toEqual({ value: 'v1', fromL1: false });
+
+      await setUser('allchannels');
+      await expect.poll(() => peek(b, 'denied'), { timeout: 15_000 }).toEqual({ value: 'v1', fromL1: true });
+      // It hears the other instance's writes: its copy is dropped.
+      await a.set('denied', 'v2');
+      await expect.poll(() => b.get('denied', { l1: true })).toBe('v2');
+    } finally {
+      await Promise.all([writer.close(), app.close()]);
+      vi.restoreAllMocks();
+    }
   });
 });
