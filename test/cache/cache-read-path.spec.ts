@@ -90,17 +90,15 @@ describe.each(topologies)('the read path of getOrSet on $topology', ({ topology,
       throw new Error('a hit must not load');
     };
     for (const key of hot) await cache.set(key, { key });
-    const written = log.commands.length;
     for (const key of hot) expect(await cache.getOrSet(key, notCalled)).toEqual({ key });
     await expect.poll(() => hot.map((key) => log.on(redisKey(key)).slice(1))).toEqual(hot.map(() => ['get']));
-    expect(written).toBeGreaterThan(0);
 
-    // Forty misses: the first ones read with a GET, then the lock script, then the store (3 round
+    // Fifty misses: the first ones read with a GET, then the lock script, then the store (3 round
     // trips); once misses are common, the lock script reads (2 round trips).
-    const cold = Array.from({ length: 40 }, (_, i) => `cold:${i}`);
+    const cold = Array.from({ length: 50 }, (_, i) => `cold:${i}`);
     let loads = 0;
     for (const key of cold) expect(await cache.getOrSet(key, async () => (loads++, { key }))).toEqual({ key });
-    expect(loads).toBe(40);
+    expect(loads).toBe(50);
     const missCommands = () => cold.map((key) => log.on(redisKey(key)).join(' '));
     await expect.poll(() => missCommands().slice(-30)).toEqual(Array.from({ length: 30 }, () => 'script script'));
     expect(missCommands()[0]).toBe('get script script');
