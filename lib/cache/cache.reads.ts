@@ -14,7 +14,7 @@ import type { CacheStats } from './cache.stats.js';
 
 /** How many recent reads of Redis the miss rate averages over (an exponential moving average). */
 const MISS_RATE_WINDOW = 32;
-/** The miss rate past which {@link CacheReads.find} reads with the miss script (see `readFirst`). */
+/** The miss rate past which {@link CacheReads.find} reads with the miss script (see `readsByScript`). */
 const SCRIPT_FIRST_MISS_RATE = 0.25;
 
 /** What the first read found: the raw value, or none, and the miss round trip when it was that. */
@@ -33,14 +33,14 @@ export interface CachedEntry<T = unknown> {
  * The read path of `get`, `getEntry`, `getOrSet` and `lookup`: an L1 hit, or one round trip on a
  * Redis hit (a stale value is served while {@link CacheLoads} refreshes it): a GET, or for
  * `getOrSet` while misses are common the miss script, which takes the lock on a miss (see
- * `readFirst`). Only a miss, or a read during an outage, goes through the per-key single flight
+ * `readsByScript`). Only a miss, or a read during an outage, goes through the per-key single flight
  * of this process: callers that come meanwhile wait for its load, each with its own copy of the
  * result unless L1 is shared. With a Bloom filter, a miss whose item is certainly not in it
  * answers null without the loader.
  */
 export class CacheReads {
   private readonly inFlight = new Map<string, Promise<Loaded>>();
-  /** The share of recent reads of Redis that missed (see `readFirst`). */
+  /** The share of recent reads of Redis that missed (see `readsByScript`). */
   private missRate = 0;
 
   constructor(
@@ -106,7 +106,8 @@ export class CacheReads {
     const epoch = this.l1.epoch;
     let read: FirstRead;
     try {
-      read = await this.readFirst(valueKey, options);
+      // A GET awaited as ioredis's own promise: no promise more on the path of a hit.
+      read = this.readsByScript(options) ? await this.readByScript(valueKey, options) : { raw: await this.entries.read(valueKey) };
       this.failures.answered();
     } catch (error) {
       this.failures.missOnOutage(error);
@@ -144,16 +145,20 @@ export class CacheReads {
   }
 
   /**
-   * The first read of a key that L1 does not answer: a GET while most reads hit, the miss round
-   * trip itself (cache-miss.lua: the value, or the lock and what the store must find unchanged)
-   * while many miss. The script saves a miss one round trip of three and costs a hit more: at one
+   * Whether the first read of a key that L1 does not answer is the miss round trip itself
+   * (cache-miss.lua: the value, or the lock and what the store must find unchanged), as while
+   * many reads miss, rather than a GET, as while most hit. The script saves a miss one round trip of three and costs a hit more: at one
    * caller 5-7 µs more time (a round trip is about 45 µs here), so it pays from about 10% of
    * misses; at 64 callers, where the client's CPU bounds throughput, 8.5-8.9 µs of CPU per hit
    * against 5.0-5.9, so from about 40%. Past 25%, the worst loss either way is about a tenth.
    * Not with a Bloom filter, whose check comes before the lock.
    */
-  private async readFirst(valueKey: string, options: CacheEntryOptions): Promise<FirstRead> {
-    if (this.missRate <= SCRIPT_FIRST_MISS_RATE || options.bloom !== undefined) return { raw: await this.entries.read(valueKey) };
+  private readsByScript(options: CacheEntryOptions): boolean {
+    return this.missRate > SCRIPT_FIRST_MISS_RATE && options.bloom === undefined;
+  }
+
+  /** The first read by the miss script: the value, or none and the lock this caller may have taken. */
+  private async readByScript(valueKey: string, options: CacheEntryOptions): Promise<FirstRead> {
     const keys = this.keys.entry(valueKey);
     const token = this.loads.lockToken(options);
     const reply = await this.entries.miss(keys, token);
