@@ -181,6 +181,11 @@ export async function cacheScenarios(url: string): Promise<{ scenarios: Scenario
       name: 'cache-manager 7 + RedisKeyvStore set',
       run: async (i) => overOurs.set(key(i), await load(i), 3_600_000),
     },
+    {
+      group: 'cache-manager set',
+      name: 'cache-manager 7 + RedisKeyvStore set (serialize: false)',
+      run: async (i) => overOursRaw.set(key(i), await load(i), 3_600_000),
+    },
   ];
   return {
     scenarios,
