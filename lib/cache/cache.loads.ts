@@ -18,6 +18,9 @@ const MAX_REFRESH_BACKOFF_MS = 30_000;
 /** How many keys' refresh backoffs are remembered at most. */
 const MAX_BACKOFF_ENTRIES = 10_000;
 
+/** What a wait for another caller's load ends with when that caller let the lock go without a value. */
+const HOLDER_GAVE_UP = Symbol('holder gave up');
+
 /** A token that tells this caller's stampede lock from another's. */
 const lockTokens = new RandomTokens(12, 'base64url');
 const newLockToken = () => lockTokens.next();
@@ -44,7 +47,8 @@ export interface Loaded {
  *
  * - Stampede lock: the miss takes a short Redis lock in the same round trip as it reads the key's
  *   generation (cache-miss.lua). A miss that does not get it polls for the holder's value for
- *   `stampede.wait`, or until the holder gives up, then loads itself.
+ *   `stampede.wait`; when the holder gives up, it tries for the lock again (one of the waiters
+ *   gets it and loads, the others wait on), and once the wait is over it loads without the lock.
  * - No stale write-back: the result is stored only if the key's generation did not move (no
  *   write or delete of it) and no tag, pattern or clear invalidation happened since the load began.
  * - Stale-while-revalidate: one background refresh per key per process, only where this instance
@@ -114,21 +118,30 @@ export class CacheLoads {
   ): Promise<Loaded> {
     const lock = options.lock ?? this.settings.stampede.lock;
     const token = begun ? begun.token : this.lockToken(options);
-    let reply: MissReply;
-    const epoch = this.l1.epoch;
-    try {
-      reply = begun ? begun.reply : await this.entries.miss(keys, token);
-    } catch (error) {
-      this.failures.missOnOutage(error);
-      return this.callLoader(loader);
+    const deadline = Date.now() + this.settings.stampede.waitMs;
+    let reply: MissReply | undefined = begun?.reply;
+    let found: Extract<MissReply, { 0: 0 }>;
+    for (;;) {
+      const epoch = this.l1.epoch;
+      try {
+        reply ??= await this.entries.miss(keys, token);
+      } catch (error) {
+        this.failures.missOnOutage(error);
+        return this.callLoader(loader);
+      }
+      // A value that is not a cache entry (written by someone else) is not served, nor overwritten.
+      if (reply[0] === 1) return this.loadedFromRedis(keys, reply[1], useL1, epoch) ?? this.callLoader(loader);
+      found = reply;
+      if (!lock || found[2] === 1) break;
+      const waited = await this.waitForValue(keys, useL1, deadline);
+      if (waited !== HOLDER_GAVE_UP) {
+        if (waited) return waited;
+        break; // the wait is over, or Redis is away: load without the lock
+      }
+      // The holder gave up: try for the lock again, so that the waiters of every instance do not all load.
+      reply = undefined;
     }
-    // A value that is not a cache entry (written by someone else) is not served, nor overwritten.
-    if (reply[0] === 1) return this.loadedFromRedis(keys, reply[1], useL1, epoch) ?? this.callLoader(loader);
-    const [, generation, locked, slotEpoch] = reply;
-    if (lock && locked === 0) {
-      const appeared = await this.waitForValue(keys, useL1);
-      if (appeared) return appeared;
-    }
+    const [, generation, locked, slotEpoch] = found;
     let value: unknown;
     try {
       value = await this.callLoader(loader).then((loaded) => loaded.value);
@@ -172,15 +185,20 @@ export class CacheLoads {
       const stored = await this.entries.store(keys, began, prepared, token);
       if (stored === 1 && useL1) this.l1.remember(keys.value, value, prepared.encoded, prepared.freshUntil, epoch);
     } catch (error) {
-      // The caller has its value: a failed store is noted, not thrown.
+      // The caller has its value: a failed store is noted, not thrown. The lock goes too, unless
+      // the store script released it already (a release checks the token).
       this.failures.noteFailure(error, `store "${keys.value}"`);
+      if (token) await this.entries.releaseLock(keys, token);
     }
     return { value, encoded: prepared.encoded, status: 'miss' };
   }
 
-  /** Another instance holds the lock: poll for its result, for at most `stampede.wait`. */
-  private async waitForValue(keys: EntryKeys, useL1: boolean): Promise<Loaded | undefined> {
-    const deadline = Date.now() + this.settings.stampede.waitMs;
+  /**
+   * Another caller holds the lock: poll for its result until `deadline`. {@link HOLDER_GAVE_UP}
+   * when the lock went without a value (its loader failed, or its result was not cached); undefined
+   * once the wait is over, or when Redis cannot be reached.
+   */
+  private async waitForValue(keys: EntryKeys, useL1: boolean, deadline: number): Promise<Loaded | typeof HOLDER_GAVE_UP | undefined> {
     let delay = 10;
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(delay, Math.max(0, deadline - Date.now()))));
@@ -195,8 +213,7 @@ export class CacheLoads {
         return undefined;
       }
       if (raw !== null) return this.loadedFromRedis(keys, raw, useL1, epoch);
-      // The holder gave up (its loader failed, or its result was not cached): load here now.
-      if (locked === 0) return undefined;
+      if (locked === 0) return HOLDER_GAVE_UP;
     }
     return undefined;
   }

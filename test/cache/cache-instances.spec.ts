@@ -47,6 +47,26 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
     expect(await waiter).toBe('loaded by b');
   });
 
+  it('when the lock holder gives up, one waiter takes the lock and loads, and the others get its value', async () => {
+    const [a, b, c] = instances.map((app) => app.get(CacheService));
+    const failing = a.getOrSet('holder-fails-many', async () => {
+      await sleep(100);
+      throw new Error('source down');
+    });
+    await sleep(20);
+    let calls = 0;
+    const loader = async () => {
+      calls++;
+      await sleep(100);
+      return { loadedBy: calls };
+    };
+    const waiters = Array.from({ length: 10 }, (_, i) => (i % 2 ? b : c).getOrSet('holder-fails-many', loader));
+    await expect(failing).rejects.toThrow('source down');
+    const results = await Promise.all(waiters);
+    expect(calls).toBe(1);
+    expect(results.every((result) => result.loadedBy === 1)).toBe(true);
+  });
+
   it("a write without L1 still drops the writer's own L1 copy", async () => {
     const cache = instances[0].get(CacheService);
     await expect
