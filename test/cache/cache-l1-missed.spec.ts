@@ -110,7 +110,10 @@ describe.each(topologies)('the bus on $topology, when its subscription fails', (
   const { standalone, cluster } = inject('redis');
   const nodes = topology === 'standalone' ? [standalone] : cluster;
   const user = `bus-${uniquePrefix().slice(1, -1)}`;
-  const admins = nodes.map((node) => new Redis(node));
+  let admins: Redis[] = [];
+  beforeAll(() => {
+    admins = nodes.map((node) => new Redis(node));
+  });
   /** Runs ACL SETUSER on every node (ACLs are per node, also on a Cluster). */
   const setUser = (...rules: string[]) => Promise.all(admins.map((admin) => admin.acl('SETUSER', user, ...rules)));
   afterAll(async () => {

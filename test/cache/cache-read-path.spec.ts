@@ -119,22 +119,29 @@ describe.each(topologies)('the read path of getOrSet on $topology', ({ topology,
   });
 });
 
-describe.each(topologies)('getOrSet while most reads miss (the miss script reads first) on $topology', ({ connection }) => {
+describe.each(topologies)('getOrSet while most reads miss (the miss script reads first) on $topology', ({ topology, connection }) => {
   const keyPrefix = uniquePrefix();
   let instances: INestApplicationContext[];
   let a: CacheService;
   let b: CacheService;
+  let log: CommandLog;
   beforeAll(async () => {
     instances = await Promise.all(
       [1, 2].map(() => startContext({ connection: connection(), keyPrefix, cache: { ttl: '1m', stampede: { wait: '10s' } } })),
     );
     [a, b] = instances.map((app) => app.get(CacheService));
-    // Misses on both instances, so their reads go through the miss script.
-    for (let i = 0; i < 20; i++) for (const cache of [a, b]) await cache.getOrSet(`warm:${i}`, () => i);
+    // Misses on both instances (each on keys of its own), so their reads go through the miss script.
+    for (let i = 0; i < 20; i++) for (const [n, cache] of [a, b].entries()) await cache.getOrSet(`warm:${n}:${i}`, () => i);
+    log = await CommandLog.start(topology, keyPrefix);
   });
-  afterAll(() => Promise.all(instances.map((app) => app.close())));
+  afterAll(async () => {
+    log?.close();
+    await Promise.all(instances.map((app) => app.close()));
+  });
 
-  it('calls the loader once for 100 concurrent misses over two instances', async () => {
+  const redisKey = (key: string) => `${instances[0].get(RedisKeys).prefix}{c:${encodeCacheKey(key)}}`;
+
+  it('calls the loader once for 100 concurrent misses over two instances, and releases the lock', async () => {
     let calls = 0;
     const loader = async () => {
       calls++;
@@ -144,9 +151,10 @@ describe.each(topologies)('getOrSet while most reads miss (the miss script reads
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).getOrSet('stampede', loader)));
     expect(calls).toBe(1);
     expect(results.every((result) => result.loadedBy === 1)).toBe(true);
-    // The lock is released: the next miss of the key loads at once.
-    await a.delete('stampede');
-    expect(await b.getOrSet('stampede', async () => 'again')).toBe('again');
+    // Every caller of both instances read with the script (with GETs first, there would be one script per instance).
+    await expect.poll(() => log.on(redisKey('stampede')).filter((command) => command === 'script').length).toBeGreaterThanOrEqual(100);
+    const redis = instances[0].get(RedisConnections).get();
+    expect(await redis.exists(`${redisKey('stampede')}:l`)).toBe(0);
   });
 
   it('never writes back a value loaded before a delete, and leaves a value it did not write alone', async () => {
