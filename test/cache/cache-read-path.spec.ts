@@ -1,7 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CacheService, RedisConnections, RedisKeys } from '../../lib/index.js';
+import { CacheService, RedisConnections, RedisKeys, type RedisCodec } from '../../lib/index.js';
 import { encodeCacheKey } from '../../lib/cache/cache-key.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
@@ -178,5 +178,62 @@ describe.each(topologies)('getOrSet while most reads miss (the miss script reads
     expect(results.every((value) => value === 'unlocked')).toBe(true);
     expect(calls).toBe(2);
     expect(await a.get('no-lock')).toBe('unlocked');
+  });
+
+  it('serves a stale value while one background refresh runs', async () => {
+    for (let i = 0; i < 12; i++) await a.getOrSet(`rewarm:${i}`, () => i);
+    let version = 0;
+    const loader = async () => {
+      version++;
+      await sleep(100);
+      return `v${version}`;
+    };
+    const options = { ttl: 100, staleWhileRevalidate: '10s' } as const;
+    expect(await a.getOrSet('swr', loader, options)).toBe('v1');
+    await sleep(150);
+    const staleBefore = a.stats().staleServed;
+    const during = await Promise.all(Array.from({ length: 20 }, () => a.getOrSet('swr', loader, options)));
+    expect(new Set(during)).toEqual(new Set(['v1']));
+    expect(a.stats().staleServed - staleBefore).toBe(20);
+    await expect.poll(() => a.get('swr')).toBe('v2');
+    expect(version).toBe(2);
+  });
+});
+
+describe.each(topologies)('the miss script as the first read, with a binary codec, on $topology', ({ topology, connection }) => {
+  /** JSON behind a 0xff byte, which no UTF-8 text holds: it only survives as a Buffer. */
+  const codec: RedisCodec = {
+    binary: true,
+    encode: (value) => Buffer.concat([Buffer.from([0xff]), Buffer.from(JSON.stringify(value))]),
+    decode: <T>(raw: string | Buffer) => {
+      const bytes = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+      if (bytes[0] !== 0xff) throw new Error('not written by this codec');
+      return JSON.parse(bytes.subarray(1).toString()) as T;
+    },
+  };
+  const keyPrefix = uniquePrefix();
+  let app: INestApplicationContext;
+  let log: CommandLog;
+  beforeAll(async () => {
+    app = await startContext({ connection: connection(), keyPrefix, codec, cache: { ttl: '1m' } });
+    log = await CommandLog.start(topology, keyPrefix);
+  });
+  afterAll(async () => {
+    log?.close();
+    await app?.close();
+  });
+
+  it('reads values as Buffers, on a miss and on a hit', async () => {
+    const cache = app.get(CacheService);
+    for (let i = 0; i < 12; i++) await cache.getOrSet(`warm:${i}`, () => ({ i }));
+    let loads = 0;
+    expect(await cache.getOrSet('bin', async () => (loads++, { name: 'é', n: 1 }))).toEqual({ name: 'é', n: 1 });
+    expect(await cache.getOrSet('bin', async () => (loads++, { name: 'other' }))).toEqual({ name: 'é', n: 1 });
+    expect(loads).toBe(1);
+    const redisKey = `${app.get(RedisKeys).prefix}{c:${encodeCacheKey('bin')}}`;
+    // The miss by the script, its store, then the hit by the script.
+    await expect.poll(() => log.on(redisKey)).toEqual(['script', 'script', 'script']);
+    const stored = await app.get(RedisConnections).get().getBuffer(redisKey);
+    expect(stored?.includes(Buffer.from([0xff]))).toBe(true);
   });
 });
