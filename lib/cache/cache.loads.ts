@@ -117,7 +117,7 @@ export class CacheLoads {
     begun?: MissBegun,
   ): Promise<Loaded> {
     const lock = options.lock ?? this.settings.stampede.lock;
-    const token = begun ? begun.token : this.lockToken(options);
+    const token = begun?.token ?? this.lockToken(options);
     const deadline = Date.now() + this.settings.stampede.waitMs;
     let reply: MissReply | undefined = begun?.reply;
     let found: Extract<MissReply, { 0: 0 }>;

@@ -131,7 +131,6 @@ export class CacheReads {
       return withStatus ? { value, status: 'stale' } : value;
     }
     this.counters.redis.misses++;
-    const keys = read.begun?.keys ?? this.keys.entry(valueKey);
     const loading = this.inFlight.get(valueKey);
     if (loading) {
       if (read.begun) await this.loads.giveUp(read.begun);
@@ -141,17 +140,18 @@ export class CacheReads {
       this.counters.bloomRejected++;
       return withStatus ? { value: null, status: 'miss' } : null;
     }
+    const keys = read.begun?.keys ?? this.keys.entry(valueKey);
     return this.singleFlight(valueKey, () => this.loads.loadAndStore(keys, loader, options, useL1, read.begun), withStatus);
   }
 
   /**
    * Whether the first read of a key that L1 does not answer is the miss round trip itself
    * (cache-miss.lua: the value, or the lock and what the store must find unchanged), as while
-   * many reads miss, rather than a GET, as while most hit. The script saves a miss one round trip of three and costs a hit more: at one
-   * caller 5-7 µs more time (a round trip is about 45 µs here), so it pays from about 10% of
-   * misses; at 64 callers, where the client's CPU bounds throughput, 8.5-8.9 µs of CPU per hit
-   * against 5.0-5.9, so from about 40%. Past 25%, the worst loss either way is about a tenth.
-   * Not with a Bloom filter, whose check comes before the lock.
+   * many reads miss, rather than a GET, as while most hit. The script saves a miss one round trip
+   * of three and costs a hit more: at one caller 5-7 µs more time (a round trip is about 45 µs
+   * here), so it pays from about 10% of misses; at 64 callers, where the client's CPU bounds
+   * throughput, 8.5-8.9 µs of CPU per hit against 5.0-5.9, so from about 40%. Past 25%, the worst
+   * loss either way is about a tenth. Not with a Bloom filter, whose check comes before the lock.
    */
   private readsByScript(options: CacheEntryOptions): boolean {
     return this.missRate > SCRIPT_FIRST_MISS_RATE && options.bloom === undefined;
