@@ -83,6 +83,46 @@ export interface ParsedKeyvEnvelope extends KeyvEnvelope {
  * parseKeyvEnvelope('{"value":{"a":1},"expires":1700000000000}'); // { value: { a: 1 }, expires: 1700000000000, json: '{"a":1}' }
  */
 export function parseKeyvEnvelope(text: string): ParsedKeyvEnvelope | undefined {
+  return envelopeAroundJson(text) ?? parseWholeEnvelope(text);
+}
+
+/** How Keyv's default serialization of an envelope starts. */
+const VALUE_FIELD = '{"value":';
+/** What comes before the expiry in it. */
+const EXPIRES_FIELD = ',"expires":';
+/** An expiry as JSON.stringify writes a whole number of milliseconds. */
+const WHOLE_NUMBER = /^(?:0|[1-9]\d*)$/;
+/**
+ * Sixteen digits or more, dots among them: a number that may not come back from JSON.parse as it
+ * was written (a big integer of JSONbig), or only digits in a string (read the long way then).
+ */
+const LONG_DIGITS = /\d[\d.]{15}/;
+
+/**
+ * The envelope of `{"value":<json>}` or `{"value":<json>,"expires":<ms>}`, parsing only `<json>`:
+ * undefined when the text is not of that form, when `<json>` is not JSON, may hold Keyv's escapes
+ * (see {@link keyvTextAround}) or a number JSON.parse would round.
+ */
+function envelopeAroundJson(text: string): ParsedKeyvEnvelope | undefined {
+  if (!text.startsWith(VALUE_FIELD) || !text.endsWith('}')) return undefined;
+  let end = text.length - 1;
+  let expires: number | undefined;
+  const expiresAt = text.lastIndexOf(EXPIRES_FIELD);
+  if (expiresAt > VALUE_FIELD.length) {
+    const digits = text.slice(expiresAt + EXPIRES_FIELD.length, end);
+    if (WHOLE_NUMBER.test(digits)) [expires, end] = [Number(digits), expiresAt];
+  }
+  const json = text.slice(VALUE_FIELD.length, end);
+  if (keyvTextAround(json, undefined) === undefined || LONG_DIGITS.test(json)) return undefined;
+  try {
+    const value: unknown = JSON.parse(json);
+    return expires === undefined ? { value, json } : { value, expires, json };
+  } catch {
+    return undefined;
+  }
+}
+
+function parseWholeEnvelope(text: string): ParsedKeyvEnvelope | undefined {
   try {
     const parsed: unknown = JSON.parse(text);
     if (!isKeyvEnvelope(parsed)) return undefined;

@@ -75,14 +75,18 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     this.opts = { dialect: 'redis', serialize: this.serialize, l1: this.l1 };
   }
 
-  /** The entry as Keyv reads it, or undefined on a miss. */
+  /**
+   * The entry as Keyv reads it, or undefined on a miss. An entry of plain JSON data other than a
+   * string comes as the envelope object, which Keyv's `get` and `getRaw` take as deserialized:
+   * the value is parsed once, here, not again by Keyv.
+   */
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    const entry = await this.cache.storedEntry(key, this.l1);
-    return entry === undefined ? undefined : (this.toKeyv(entry) as StoredData<Value> | undefined);
+    return this.read<Value>(key, true);
   }
 
+  /** The entries as Keyv's text (its `getManyRaw` deserializes every row it gets), undefined for a miss. */
   async getMany<Value>(keys: string[]): Promise<Array<StoredData<Value | undefined>>> {
-    return mapBounded(keys, READ_CONCURRENCY, (key) => this.get<Value>(key));
+    return mapBounded(keys, READ_CONCURRENCY, (key) => this.read<Value>(key, false));
   }
 
   /** Writes what Keyv hands over, for `ttl` milliseconds (none or 0: for ever). */
@@ -137,6 +141,11 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   /** Nothing to do: the connection is the module's, closed with the app. */
   async disconnect(): Promise<void> {}
 
+  private async read<Value>(key: string, envelopeObject: boolean): Promise<StoredData<Value> | undefined> {
+    const entry = await this.cache.storedEntry(key, this.l1);
+    return entry === undefined ? undefined : (this.toKeyv(entry, envelopeObject) as StoredData<Value> | undefined);
+  }
+
   private entryOptions(ttl: number | undefined): CacheEntryOptions {
     const lifetime = ttl === undefined || ttl === 0 ? Infinity : ttl;
     return { ttl: lifetime, nullTtl: lifetime, jitter: 0, l1: this.l1 };
@@ -157,21 +166,31 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   /**
    * What Keyv gets for an entry: the text it stored, or an envelope of the value, serialized unless
    * `serialize: false` (around the stored JSON text where it can be, without reading the value,
-   * which an L1 hit would copy, nor serializing it again).
+   * which an L1 hit would copy, nor serializing it again). With `envelopeObject`, an entry of plain
+   * JSON data comes as the envelope object, which is what Keyv's default `deserialize` would make
+   * of the text; not for a string, which may be what a Keyv's `compression` has to decompress
+   * (such a Keyv deserializes whatever its store returns, and an object is not text).
    */
-  private toKeyv(entry: CachedEntry & { json?: string }): string | KeyvEnvelope | undefined {
+  private toKeyv(entry: CachedEntry & { json?: string }, envelopeObject: boolean): string | KeyvEnvelope | undefined {
     const expires = entry.freshUntil === Infinity ? undefined : entry.freshUntil;
+    const { json } = entry;
     // An entry holding another serializer's text is JSON's `{"$keyv":"<text>"}`: that text goes back as it is, below.
-    if (this.serialize && entry.json !== undefined && !entry.json.startsWith(KEYV_TEXT_JSON)) {
-      const around = keyvTextAround(entry.json, expires);
+    if (this.serialize && json !== undefined && !json.startsWith(KEYV_TEXT_JSON)) {
+      if (envelopeObject && !json.startsWith('"')) return envelopeOf(entry.value, expires);
+      const around = keyvTextAround(json, expires);
       if (around !== undefined) return around;
     }
     const { value } = entry;
     const text = keyvTextOf(value);
     if (text !== undefined) return text;
-    const envelope: KeyvEnvelope = expires === undefined ? { value } : { value, expires };
+    const envelope = envelopeOf(value, expires);
     return this.serialize ? serializeForKeyv(envelope) : envelope;
   }
+}
+
+/** Keyv's envelope of a value, without `expires` for an entry that never expires. */
+function envelopeOf(value: unknown, expires: number | undefined): KeyvEnvelope {
+  return expires === undefined ? { value } : { value, expires };
 }
 
 /** The text of an entry that holds Keyv's own serialization, or undefined. */

@@ -52,10 +52,26 @@ describe("Keyv's default serialization, as the store reads and writes it", () =>
     expect(parseKeyvEnvelope('{"value":"x"}')).toEqual({ value: 'x', json: '"x"' });
     // Fields in another order: still Keyv's text, read without the value's text.
     expect(parseKeyvEnvelope('{"expires":5,"value":1}')).toEqual({ expires: 5, value: 1 });
+    // An "expires" of the value's own, with and without the envelope's.
+    expect(parseKeyvEnvelope('{"value":{"expires":2}}')).toEqual({ value: { expires: 2 }, json: '{"expires":2}' });
+    expect(parseKeyvEnvelope('{"value":{"a":1,"expires":2},"expires":5}')).toEqual({
+      value: { a: 1, expires: 2 },
+      expires: 5,
+      json: '{"a":1,"expires":2}',
+    });
+    // JSON that JSON.parse reads exactly, though JSON.stringify would write it otherwise: kept as it came.
+    expect(parseKeyvEnvelope('{"value":-0}')).toEqual({ value: -0, json: '-0' });
+    expect(parseKeyvEnvelope('{"value":{ "a": 1.0 }}')).toEqual({ value: { a: 1 }, json: '{ "a": 1.0 }' });
+    // Sixteen digits in a string: read the long way, and kept.
+    expect(parseKeyvEnvelope('{"value":"1234567890123456"}')).toEqual({ value: '1234567890123456', json: '"1234567890123456"' });
     for (const other of [
       '{"value":9223372036854775807}',
+      '{"value":123456789.123456789}',
+      '{"value":[12345678901234567890]}',
       '{ "value": 1 }',
-      '{"value":-0}',
+      '{"value":1,"expires":2,"expires":3}',
+      '{"value":1,"value":2}',
+      '{"value":,"expires":5}',
       '{"other":1}',
       '{"value":1,"expires":"soon"}',
       'x',
@@ -77,10 +93,10 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
   const redisKey = (key: string) => `${app.get(RedisKeys).prefix}{c:${encodeCacheKey(key)}}`;
   const keyvOver = (options: Omit<KeyvOptions, 'store'> = {}, store = new RedisKeyvStore(cache)) => new Keyv(store, options);
 
-  it("hands Keyv, for every value, the text Keyv's own serializer writes of it (built around the stored JSON where it can be)", async () => {
+  it("hands Keyv, for every value, what Keyv's own serializer and deserializer make of it: the envelope object for plain JSON data other than a string, else the text", async () => {
     const serializer = new Keyv();
     const store = new RedisKeyvStore(cache);
-    // The same, from L1 (its second read): built around the text L1 keeps, without copying the value.
+    // The same, from L1 (its second read): a copy of the value, or the text built around the JSON L1 keeps.
     const nearStore = new RedisKeyvStore(cache, { l1: true });
     // L1 keeps entries once the instance listens for invalidations.
     await expect
@@ -111,9 +127,13 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
         const entry = (await cache.getEntry(`text:${at}`))!;
         const expires = entry.freshUntil === Infinity ? undefined : entry.freshUntil;
         const text = await serializer.serialize!({ value: entry.value, expires });
-        expect(await store.get(`text:${at}`)).toBe(text);
+        // Plain JSON data (no Date) other than a string comes decoded; Keyv then does not parse it.
+        const decoded = typeof value !== 'string' && !(typeof value === 'object' && value !== null && 'date' in value);
+        const expected = decoded ? await serializer.deserialize!(text) : text;
+        if (decoded) expect(typeof (await store.get(`text:${at}`))).toBe('object');
+        expect(await store.get(`text:${at}`)).toStrictEqual(expected);
         const l1Hits = cache.stats().l1.hits;
-        for (let read = 0; read < 2; read++) expect(await nearStore.get(`text:${at}`)).toBe(text);
+        for (let read = 0; read < 2; read++) expect(await nearStore.get(`text:${at}`)).toStrictEqual(expected);
         expect(cache.stats().l1.hits).toBe(l1Hits + 1);
       }
     }
@@ -252,6 +272,40 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
     const iterated = [];
     for await (const entry of keyv.iterator!(undefined)) iterated.push(entry);
     expect(iterated).toStrictEqual([['typed', value]]);
+  });
+
+  it("gives Keyv's get, getRaw, getMany, getManyRaw and iterator the same entries, decoded or as text", async () => {
+    const keyv = keyvOver({ namespace: 'reads' });
+    await keyv.set('object', { a: [1, ':b'] }, 60_000);
+    await keyv.set('text', ':colon');
+    const envelope = { value: { a: [1, ':b'] }, expires: (await keyv.getRaw('object'))!.expires };
+    expect(envelope.expires! - Date.now()).toBeGreaterThan(59_000);
+    expect(await keyv.get('object')).toEqual({ a: [1, ':b'] });
+    expect(await keyv.getMany(['object', 'text', 'none'])).toEqual([{ a: [1, ':b'] }, ':colon', undefined]);
+    expect(await keyv.getManyRaw(['object', 'text', 'none'])).toEqual([envelope, { value: ':colon' }, undefined]);
+    const iterated = [];
+    for await (const entry of keyv.iterator!(undefined)) iterated.push(entry);
+    expect(iterated.sort()).toEqual([
+      ['object', { a: [1, ':b'] }],
+      ['text', ':colon'],
+    ]);
+    // Each read decodes its own copy: changing one changes nothing stored.
+    const read = (await keyv.get<{ a: unknown[] }>('object'))!;
+    read.a.push('changed');
+    expect(await keyv.get('object')).toEqual({ a: [1, ':b'] });
+  });
+
+  it("serves a Keyv with compression its own entries: a compressed value is a string, handed over as Keyv's text", async () => {
+    const compression = {
+      compress: async (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64'),
+      decompress: async (value: unknown) => JSON.parse(Buffer.from(value as string, 'base64').toString()) as unknown,
+    };
+    const keyv = keyvOver({ namespace: 'zipped', compression });
+    await keyv.set('doc', { title: 'compressed', n: 1 }, 60_000);
+    expect(await keyv.get('doc')).toEqual({ title: 'compressed', n: 1 });
+    expect(await keyv.getMany(['doc', 'none'])).toEqual([{ title: 'compressed', n: 1 }, undefined]);
+    // Stored as the compressed text it is, which CacheService reads as a string.
+    expect(await cache.get('zipped:doc')).toBe(Buffer.from(JSON.stringify({ title: 'compressed', n: 1 })).toString('base64'));
   });
 
   it('keeps its entries in L1 with l1: true', async () => {
