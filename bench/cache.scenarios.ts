@@ -84,7 +84,11 @@ export async function cacheScenarios(url: string): Promise<{ scenarios: Scenario
   });
   const cacheManager = createCache({ stores: [new Keyv({ store: new KeyvRedis(url), namespace: 'cm' })] });
   const overOurs = createCache({ stores: [new Keyv({ store: new RedisKeyvStore(service), namespace: 'cm' })] });
-  const overOursL1 = createCache({ stores: [new Keyv({ store: new RedisKeyvStore(service, { l1: true }), namespace: 'cm' })] });
+  const overOursL1 = createCache({
+    stores: [new Keyv({ store: new RedisKeyvStore(service, { l1: true, decoded: true }), namespace: 'cm' })],
+  });
+  // Reads handed to Keyv decoded, as for @nestjs/cache-manager's Keyv (Keyv's default deserialize, no compression).
+  const overOursDecoded = createCache({ stores: [new Keyv({ store: new RedisKeyvStore(service, { decoded: true }), namespace: 'cm' })] });
   // Values handed over as they are: no JSON on Keyv's side, the module's codec only.
   const overOursRaw = createCache({
     stores: [
@@ -163,7 +167,8 @@ export async function cacheScenarios(url: string): Promise<{ scenarios: Scenario
     baseline('cache-manager get'),
     { group: 'cache-manager get', name: 'cache-manager 7 + @keyv/redis get', run: (i) => cacheManager.get(key(i)) },
     { group: 'cache-manager get', name: 'cache-manager 7 + RedisKeyvStore get', run: (i) => overOurs.get(key(i)) },
-    { group: 'cache-manager get', name: 'cache-manager 7 + RedisKeyvStore get (l1)', run: (i) => overOursL1.get(key(i)) },
+    { group: 'cache-manager get', name: 'cache-manager 7 + RedisKeyvStore get (decoded: true)', run: (i) => overOursDecoded.get(key(i)) },
+    { group: 'cache-manager get', name: 'cache-manager 7 + RedisKeyvStore get (l1, decoded: true)', run: (i) => overOursL1.get(key(i)) },
     { group: 'cache-manager get', name: 'cache-manager 7 + RedisKeyvStore get (serialize: false)', run: (i) => overOursRaw.get(key(i)) },
     {
       group: 'cache-manager set',

@@ -14,6 +14,7 @@ import { Keyv } from 'keyv';
 import {
   Cacheable,
   CacheInterceptor,
+  CacheService,
   RateLimit,
   RateLimitGuard,
   RedisKeyvStore,
@@ -116,8 +117,8 @@ function onRedisKeyvStore(url: string) {
     redis,
     CacheModule.registerAsync({
       imports: [redis],
-      inject: [RedisKeyvStore],
-      useFactory: (store: RedisKeyvStore) => ({ stores: [store], ttl: 3_600_000 }),
+      inject: [CacheService],
+      useFactory: (cache: CacheService) => ({ stores: [new RedisKeyvStore(cache, { decoded: true })], ttl: 3_600_000 }),
     }),
   ];
 }

@@ -4,7 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { Registry } from 'prom-client';
-import { RedisKeyvStore, RedisPatternsModule, RedisThrottlerStorage } from '../lib/index.js';
+import { CacheService, RedisKeyvStore, RedisPatternsModule, RedisThrottlerStorage } from '../lib/index.js';
 import { AccountsController } from './accounts.controller.js';
 import { ActivityController } from './activity.controller.js';
 import { CART_SECRET, CartController, CartSessionMiddleware } from './cart.controller.js';
@@ -107,8 +107,8 @@ export class AppModule implements NestModule {
         // @nestjs/cache-manager on the library's cache (CatalogOverviewController): its routes
         // keep its CacheInterceptor and @CacheTTL; the entries live in the module's cache.
         CacheModule.registerAsync({
-          inject: [RedisKeyvStore],
-          useFactory: (store: RedisKeyvStore) => ({ stores: [store], ttl: 60_000 }),
+          inject: [CacheService],
+          useFactory: (cache: CacheService) => ({ stores: [new RedisKeyvStore(cache, { decoded: true })], ttl: 60_000 }),
         }),
         // @nestjs/throttler (QuotesController), its hits counted in Redis by RedisThrottlerStorage.
         ThrottlerModule.forRootAsync({ inject: [RedisThrottlerStorage], useFactory: throttlerOptions }),

@@ -74,11 +74,11 @@ export interface ParsedKeyvEnvelope extends KeyvEnvelope {
 }
 
 /**
- * The envelope in `text` when it is exactly what Keyv's default `serialize` makes of one, so that
- * storing its value and serializing it again gives `text` back (the `expires` aside); undefined
- * for anything else: another serializer's output (JSONbig's big integers, compression), a value
- * that JSON would not bring back (`-0`), or not an envelope at all. Without Keyv's escapes, the
- * value's JSON text comes with it (`json`), written once to check the text and then stored as it is.
+ * The envelope in `text` when Keyv's default `deserialize` reads it as what it is: an envelope
+ * whose value, stored and then read back by `JSON.parse` or by Keyv, is the same (spacing inside
+ * the value or a `-0` are taken as they came); undefined for anything else: another serializer's
+ * output (JSONbig's big integers, compression), or not an envelope at all. Without Keyv's escapes,
+ * the value's JSON text comes with it (`json`), to be stored as it is.
  * @example
  * parseKeyvEnvelope('{"value":{"a":1},"expires":1700000000000}'); // { value: { a: 1 }, expires: 1700000000000, json: '{"a":1}' }
  */
@@ -100,8 +100,9 @@ const LONG_DIGITS = /\d[\d.]{15}/;
 
 /**
  * The envelope of `{"value":<json>}` or `{"value":<json>,"expires":<ms>}`, parsing only `<json>`:
- * undefined when the text is not of that form, when `<json>` is not JSON, may hold Keyv's escapes
- * (see {@link keyvTextAround}) or a number JSON.parse would round.
+ * undefined when the text is not of that form, when `<json>` is not JSON (or holds a lone
+ * surrogate, which Redis would not keep), may hold a number JSON.parse would round, or holds a
+ * string that starts with ':' once parsed (Keyv's escapes, however the text wrote them).
  */
 function envelopeAroundJson(text: string): ParsedKeyvEnvelope | undefined {
   if (!text.startsWith(VALUE_FIELD) || !text.endsWith('}')) return undefined;
@@ -113,13 +114,15 @@ function envelopeAroundJson(text: string): ParsedKeyvEnvelope | undefined {
     if (WHOLE_NUMBER.test(digits)) [expires, end] = [Number(digits), expiresAt];
   }
   const json = text.slice(VALUE_FIELD.length, end);
-  if (keyvTextAround(json, undefined) === undefined || LONG_DIGITS.test(json)) return undefined;
+  if (LONG_DIGITS.test(json) || !json.isWellFormed()) return undefined;
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(json);
-    return expires === undefined ? { value, json } : { value, expires, json };
+    value = JSON.parse(json);
   } catch {
     return undefined;
   }
+  if (needsKeyvEscapes(value)) return undefined;
+  return expires === undefined ? { value, json } : { value, expires, json };
 }
 
 function parseWholeEnvelope(text: string): ParsedKeyvEnvelope | undefined {

@@ -31,6 +31,21 @@ export interface RedisKeyvStoreOptions {
   serialize?: boolean;
   /** Keep Keyv's entries in the cache's L1 tier too (`l1` of `CacheEntryOptions`). @default the module's `cache.l1.default` */
   l1?: boolean;
+  /**
+   * Hand Keyv's `get` an entry of plain JSON data decoded, as the envelope object that Keyv takes
+   * as already deserialized, instead of text that Keyv parses again (with a reviver, its costliest
+   * step). Only for a Keyv with its default `deserialize` and no `compression`, such as the one
+   * @nestjs/cache-manager makes around a store: a Keyv with its own `deserialize` would get values
+   * it never revived, and one with `compression` would miss (it decompresses only text). With
+   * `l1.shared`, a value read from L1 is the instance L1 keeps: do not change it.
+   * @default false
+   * @example
+   * CacheModule.registerAsync({
+   *   inject: [CacheService],
+   *   useFactory: (cache: CacheService) => ({ stores: [new RedisKeyvStore(cache, { decoded: true })] }),
+   * });
+   */
+  decoded?: boolean;
 }
 
 /**
@@ -60,28 +75,30 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   /** Set by Keyv: the namespace its keys start with, which `clear()` and `iterator()` keep to. */
   namespace?: string;
   /** What Keyv reads of its store: `dialect: 'redis'` has it use {@link iterator}. */
-  readonly opts: { dialect: 'redis'; serialize: boolean; l1?: boolean };
+  readonly opts: { dialect: 'redis'; serialize: boolean; l1?: boolean; decoded: boolean };
   private readonly serialize: boolean;
   private readonly l1: boolean | undefined;
+  private readonly decoded: boolean;
 
   constructor(
     private readonly cache: CacheService,
     @Optional() options: RedisKeyvStoreOptions = {},
   ) {
     super();
-    const given = knownRecord('RedisKeyvStore', options, ['serialize', 'l1']);
+    const given = knownRecord('RedisKeyvStore', options, ['serialize', 'l1', 'decoded']);
     this.serialize = toBoolean('RedisKeyvStore.serialize', given.serialize ?? true);
     this.l1 = given.l1 === undefined ? undefined : toBoolean('RedisKeyvStore.l1', given.l1);
-    this.opts = { dialect: 'redis', serialize: this.serialize, l1: this.l1 };
+    this.decoded = toBoolean('RedisKeyvStore.decoded', given.decoded ?? false);
+    this.opts = { dialect: 'redis', serialize: this.serialize, l1: this.l1, decoded: this.decoded };
   }
 
   /**
-   * The entry as Keyv reads it, or undefined on a miss. An entry of plain JSON data other than a
-   * string comes as the envelope object, which Keyv's `get` and `getRaw` take as deserialized:
-   * the value is parsed once, here, not again by Keyv.
+   * The entry as Keyv reads it, or undefined on a miss. With `decoded`, an entry of plain JSON data
+   * comes as the envelope object, which Keyv's `get` and `getRaw` take as deserialized: the value
+   * is parsed once, here, not again by Keyv.
    */
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    return this.read<Value>(key, true);
+    return this.read<Value>(key, this.decoded);
   }
 
   /** The entries as Keyv's text (its `getManyRaw` deserializes every row it gets), undefined for a miss. */
@@ -167,16 +184,15 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
    * What Keyv gets for an entry: the text it stored, or an envelope of the value, serialized unless
    * `serialize: false` (around the stored JSON text where it can be, without reading the value,
    * which an L1 hit would copy, nor serializing it again). With `envelopeObject`, an entry of plain
-   * JSON data comes as the envelope object, which is what Keyv's default `deserialize` would make
-   * of the text; not for a string, which may be what a Keyv's `compression` has to decompress
-   * (such a Keyv deserializes whatever its store returns, and an object is not text).
+   * JSON data comes as the envelope object, which is what Keyv's default `deserialize` makes of
+   * that text (values stored with their strings' ':' escapes revived).
    */
   private toKeyv(entry: CachedEntry & { json?: string }, envelopeObject: boolean): string | KeyvEnvelope | undefined {
     const expires = entry.freshUntil === Infinity ? undefined : entry.freshUntil;
     const { json } = entry;
     // An entry holding another serializer's text is JSON's `{"$keyv":"<text>"}`: that text goes back as it is, below.
     if (this.serialize && json !== undefined && !json.startsWith(KEYV_TEXT_JSON)) {
-      if (envelopeObject && !json.startsWith('"')) return envelopeOf(entry.value, expires);
+      if (envelopeObject) return envelopeOf(entry.value, expires);
       const around = keyvTextAround(json, expires);
       if (around !== undefined) return around;
     }

@@ -62,8 +62,20 @@ describe("Keyv's default serialization, as the store reads and writes it", () =>
     // JSON that JSON.parse reads exactly, though JSON.stringify would write it otherwise: kept as it came.
     expect(parseKeyvEnvelope('{"value":-0}')).toEqual({ value: -0, json: '-0' });
     expect(parseKeyvEnvelope('{"value":{ "a": 1.0 }}')).toEqual({ value: { a: 1 }, json: '{ "a": 1.0 }' });
-    // Sixteen digits in a string: read the long way, and kept.
+    // Sixteen digits in a string: read the long way (its JSON checked by writing it again), and kept.
     expect(parseKeyvEnvelope('{"value":"1234567890123456"}')).toEqual({ value: '1234567890123456', json: '"1234567890123456"' });
+    // Keyv's escapes written otherwise (\u003a is ':', a space before the string), which Keyv's own
+    // deserialize strips: not Keyv's default text; nor is a lone surrogate left unescaped.
+    for (const escaped of [
+      '{"value":"\\u003ax"}',
+      '{"value":["\\u003ax"]}',
+      '{"value": ":x"}',
+      '{"value":[1, ":x"]}',
+      '{"value":"\ud800"}',
+    ])
+      expect(parseKeyvEnvelope(escaped)).toBeUndefined();
+    // The same lone surrogate escaped, as JSON.stringify writes it: Keyv's text.
+    expect(parseKeyvEnvelope('{"value":"\\ud800"}')).toEqual({ value: '\ud800', json: '"\\ud800"' });
     for (const other of [
       '{"value":9223372036854775807}',
       '{"value":123456789.123456789}',
@@ -93,11 +105,11 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
   const redisKey = (key: string) => `${app.get(RedisKeys).prefix}{c:${encodeCacheKey(key)}}`;
   const keyvOver = (options: Omit<KeyvOptions, 'store'> = {}, store = new RedisKeyvStore(cache)) => new Keyv(store, options);
 
-  it("hands Keyv, for every value, what Keyv's own serializer and deserializer make of it: the envelope object for plain JSON data other than a string, else the text", async () => {
+  it("hands Keyv, for every value, the text Keyv's own serializer writes of it, or with decoded: true what Keyv's deserializer makes of that text", async () => {
     const serializer = new Keyv();
-    const store = new RedisKeyvStore(cache);
-    // The same, from L1 (its second read): a copy of the value, or the text built around the JSON L1 keeps.
-    const nearStore = new RedisKeyvStore(cache, { l1: true });
+    const stores = [new RedisKeyvStore(cache), new RedisKeyvStore(cache, { decoded: true })];
+    // The same, from L1 (its second read): built around the text L1 keeps, or a copy of the value.
+    const nearStores = [new RedisKeyvStore(cache, { l1: true }), new RedisKeyvStore(cache, { l1: true, decoded: true })];
     // L1 keeps entries once the instance listens for invalidations.
     await expect
       .poll(async () => (await cache.set('l1-ready', 1, { l1: true }), await cache.get('l1-ready', { l1: true }), cache.stats().l1.hits))
@@ -121,22 +133,29 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
       { ['__proto__']: 'own property' },
       { text: 'x'.repeat(1_000), quote: 'say ":" then' },
     ];
+    // The one value the codec stores tagged (a Date): Keyv gets its text either way.
+    const notPlainJson = 14;
+    let objects = 0;
     for (const [at, value] of values.entries()) {
       for (const ttl of [Infinity, 60_000]) {
         await cache.set(`text:${at}`, value, { ttl, jitter: 0 });
         const entry = (await cache.getEntry(`text:${at}`))!;
         const expires = entry.freshUntil === Infinity ? undefined : entry.freshUntil;
         const text = await serializer.serialize!({ value: entry.value, expires });
-        // Plain JSON data (no Date) other than a string comes decoded; Keyv then does not parse it.
-        const decoded = typeof value !== 'string' && !(typeof value === 'object' && value !== null && 'date' in value);
-        const expected = decoded ? await serializer.deserialize!(text) : text;
-        if (decoded) expect(typeof (await store.get(`text:${at}`))).toBe('object');
-        expect(await store.get(`text:${at}`)).toStrictEqual(expected);
-        const l1Hits = cache.stats().l1.hits;
-        for (let read = 0; read < 2; read++) expect(await nearStore.get(`text:${at}`)).toStrictEqual(expected);
-        expect(cache.stats().l1.hits).toBe(l1Hits + 1);
+        for (const decoded of [false, true]) {
+          const expected = decoded && at !== notPlainJson ? await serializer.deserialize!(text) : text;
+          const got = await stores[Number(decoded)].get(`text:${at}`);
+          if (typeof got === 'object') objects++;
+          expect(got).toStrictEqual(expected);
+          const l1Hits = cache.stats().l1.hits;
+          for (let read = 0; read < 2; read++) expect(await nearStores[Number(decoded)].get(`text:${at}`)).toStrictEqual(expected);
+          // The first near store's first read fills L1; every read after it is an L1 hit.
+          expect(cache.stats().l1.hits).toBe(l1Hits + (decoded ? 2 : 1));
+        }
       }
     }
+    // With decoded: true, every value but the Date, from Redis, came as an object (null's envelope is one).
+    expect(objects).toBe(2 * (values.length - 1));
   });
 
   it('stores what Keyv writes exactly as CacheService.set stores the same value, and reads it back equal', async () => {
@@ -274,8 +293,8 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
     expect(iterated).toStrictEqual([['typed', value]]);
   });
 
-  it("gives Keyv's get, getRaw, getMany, getManyRaw and iterator the same entries, decoded or as text", async () => {
-    const keyv = keyvOver({ namespace: 'reads' });
+  it.each([false, true])("gives Keyv's get, getRaw, getMany, getManyRaw and iterator the same entries (decoded: %s)", async (decoded) => {
+    const keyv = keyvOver({ namespace: `reads-${decoded}` }, new RedisKeyvStore(cache, { decoded, l1: true }));
     await keyv.set('object', { a: [1, ':b'] }, 60_000);
     await keyv.set('text', ':colon');
     const envelope = { value: { a: [1, ':b'] }, expires: (await keyv.getRaw('object'))!.expires };
@@ -289,23 +308,75 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
       ['object', { a: [1, ':b'] }],
       ['text', ':colon'],
     ]);
-    // Each read decodes its own copy: changing one changes nothing stored.
-    const read = (await keyv.get<{ a: unknown[] }>('object'))!;
-    read.a.push('changed');
-    expect(await keyv.get('object')).toEqual({ a: [1, ':b'] });
+    // Each read, from Redis or L1, is a copy of its own: changing one changes nothing stored.
+    const hits = cache.stats().l1.hits;
+    for (let read = 0; read < 3; read++) {
+      const value = (await keyv.get<{ a: unknown[] }>('object'))!;
+      expect(value).toEqual({ a: [1, ':b'] });
+      value.a.push('changed');
+    }
+    expect(cache.stats().l1.hits).toBeGreaterThan(hits);
   });
 
-  it("serves a Keyv with compression its own entries: a compressed value is a string, handed over as Keyv's text", async () => {
-    const compression = {
-      compress: async (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64'),
-      decompress: async (value: unknown) => JSON.parse(Buffer.from(value as string, 'base64').toString()) as unknown,
+  it('with decoded: true and l1.shared, hands Keyv the instance L1 keeps', async () => {
+    const shared = await startContext({ connection: connection(), cache: { ttl: '10s', l1: { maxEntries: 100, shared: true } } });
+    try {
+      const sharedCache = shared.get(CacheService);
+      await expect
+        .poll(
+          async () => (
+            await sharedCache.set('ready', 1, { l1: true }),
+            await sharedCache.get('ready', { l1: true }),
+            sharedCache.stats().l1.hits
+          ),
+        )
+        .toBeGreaterThan(0);
+      const store = new RedisKeyvStore(sharedCache, { decoded: true, l1: true });
+      await sharedCache.set('doc', { n: 1 }, { l1: true });
+      const first = (await store.get('doc')) as { value: unknown };
+      const second = (await store.get('doc')) as { value: unknown };
+      expect(first.value).toEqual({ n: 1 });
+      expect(second.value).toBe(first.value);
+    } finally {
+      await shared.close();
+    }
+  });
+
+  it('serves a Keyv with its own deserialize the values it revives (the store hands it text)', async () => {
+    const iso = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+    const revive = (_key: string, value: unknown) => (typeof value === 'string' && iso.test(value) ? new Date(value) : value);
+    const keyv = keyvOver({
+      namespace: 'revived',
+      serialize: JSON.stringify,
+      deserialize: (text: string) => JSON.parse(text, revive) as never,
+    });
+    await keyv.set('event', { at: new Date(0), name: 'launch' }, 60_000);
+    expect(await keyv.get('event')).toStrictEqual({ at: new Date(0), name: 'launch' });
+    expect(await keyv.getMany(['event'])).toStrictEqual([{ at: new Date(0), name: 'launch' }]);
+  });
+
+  it('serves a Keyv with compression its own entries, whether the compressed value is text, bytes or left as it was', async () => {
+    const doc = { title: 'compressed', n: 1 };
+    const compressions = {
+      text: {
+        compress: async (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64'),
+        decompress: async (value: unknown) => JSON.parse(Buffer.from(value as string, 'base64').toString()) as unknown,
+      },
+      // A Uint8Array, which Keyv's JSON writes as an object of its bytes.
+      bytes: {
+        compress: async (value: unknown) => new Uint8Array(Buffer.from(JSON.stringify(value))),
+        decompress: async (value: unknown) => JSON.parse(Buffer.from(Object.values(value as Record<string, number>)).toString()) as unknown,
+      },
+      identity: { compress: async (value: unknown) => value, decompress: async (value: unknown) => value },
     };
-    const keyv = keyvOver({ namespace: 'zipped', compression });
-    await keyv.set('doc', { title: 'compressed', n: 1 }, 60_000);
-    expect(await keyv.get('doc')).toEqual({ title: 'compressed', n: 1 });
-    expect(await keyv.getMany(['doc', 'none'])).toEqual([{ title: 'compressed', n: 1 }, undefined]);
+    for (const [name, compression] of Object.entries(compressions)) {
+      const keyv = keyvOver({ namespace: `zipped-${name}`, compression });
+      await keyv.set('doc', doc, 60_000);
+      expect(await keyv.get('doc')).toEqual(doc);
+      expect(await keyv.getMany(['doc', 'none'])).toEqual([doc, undefined]);
+    }
     // Stored as the compressed text it is, which CacheService reads as a string.
-    expect(await cache.get('zipped:doc')).toBe(Buffer.from(JSON.stringify({ title: 'compressed', n: 1 })).toString('base64'));
+    expect(await cache.get('zipped-text:doc')).toBe(Buffer.from(JSON.stringify(doc)).toString('base64'));
   });
 
   it('keeps its entries in L1 with l1: true', async () => {
@@ -322,6 +393,9 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
       /Invalid option "RedisKeyvStore.serialize": expected true or false/,
     );
     expect(() => new RedisKeyvStore(cache, { l1: 1 as never })).toThrow(/Invalid option "RedisKeyvStore.l1"/);
+    expect(() => new RedisKeyvStore(cache, { decoded: 'yes' as never })).toThrow(
+      /Invalid option "RedisKeyvStore.decoded": expected true or false/,
+    );
     expect(() => new RedisKeyvStore(cache, { namespace: 'x' } as never)).toThrow(/Invalid option "RedisKeyvStore.namespace"/);
   });
 
