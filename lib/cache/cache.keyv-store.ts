@@ -57,6 +57,8 @@ export interface RedisKeyvStoreOptions {
  * - TTLs are Keyv's, in milliseconds, exact (no jitter); none (or 0) means the entry never expires.
  * - A value Keyv serialized its default way is stored as the value itself; another serializer's
  *   text is stored as it came, under `$keyv`.
+ * - Reads reach Keyv as its text, or with `decoded: true` decoded (Keyv then does not parse them):
+ *   for a Keyv with its default `deserialize` and no `compression`, as @nestjs/cache-manager makes.
  * - `clear()` deletes the namespace's entries (every cache entry without a namespace) with SCAN on
  *   every master; `iterator()` reads them the same way.
  * - `disconnect()` leaves the module's connection open: the module closes it.
