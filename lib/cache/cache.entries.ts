@@ -174,8 +174,8 @@ export class CacheEntries {
 
   /**
    * Encodes a value into what Redis stores, with its (jittered) lifetimes. `json`, when given, is
-   * the value's JSON text as `JSON.stringify` wrote it, the value being what `JSON.parse` made of
-   * it: the default codec stores it without writing it again.
+   * JSON text, the value being what `JSON.parse` made of it: the default codec stores it without
+   * writing it again.
    */
   prepare(valueKey: string, value: unknown, options: CacheEntryOptions, json?: string): PreparedEntry {
     const isNull = value === null || value === undefined;

@@ -19,10 +19,11 @@ export function serializeForKeyv(data: unknown): string {
 }
 
 /**
- * What {@link serializeForKeyv} makes of `{ value, expires }`, built around `json`, the JSON text
- * of `value` as `JSON.stringify` wrote it, without parsing it; undefined when Keyv's text could
- * differ from JSON's: when a string in it may start with ':' (a string opens after ':', '[' or ',',
- * or the text is one). Keys that end with ':' also match, which only sends them the long way.
+ * What {@link serializeForKeyv} makes of `{ value, expires }` (or text that Keyv's `deserialize`
+ * reads as the same), built around `json`, the JSON text of `value` as stored, without parsing it;
+ * undefined when Keyv's text could differ from JSON's: when a string in it may start with ':' (a
+ * string opens after ':', '[' or ',', or the text is one). Keys that end with ':' also match, which
+ * only sends them the long way.
  * @example
  * keyvTextAround('{"a":1}', 1_700_000_000_000); // '{"value":{"a":1},"expires":1700000000000}'
  */
@@ -68,7 +69,7 @@ function needsKeyvEscapes(data: unknown): boolean {
   return false;
 }
 
-/** An envelope Keyv wrote, and its value's JSON text when Keyv's text holds it as `JSON.stringify` writes it. */
+/** An envelope Keyv wrote, and its value's JSON text when Keyv's text holds it without Keyv's escapes. */
 export interface ParsedKeyvEnvelope extends KeyvEnvelope {
   json?: string;
 }

@@ -12,7 +12,7 @@ const READ_CONCURRENCY = 64;
 
 /**
  * The property an entry holds Keyv's own text under, when that text is not Keyv's default
- * serialization (JSONbig, compression): `{ $keyv: '<text>' }`, given back to Keyv as it came.
+ * serialization (JSONbig's, say): `{ $keyv: '<text>' }`, given back to Keyv as it came.
  */
 const KEYV_TEXT = '$keyv';
 /** How the JSON text of such an entry starts. */
@@ -177,7 +177,9 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
   private fromKeyv(data: unknown): { value: unknown; json?: string } {
     if (typeof data === 'string') {
       const envelope = parseKeyvEnvelope(data);
-      return envelope === undefined ? { value: { [KEYV_TEXT]: data } } : envelope;
+      // A value shaped like the store's own keeping of a text (`{ $keyv: '...' }`) is kept as Keyv's text too.
+      const keptAsText = envelope === undefined || keyvTextOf(envelope.value) !== undefined;
+      return keptAsText ? { value: { [KEYV_TEXT]: data } } : envelope;
     }
     return { value: isKeyvEnvelope(data) ? data.value : data };
   }
@@ -199,7 +201,7 @@ export class RedisKeyvStore extends EventEmitter implements KeyvStoreAdapter {
       if (around !== undefined) return around;
     }
     const { value } = entry;
-    const text = keyvTextOf(value);
+    const text = this.serialize ? keyvTextOf(value) : undefined;
     if (text !== undefined) return text;
     const envelope = envelopeOf(value, expires);
     return this.serialize ? serializeForKeyv(envelope) : envelope;

@@ -82,9 +82,9 @@ export class JsonCodec implements RedisCodec {
   }
 
   /**
-   * What {@link encode} makes of `value` when `json` is its JSON text as `JSON.stringify` wrote it
-   * and `value` came from `JSON.parse` (plain JSON data): `json` itself, without writing it again,
-   * unless it may hold the tag property (then the value is encoded, and escaped, as usual).
+   * What to store for `value` when it came from `JSON.parse` of `json` (plain JSON data): `json`
+   * itself, without writing it again (a bare `JSON.parse` reads it back), unless it may hold the tag
+   * property (then the value is encoded, and escaped, as usual).
    */
   encodeParsedJson(value: unknown, json: string, key?: string): string {
     return json.includes(`"${TAG}"`) ? this.encode(value, key) : json;

@@ -280,6 +280,28 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
     expect(await countKeys(`${app.get(RedisKeys).prefix}{c:iter:*}`)).toBe(0);
   });
 
+  it("keeps a value shaped like the store's own keeping of a text ({ $keyv: string }) as Keyv wrote it, in every mode", async () => {
+    const marker = { $keyv: 'not a text of ours' };
+    for (const decoded of [false, true]) {
+      const store = new RedisKeyvStore(cache, { decoded });
+      const keyv = keyvOver({ namespace: `marker-${decoded}` }, store);
+      await keyv.set('value', marker);
+      expect(await keyv.get('value')).toEqual(marker);
+      // The same envelope as another serializer may space it.
+      await store.set(`marker-${decoded}:spaced`, '{"value":{"$keyv":"abc"} }');
+      expect(await keyv.get('spaced')).toEqual({ $keyv: 'abc' });
+    }
+    const raw = new Keyv({
+      store: new RedisKeyvStore(cache, { serialize: false }),
+      namespace: 'marker-raw',
+      serialize: undefined,
+      deserialize: undefined,
+    });
+    await raw.set('value', marker);
+    expect(await raw.get('value')).toEqual(marker);
+    expect(await cache.get('marker-raw:value')).toEqual(marker);
+  });
+
   it('with serialize: false, keeps values as they are, through the module codec', async () => {
     const store = new RedisKeyvStore(cache, { serialize: false });
     const keyv = new Keyv({ store, namespace: 'raw', serialize: undefined, deserialize: undefined });
