@@ -10,6 +10,7 @@ import type { StreamConsumerSettings } from './stream.consumer-settings.js';
 
 const deadLetterScript = RedisScript.fromFile(new URL('./dead-letter.lua', import.meta.url));
 const leaveGroupScript = RedisScript.fromFile(new URL('./leave-group.lua', import.meta.url));
+const retryClaimScript = RedisScript.fromFile(new URL('./retry-claim.lua', import.meta.url));
 
 /** How many entries a dead-letter stream keeps, at least. */
 const DEAD_LETTER_MAX_LEN = 10_000;
@@ -211,7 +212,8 @@ export class StreamConsumer {
 
   /**
    * Waits the backoff of this delivery, then takes the entry back (XCLAIM, which counts a delivery)
-   * if no other member claimed it meanwhile, and handles it again.
+   * if this consumer still holds it at that delivery (no other member claimed it meanwhile), and
+   * handles it again.
    */
   private async retryAfterBackoff(id: string, deliveries: number): Promise<void> {
     const { retryBackoff, client, streamKey, group, consumer, codec } = this.settings;
@@ -219,8 +221,9 @@ export class StreamConsumer {
     const delayMs = backoffDelay(deliveries, retryBackoff.minMs, retryBackoff.maxMs);
     const waited = await sleep(delayMs, true, { signal: this.stopSignal.signal }).catch(() => false);
     if (!waited || this.stopping) return;
-    const args = [streamKey, group, consumer, delayMs, id] as const;
-    const claimed = (await (codec.binary ? client.callBuffer('XCLAIM', ...args) : client.call('XCLAIM', ...args))) as [Field, Field[]][];
+    const claimed = await retryClaimScript.run<[Field, Field[]][]>(client, [streamKey], [group, consumer, id, deliveries], {
+      buffers: codec.binary,
+    });
     const [entry] = normalize(claimed.filter((candidate) => Array.isArray(candidate?.[1])));
     if (entry !== undefined) await this.process(id, entry[1], deliveries + 1);
   }

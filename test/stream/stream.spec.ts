@@ -199,6 +199,26 @@ describe.each(topologies)('StreamService on $topology', ({ topology, connection 
     await consumer.stop();
   });
 
+  it('retries every failed event after a backoff of a millisecond or two: none waits for claimIdle', async () => {
+    vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const deliveries = new Map<number, number[]>();
+    const consumer = await streams.consume<{ n: number }>(
+      'short-backoff',
+      'g',
+      (event, info) => {
+        deliveries.set(event.n, [...(deliveries.get(event.n) ?? []), info.deliveries]);
+        if (info.deliveries === 1) throw new Error('first delivery fails');
+      },
+      // Redis counts an entry's idle time in whole milliseconds: a retry must not depend on it.
+      { block: '50ms', claimIdle: '1m', maxDeliveries: 3, retryBackoff: { min: '2ms', max: '2ms' } },
+    );
+    for (let n = 0; n < 200; n++) await streams.add('short-backoff', { n });
+    await expect.poll(() => [...deliveries.values()].filter((seen) => seen.length === 2).length, { timeout: 20_000 }).toBe(200);
+    expect([...deliveries.values()].every((seen) => seen[0] === 1 && seen[1] === 2)).toBe(true);
+    expect(await streams.groupBacklog('short-backoff', 'g')).toEqual({ pending: 0, oldestPendingMs: 0, deadLetters: 0 });
+    await consumer.stop();
+  });
+
   it('trims by age (MINID), lets a stream expire after its last add, reads without a group, reports and deletes a group', async () => {
     const key = keys.tagged(['stream', 'aged']);
     // Approximate (~) trimming drops whole nodes of the stream (100 entries each by default): 300 old entries fill some.
