@@ -50,7 +50,8 @@ function deadlinesForNode(node: Redis, deadlines: DeadlineQueue): void {
 
 /** Sent commands with their deadlines, oldest first. Answered commands leave from the front. */
 class DeadlineQueue {
-  private commands: Command[] = [];
+  /** Answered commands before `head` are cleared at once, so their arguments and replies do not outlive them. */
+  private commands: (Command | undefined)[] = [];
   private deadlines: number[] = [];
   private head = 0;
 
@@ -65,16 +66,18 @@ class DeadlineQueue {
   expire(): void {
     const now = Date.now();
     for (; this.head < this.commands.length; this.head++) {
-      const command = this.commands[this.head];
-      if (command.isSettled) continue;
-      if (this.deadlines[this.head] > now) break;
-      command.reject(new CommandTimeoutError(command.name, this.timeoutMs));
+      const command = this.commands[this.head] as Command;
+      if (!command.isSettled) {
+        if (this.deadlines[this.head] > now) break;
+        command.reject(new CommandTimeoutError(command.name, this.timeoutMs));
+      }
+      this.commands[this.head] = undefined;
     }
     this.compact();
   }
 
   private dropAnswered(): void {
-    while (this.head < this.commands.length && this.commands[this.head].isSettled) this.head++;
+    while (this.head < this.commands.length && (this.commands[this.head] as Command).isSettled) this.commands[this.head++] = undefined;
     this.compact();
   }
 

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandTimeoutError, REDIS_CLIENT } from '../../lib/index.js';
@@ -10,12 +12,38 @@ async function pause(port: number, ms: number): Promise<void> {
   expect(await command(port, `CLIENT PAUSE ${ms} ALL`)).toBe('+OK\r\n');
 }
 
+/** A full garbage collection, as `--expose-gc`'s `gc()` does (the flag is set for this process only). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 /** Settles with the command's error, or with its reply when it got one. */
 function outcome(reply: Promise<unknown>): Promise<unknown> {
   return reply.then(
     (value) => ({ reply: value }),
     (error: unknown) => error,
   );
+}
+
+/**
+ * Sends a SET of a megabyte and, behind it, a command unanswered for a second; once the SET is
+ * answered, the next command sent lets it go from the deadline queue: its value is collected.
+ */
+async function expectAnsweredCommandsLetGo(client: Redis | Cluster): Promise<void> {
+  const { written, blocked } = await (async () => {
+    const value = Buffer.alloc(1 << 20, 1);
+    const stored = client.set('{held}:large', value);
+    const waiting = client.blpop('{held}:nothing-comes', 1);
+    await stored;
+    return { written: new WeakRef(value), blocked: waiting };
+  })();
+  const after = client.strlen('{held}:large');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  collectGarbage();
+  expect(written.deref()).toBeUndefined();
+  expect(await blocked).toBeNull();
+  expect(await after).toBe(1 << 20);
 }
 
 describe('commandTimeout on a server that does not answer', () => {
@@ -50,6 +78,12 @@ describe('commandTimeout on a server that does not answer', () => {
     await app.close();
   });
 
+  it('holds no answered command while later ones wait for their replies', async () => {
+    const app = await startContext({ connection: own.server.address, commandTimeout: '5s' });
+    await expectAnsweredCommandsLetGo(app.get<Redis>(REDIS_CLIENT));
+    await app.close();
+  });
+
   it('leaves a commandTimeout set in the ioredis options to ioredis', async () => {
     const { host, port } = own.server.address;
     const app = await startContext({ connection: { host, port, options: { commandTimeout: 150 } } });
@@ -68,6 +102,12 @@ describe('commandTimeout on a cluster where one master does not answer', () => {
     servers = await RedisTestCluster.start({ masters: 3 });
   });
   afterAll(() => servers?.destroy());
+
+  it('holds no answered command while later ones wait for their replies', async () => {
+    const app = await startContext({ connection: { cluster: { nodes: servers.nodes } }, commandTimeout: '5s' });
+    await expectAnsweredCommandsLetGo(app.get<Cluster>(REDIS_CLIENT));
+    await app.close();
+  });
 
   it('fails only the commands sent to that master', async () => {
     const app = await startContext({ connection: { cluster: { nodes: servers.nodes } }, commandTimeout: '200ms' });
