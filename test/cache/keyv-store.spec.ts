@@ -202,6 +202,39 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
     expect(await cache.get('product:1')).toBe('one');
   });
 
+  it('keeps a value whose JSON is spaced, or -0, as it came, and another envelope as its text', async () => {
+    // The envelope as Keyv writes it, the value's JSON spaced: JSON.parse reads it exactly, so it is stored as it came.
+    const spacedValue = keyvOver({
+      namespace: 'spaced',
+      serialize: ({ value, expires }) => `{"value":${JSON.stringify(value, null, 1).replaceAll('\n', '')},"expires":${expires}}`,
+    });
+    await spacedValue.set('doc', { a: [1, 'b'], nested: { c: null } }, 60_000);
+    expect(unpackEntry((await redis().get(redisKey('spaced:doc')))!)!.encoded).toBe('{ "a": [  1,  "b" ], "nested": {  "c": null }}');
+    expect(await cache.get('spaced:doc')).toEqual({ a: [1, 'b'], nested: { c: null } });
+    expect(await spacedValue.get('doc')).toEqual({ a: [1, 'b'], nested: { c: null } });
+    expect(await keyvOver({ namespace: 'spaced' }).get('doc')).toEqual({ a: [1, 'b'], nested: { c: null } });
+
+    // The envelope itself spaced: another serializer's text, kept as it came for the Keyv that wrote it.
+    const spacedEnvelope = keyvOver({ namespace: 'spaced', serialize: (data) => JSON.stringify(data, null, 1) });
+    await spacedEnvelope.set('other', { a: 1 }, 60_000);
+    expect(await spacedEnvelope.get('other')).toEqual({ a: 1 });
+    expect(await cache.get('spaced:other')).toEqual({
+      $keyv: JSON.stringify({ value: { a: 1 }, expires: (await spacedEnvelope.getRaw('other'))!.expires }, null, 1),
+    });
+
+    // -0: Keyv's JSON writes 0; a serializer that writes -0 has it stored, and read back, as -0.
+    await keyvOver({ namespace: 'spaced' }).set('zero', -0);
+    expect(unpackEntry((await redis().get(redisKey('spaced:zero')))!)!.encoded).toBe('0');
+    const signed = keyvOver({
+      namespace: 'spaced',
+      serialize: ({ value }) => (Object.is(value, -0) ? '{"value":-0}' : JSON.stringify({ value })),
+    });
+    await signed.set('minus-zero', -0);
+    expect(unpackEntry((await redis().get(redisKey('spaced:minus-zero')))!)!.encoded).toBe('-0');
+    expect(Object.is(await cache.get('spaced:minus-zero'), -0)).toBe(true);
+    expect(Object.is(await signed.get('minus-zero'), -0)).toBe(true);
+  });
+
   it("writes Keyv's TTL in milliseconds exactly, and no TTL (or 0) as no expiry", async () => {
     const keyv = keyvOver({ namespace: 'ttl' });
     await keyv.set('five-seconds', 1, 5_000);
@@ -209,6 +242,7 @@ describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
     expect(pttl).toBeGreaterThan(4_800);
     expect(pttl).toBeLessThanOrEqual(5_000);
     const raw = await keyv.getRaw('five-seconds');
+    expect(raw!.value).toBe(1);
     expect(raw!.expires! - Date.now()).toBeGreaterThan(4_800);
     expect(raw!.expires! - Date.now()).toBeLessThanOrEqual(5_000);
 
