@@ -1,6 +1,7 @@
 import type { BloomFilterService } from '../bloom/bloom.service.js';
 import { JsonCodec, type RedisCodec } from '../core/codec.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { InFlight } from '../core/in-flight.js';
 import { isStoreFailure } from '../core/store-failure.js';
 import { UNREADABLE, type CacheEntries } from './cache.entries.js';
 import { unpackEntry } from './cache.entry.js';
@@ -39,7 +40,7 @@ export interface CachedEntry<T = unknown> {
  * answers null without the loader.
  */
 export class CacheReads {
-  private readonly inFlight = new Map<string, Promise<Loaded>>();
+  private readonly inFlight = new InFlight<Loaded>();
   /** The share of recent reads of Redis that missed (see `readsByScript`). */
   private missRate = 0;
 
@@ -167,11 +168,7 @@ export class CacheReads {
 
   /** Runs `start` as the one load of this key in this process; callers that come meanwhile join it. */
   private async singleFlight(valueKey: string, start: () => Promise<Loaded>, withStatus: boolean): Promise<unknown> {
-    const flight: Promise<Loaded> = start().finally(() => {
-      if (this.inFlight.get(valueKey) === flight) this.inFlight.delete(valueKey);
-    });
-    this.inFlight.set(valueKey, flight);
-    const loaded = await flight;
+    const loaded = await this.inFlight.run(valueKey, start);
     return withStatus ? { value: loaded.value, status: loaded.status } : loaded.value;
   }
 
