@@ -113,19 +113,39 @@ export class StreamConsumer {
         if (Date.now() >= this.nextClaimAt) await this.claimStale();
         const entries = await this.readNew();
         this.settings.outage.succeeded();
-        const readAt = Date.now();
-        for (const [id, fields] of entries) {
-          if (this.stopping) break;
-          // Entries waiting behind a slow handler past claimIdle may have been claimed by another member.
-          if (Date.now() - readAt >= this.settings.claimIdleMs && !(await this.stillOwned(id))) continue;
-          await this.process(id, fields, 1);
-        }
+        await this.handleBatch(entries);
         this.failures = 0;
       } catch (error) {
         if (this.stopping) break;
         await this.recover(error);
       }
     }
+  }
+
+  /**
+   * Handles a read's entries one after the other. Each entry's XACK leaves as soon as its handler
+   * succeeds, and is confirmed while the next entry is handled (one round trip less per entry); the
+   * batch is over once every acknowledgement is confirmed, and a failed one fails the batch as a
+   * failed read does.
+   */
+  private async handleBatch(entries: RawEntry[]): Promise<void> {
+    const readAt = Date.now();
+    const acks: Promise<void>[] = [];
+    let failed = false;
+    let failure: unknown;
+    try {
+      for (const [id, fields] of entries) {
+        if (this.stopping) break;
+        // Entries waiting behind a slow handler past claimIdle may have been claimed by another member.
+        if (Date.now() - readAt >= this.settings.claimIdleMs && !(await this.stillOwned(id))) continue;
+        await this.process(id, fields, 1, acks);
+      }
+    } catch (error) {
+      [failed, failure] = [true, error];
+    }
+    const unconfirmed = (await Promise.allSettled(acks)).find((settled) => settled.status === 'rejected');
+    if (failed) throw failure;
+    if (unconfirmed) throw unconfirmed.reason;
   }
 
   private async readNew(): Promise<RawEntry[]> {
@@ -180,7 +200,8 @@ export class StreamConsumer {
     return (await this.deliveryCounts([id])).has(id);
   }
 
-  private async process(id: string, fields: Field[], deliveries: number): Promise<void> {
+  /** Handles an entry; with `acks`, its acknowledgement is added there instead of awaited. */
+  private async process(id: string, fields: Field[], deliveries: number, acks?: Promise<void>[]): Promise<void> {
     const { codec, handler, tracing, stream, group, client, streamKey } = this.settings;
     const payload = streamField(fields, 'd');
     let event: unknown;
@@ -206,8 +227,9 @@ export class StreamConsumer {
       await this.retryAfterBackoff(id, deliveries);
       return;
     }
-    await client.xack(streamKey, group, id);
-    this.settings.entries.add({ stream, outcome: 'handled' });
+    const ack = client.xack(streamKey, group, id).then(() => this.settings.entries.add({ stream, outcome: 'handled' }));
+    if (acks) acks.push(ack);
+    else await ack;
   }
 
   /**

@@ -10,6 +10,7 @@ import { streamField } from '../core/stream-fields.js';
 import { RedisTracing } from '../core/tracing.js';
 import { toPositiveInteger, toTextArgument } from '../core/validation.js';
 import { RedisKeys } from '../core/keys.js';
+import { RedisScript } from '../core/redis-script.js';
 import { createBlockingConnection } from '../core/redis-connection.factory.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { CORE_OPTIONS } from '../core/core.constants.js';
@@ -17,6 +18,8 @@ import type { ResolvedCoreOptions } from '../core/core.options.js';
 import { StreamConsumer } from './stream.consumer.js';
 import { StreamTail } from './stream.tail.js';
 import type { AddOptions, ConsumeOptions, DeadLetter, StreamGroupBacklog, StreamHandler, TailOptions } from './stream.interfaces.js';
+
+const addExpiringScript = RedisScript.fromFile(new URL('./stream-add-expiring.lua', import.meta.url));
 
 // The types of this public service's answers, for the features that use it (they import only this file).
 export type { StreamConsumer } from './stream.consumer.js';
@@ -89,16 +92,8 @@ export class StreamService implements BeforeApplicationShutdown {
     const trim = this.trimArguments(options);
     if (options.expire === undefined) return (await this.outage.guard(client.xadd(key, ...trim, '*', 'd', payload))) as string;
     const expireMs = toPositiveMilliseconds(options.expire, 'expire');
-    const replies = await this.outage.guard(
-      client
-        .multi()
-        .xadd(key, ...trim, '*', 'd', payload)
-        .pexpire(key, expireMs)
-        .exec(),
-    );
-    const [error, id] = replies?.[0] ?? [new Error('the transaction was discarded'), null];
-    if (error) throw error;
-    return id as string;
+    // One command (a MULTI of XADD and PEXPIRE was four, and ioredis's transaction object on top).
+    return await this.outage.guard(addExpiringScript.run<string>(client, [key], [expireMs, payload, ...trim]));
   }
 
   private trimArguments({ maxLen, maxAge }: AddOptions): (string | number)[] {

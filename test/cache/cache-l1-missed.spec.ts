@@ -1,10 +1,10 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { CacheService, PubSubService, type CacheOptions, type RedisConnectionOptions } from '../../lib/index.js';
 import { sleep } from '../support/redis-server.js';
 import { StallProxy } from '../support/stall-proxy.js';
+import { aclUser } from '../support/acl-user.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
 const HEARTBEAT_MS = 200;
@@ -107,27 +107,13 @@ describe.each(topologies)('the bus on $topology, when a message is missed', ({ c
 });
 
 describe.each(topologies)('the bus on $topology, when its subscription fails', ({ topology, connection }) => {
-  const { standalone, cluster } = inject('redis');
-  const nodes = topology === 'standalone' ? [standalone] : cluster;
-  const user = `bus-${uniquePrefix().slice(1, -1)}`;
-  let admins: Redis[] = [];
-  beforeAll(() => {
-    admins = nodes.map((node) => new Redis(node));
-  });
-  /** Runs ACL SETUSER on every node (ACLs are per node, also on a Cluster). */
-  const setUser = (...rules: string[]) => Promise.all(admins.map((admin) => admin.acl('SETUSER', user, ...rules)));
-  afterAll(async () => {
-    await Promise.all(admins.map((admin) => admin.acl('DELUSER', user)));
-    for (const admin of admins) admin.disconnect();
-  });
+  const acl = aclUser(topology, 'bus');
 
   it('subscribes again once Redis lets it, and L1 turns on then', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     // A user who may run any command but use no channel: SUBSCRIBE (and PUBLISH) fail with NOPERM.
-    await setUser('reset', 'on', '>secret', '~*', 'resetchannels', '+@all');
-    const credentials = { username: user, password: 'secret' };
-    const own = connection();
-    const denied = 'cluster' in own ? { cluster: { ...own.cluster, options: { redisOptions: credentials } } } : { ...own, ...credentials };
+    await acl.set('reset', 'on', '~*', 'resetchannels', '+@all');
+    const denied = acl.connection(connection());
     const keyPrefix = uniquePrefix();
     const cacheOptions: CacheOptions = { l1: { ttl: '1m', heartbeat: HEARTBEAT_MS } };
     const [writer, app] = await Promise.all([
@@ -140,7 +126,7 @@ describe.each(topologies)('the bus on $topology, when its subscription fails', (
       await expect.poll(() => warn.mock.calls.some(([message]) => String(message).startsWith('L1 stays off'))).toBe(true);
       for (let i = 0; i < 3; i++) expect(await peek(b, 'denied')).toEqual({ value: 'v1', fromL1: false });
 
-      await setUser('allchannels');
+      await acl.set('allchannels');
       await expect.poll(() => peek(b, 'denied'), { timeout: 15_000 }).toEqual({ value: 'v1', fromL1: true });
       // It hears the other instance's writes: its copy is dropped.
       await a.set('denied', 'v2');

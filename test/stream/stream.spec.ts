@@ -232,8 +232,9 @@ describe.each(topologies)('StreamService on $topology', ({ topology, connection 
     await redis().xtrim(key, 'MINID', Date.now() - 60_000);
     await expect(streams.add('aged', 'x', { maxAge: '1m', maxLen: 5 })).rejects.toThrow(InvalidOptionError);
 
-    await streams.add('short-lived', 1, { expire: '30s' });
+    const shortLived = await streams.add('short-lived', 1, { expire: '30s' });
     expect(await redis().pttl(keys.tagged(['stream', 'short-lived']))).toBeGreaterThan(25_000);
+    expect(await redis().xrange(keys.tagged(['stream', 'short-lived']), '-', '+')).toEqual([[shortLived, ['d', '1']]]);
 
     const read: [unknown, string][] = [];
     const tail = streams.tail('aged', (event, id) => void read.push([event, id]), { block: '50ms' });
