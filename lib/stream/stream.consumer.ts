@@ -228,8 +228,10 @@ export class StreamConsumer {
       return;
     }
     const ack = client.xack(streamKey, group, id).then(() => this.settings.entries.add({ stream, outcome: 'handled' }));
-    if (acks) acks.push(ack);
-    else await ack;
+    if (!acks) return await ack;
+    // Its failure is read with the read's other acknowledgements; meanwhile it is not an unhandled rejection.
+    void ack.catch(() => undefined);
+    acks.push(ack);
   }
 
   /**
