@@ -3,21 +3,10 @@ import { Logger } from '@nestjs/common';
 import { backoffDelay } from '../core/redis-connection.factory.js';
 import { untilReady } from '../core/redis-client.js';
 import { RedisScript } from '../core/redis-script.js';
-import { describeError } from '../core/store-failure.js';
-import { streamField } from '../core/stream-fields.js';
-import { consumerSpan, type SpanOptions } from '../core/tracing.js';
 import type { StreamConsumerSettings } from './stream.consumer-settings.js';
+import { normalize, StreamEntryHandling, type Field, type RawEntry } from './stream.entry-handling.js';
 
-const deadLetterScript = RedisScript.fromFile(new URL('./dead-letter.lua', import.meta.url));
 const leaveGroupScript = RedisScript.fromFile(new URL('./leave-group.lua', import.meta.url));
-const retryClaimScript = RedisScript.fromFile(new URL('./retry-claim.lua', import.meta.url));
-
-/** How many entries a dead-letter stream keeps, at least. */
-const DEAD_LETTER_MAX_LEN = 10_000;
-
-/** Field values are Buffers when the codec is binary. */
-type Field = string | Buffer;
-type RawEntry = [id: string, fields: Field[]];
 
 /**
  * One member of a consumer group: reads new entries with XREADGROUP, acknowledges each after its
@@ -40,10 +29,10 @@ export class StreamConsumer {
   private nextClaimAt = 0;
   private failures = 0;
   private groupReady = false;
-  private readonly span: SpanOptions;
+  private readonly entries: StreamEntryHandling;
 
   constructor(private readonly settings: StreamConsumerSettings) {
-    this.span = consumerSpan(settings.stream, settings.group);
+    this.entries = new StreamEntryHandling(settings, this.stopSignal.signal);
     // Connection errors surface as failed reads: an outage, which the outage log reports once.
     settings.blockingClient.on('error', () => undefined);
   }
@@ -138,7 +127,7 @@ export class StreamConsumer {
         if (this.stopping) break;
         // Entries waiting behind a slow handler past claimIdle may have been claimed by another member.
         if (Date.now() - readAt >= this.settings.claimIdleMs && !(await this.stillOwned(id))) continue;
-        await this.process(id, fields, 1, acks);
+        await this.entries.handle(id, fields, 1, acks);
       }
     } catch (error) {
       [failed, failure] = [true, error];
@@ -176,8 +165,8 @@ export class StreamConsumer {
         if (this.stopping) return;
         const count = deliveries.get(id);
         if (count === undefined) continue; // acknowledged or claimed by another member meanwhile
-        if (count > maxDeliveries) await this.deadLetter(id, fields, count - 1, 'max-deliveries');
-        else await this.process(id, fields, count);
+        if (count > maxDeliveries) await this.entries.deadLetter(id, fields, count - 1, 'max-deliveries');
+        else await this.entries.handle(id, fields, count);
       }
     } while (cursor !== '0-0' && !this.stopping);
   }
@@ -198,76 +187,6 @@ export class StreamConsumer {
 
   private async stillOwned(id: string): Promise<boolean> {
     return (await this.deliveryCounts([id])).has(id);
-  }
-
-  /** Handles an entry; with `acks`, its acknowledgement is added there instead of awaited. */
-  private async process(id: string, fields: Field[], deliveries: number, acks?: Promise<void>[]): Promise<void> {
-    const { codec, handler, tracing, stream, group, client, streamKey } = this.settings;
-    const payload = streamField(fields, 'd');
-    let event: unknown;
-    try {
-      if (payload === undefined) throw new Error('no payload field');
-      event = codec.decode(payload, streamKey);
-    } catch {
-      // The parser's message may quote the payload, so it is not logged.
-      this.logger.warn(`Entry ${id} of stream "${stream}" could not be decoded; moved to the dead-letter stream`);
-      await this.deadLetter(id, fields, deliveries, 'malformed');
-      return;
-    }
-    try {
-      await tracing.span('stream.handle', async () => handler(event, { id, stream, group, deliveries }), this.span);
-    } catch (error) {
-      this.settings.entries.add({ stream, outcome: 'failed' });
-      const reason = describeError(error);
-      if (deliveries >= this.settings.maxDeliveries) {
-        await this.deadLetter(id, fields, deliveries, 'max-deliveries', reason);
-        return;
-      }
-      this.logger.error(`Handler failed on entry ${id} of stream "${stream}" (delivery ${deliveries}); it will be retried: ${reason}`);
-      await this.retryAfterBackoff(id, deliveries);
-      return;
-    }
-    const ack = client.xack(streamKey, group, id).then(() => this.settings.entries.add({ stream, outcome: 'handled' }));
-    if (!acks) return await ack;
-    // Its failure is read with the read's other acknowledgements; meanwhile it is not an unhandled rejection.
-    void ack.catch(() => undefined);
-    acks.push(ack);
-  }
-
-  /**
-   * Waits the backoff of this delivery, then takes the entry back (XCLAIM, which counts a delivery)
-   * if this consumer still holds it at that delivery (no other member claimed it meanwhile), and
-   * handles it again.
-   */
-  private async retryAfterBackoff(id: string, deliveries: number): Promise<void> {
-    const { retryBackoff, client, streamKey, group, consumer, codec } = this.settings;
-    if (retryBackoff === undefined) return;
-    const delayMs = backoffDelay(deliveries, retryBackoff.minMs, retryBackoff.maxMs);
-    const waited = await sleep(delayMs, true, { signal: this.stopSignal.signal }).catch(() => false);
-    if (!waited || this.stopping) return;
-    const claimed = await retryClaimScript.run<[Field, Field[]][]>(client, [streamKey], [group, consumer, id, deliveries], {
-      buffers: codec.binary,
-    });
-    const [entry] = normalize(claimed.filter((candidate) => Array.isArray(candidate?.[1])));
-    if (entry !== undefined) await this.process(id, entry[1], deliveries + 1);
-  }
-
-  private async deadLetter(
-    id: string,
-    fields: Field[],
-    deliveries: number,
-    reason: 'max-deliveries' | 'malformed',
-    error = '',
-  ): Promise<void> {
-    const { client, streamKey, deadLetterKey, group, stream } = this.settings;
-    const moved = await deadLetterScript.run<number>(
-      client,
-      [streamKey, deadLetterKey],
-      [group, id, deliveries, reason, streamField(fields, 'd') ?? '', DEAD_LETTER_MAX_LEN, error],
-    );
-    if (moved === 1) this.settings.entries.add({ stream, outcome: 'dead-lettered' });
-    if (moved === 1 && reason === 'max-deliveries')
-      this.logger.warn(`Entry ${id} of stream "${stream}" failed ${deliveries} deliveries; moved to the dead-letter stream`);
   }
 
   private async ensureGroup(): Promise<void> {
@@ -308,8 +227,4 @@ export class StreamConsumer {
       // Redis is away: the name stays in the group, which is harmless.
     }
   }
-}
-
-function normalize(entries: [Field, Field[]][]): RawEntry[] {
-  return entries.map(([id, fields]) => [String(id), fields]);
 }
