@@ -4,13 +4,12 @@
 -- before), and the stampede lock if asked.
 -- KEYS[1]: value, KEYS[2]: generation, KEYS[3]: lock, KEYS[4]: epoch (one slot).
 -- ARGV[1]: lock token ('' = no lock), ARGV[2]: lock lease in ms, ARGV[3]: a new epoch.
--- One read of the three keys (one slot): each redis.call costs the server about a microsecond.
-local found = redis.call('MGET', KEYS[1], KEYS[2], KEYS[4])
-if found[1] then
-  return { 1, found[1] }
+local value = redis.call('GET', KEYS[1])
+if value then
+  return { 1, value }
 end
-local generation = found[2] or '0'
-local epoch = found[3]
+local generation = redis.call('GET', KEYS[2]) or '0'
+local epoch = redis.call('GET', KEYS[4])
 if not epoch then
   epoch = ARGV[3]
   redis.call('SET', KEYS[4], epoch)

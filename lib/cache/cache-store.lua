@@ -5,12 +5,10 @@
 -- KEYS[1]: value, KEYS[2]: generation, KEYS[3]: lock, KEYS[4]: epoch (one slot).
 -- ARGV[1]: generation seen before loading, ARGV[2]: payload ('' = store nothing), ARGV[3]: PX (0: never expires),
 -- ARGV[4]: lock token, ARGV[5]: epoch seen before loading.
--- One read of the lock, the generation and the epoch (one slot) instead of a call each.
-local lock, generation, epoch = unpack(redis.call('MGET', KEYS[3], KEYS[2], KEYS[4]))
-if ARGV[4] ~= '' and lock == ARGV[4] then
+if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then
   redis.call('DEL', KEYS[3])
 end
-if ARGV[2] == '' or (generation or '0') ~= ARGV[1] or epoch ~= ARGV[5] then
+if ARGV[2] == '' or (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] or redis.call('GET', KEYS[4]) ~= ARGV[5] then
   return 0
 end
 if ARGV[3] == '0' then

@@ -194,7 +194,6 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
     });
   }
 
-  /** Relays an observable's values in order; the last value travels with the completion. */
   /**
    * The handler of a pattern as `normalizePattern` wrote it: found directly among the routes, else
    * the way Nest's `getHandlerByPattern` finds it. That one first tries `JSON.parse` on the pattern,
@@ -205,6 +204,7 @@ export class RedisStreamsServer extends Server implements CustomTransportStrateg
     return this.messageHandlers.get(pattern) ?? this.getHandlerByPattern(pattern);
   }
 
+  /** Relays an observable's values in order; the last value travels with the completion. */
   private async relay(response$: Observable<unknown>, respond: (reply: WritePacket) => Promise<unknown>): Promise<void> {
     let written: Promise<unknown> = Promise.resolve();
     const write = (reply: WritePacket) => (written = written.then(() => respond(reply)));

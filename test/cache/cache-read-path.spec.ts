@@ -171,6 +171,22 @@ describe.each(topologies)('getOrSet while most reads miss (the miss script reads
     expect(await redis.get(foreignKey)).toBe('not a cache entry');
   });
 
+  it('throws the WRONGTYPE of a key that holds another type, and leaves that key as it was', async () => {
+    const redis = instances[0].get(RedisConnections).get();
+    // More misses first, so that this read too goes through the miss script.
+    for (let i = 0; i < 20; i++) await a.getOrSet(`wrong-type-warm:${i}`, () => i);
+    await redis.hset(redisKey('hash-value'), 'field', 'kept');
+    await redis.hset(`${redisKey('hash-generation')}:g`, 'field', 'kept');
+    let calls = 0;
+    const loader = async () => (calls++, 'loaded');
+    await expect(a.getOrSet('hash-value', loader)).rejects.toThrow(/WRONGTYPE/);
+    await expect(a.getOrSet('hash-generation', loader)).rejects.toThrow(/WRONGTYPE/);
+    expect(calls).toBe(0);
+    expect(await redis.hgetall(redisKey('hash-value'))).toEqual({ field: 'kept' });
+    expect(await redis.hgetall(`${redisKey('hash-generation')}:g`)).toEqual({ field: 'kept' });
+    expect(await redis.exists(redisKey('hash-generation'))).toBe(0);
+  });
+
   it('without the lock, each instance loads once and the value is stored', async () => {
     let calls = 0;
     const loader = async () => (calls++, await sleep(50), 'unlocked');
