@@ -137,9 +137,14 @@ export class CacheReads {
       if (read.begun) await this.loads.giveUp(read.begun);
       return this.join(loading, valueKey, withStatus);
     }
-    if (options.bloom !== undefined && !(await this.bloomAllows(key, options.bloom))) {
-      this.counters.bloomRejected++;
-      return withStatus ? { value: null, status: 'miss' } : null;
+    if (options.bloom !== undefined) {
+      if (!(await this.bloomAllows(key, options.bloom))) {
+        this.counters.bloomRejected++;
+        return withStatus ? { value: null, status: 'miss' } : null;
+      }
+      // The check awaited Redis: a caller that missed alongside may have begun the load meanwhile.
+      const begunMeanwhile = this.inFlight.get(valueKey);
+      if (begunMeanwhile) return this.join(begunMeanwhile, valueKey, withStatus);
     }
     const keys = read.begun?.keys ?? this.keys.entry(valueKey);
     return this.singleFlight(valueKey, () => this.loads.loadAndStore(keys, loader, options, useL1, read.begun), withStatus);

@@ -195,6 +195,17 @@ describe('@BloomGuard, the cache bloom option and a prefill from a provider (Exp
     await expect(cache.getOrSet('p-2', loader, { bloom: 'nope' })).rejects.toMatchObject({ name: 'InvalidOptionError', option: 'bloom' });
   });
 
+  it('CacheService.getOrSet with bloom: concurrent misses of a key share one load in this instance, without the lock too', async () => {
+    await app.get(Holder).products.whenBuilt();
+    const cache = app.get(CacheService);
+    let loads = 0;
+    const loader = async () => (loads++, await new Promise((resolve) => setTimeout(resolve, 50)), 'loaded');
+    const results = await Promise.all(Array.from({ length: 10 }, () => cache.getOrSet('p-3', loader, { bloom: 'products', lock: false })));
+    expect(results).toEqual(Array.from({ length: 10 }, () => 'loaded'));
+    expect(loads).toBe(1);
+    expect(await cache.get('p-3')).toBe('loaded');
+  });
+
   it('fails at startup when a @BloomGuard names a filter that was never declared', async () => {
     @Controller('typo')
     class TypoController {
