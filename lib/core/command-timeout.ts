@@ -50,7 +50,12 @@ function deadlinesForNode(node: Redis, deadlines: DeadlineQueue): void {
 
 /** Sent commands with their deadlines, oldest first. Answered commands leave from the front. */
 class DeadlineQueue {
-  /** Answered commands before `head` are cleared at once, so their arguments and replies do not outlive them. */
+  /**
+   * Answered commands leave from the front, once every command sent before them is answered or
+   * expired (one behind a slow command stays until that one settles or passes its deadline, at most
+   * `timeoutMs` and a tick); their slots are cleared as they leave, so their arguments and replies
+   * do not outlive them.
+   */
   private commands: (Command | undefined)[] = [];
   private deadlines: number[] = [];
   private head = 0;
