@@ -113,8 +113,6 @@ export class CacheReads {
     } catch (error) {
       this.failures.missOnOutage(error);
       // Redis is away: still one loader call per key in this process.
-      const joined = this.inFlight.get(valueKey);
-      if (joined) return this.join(joined, valueKey, withStatus);
       return this.singleFlight(valueKey, () => this.loads.callLoader(loader), withStatus);
     }
     const entry = read.raw === null ? undefined : unpackEntry(read.raw);
@@ -137,14 +135,9 @@ export class CacheReads {
       if (read.begun) await this.loads.giveUp(read.begun);
       return this.join(loading, valueKey, withStatus);
     }
-    if (options.bloom !== undefined) {
-      if (!(await this.bloomAllows(key, options.bloom))) {
-        this.counters.bloomRejected++;
-        return withStatus ? { value: null, status: 'miss' } : null;
-      }
-      // The check awaited Redis: a caller that missed alongside may have begun the load meanwhile.
-      const begunMeanwhile = this.inFlight.get(valueKey);
-      if (begunMeanwhile) return this.join(begunMeanwhile, valueKey, withStatus);
+    if (options.bloom !== undefined && !(await this.bloomAllows(key, options.bloom))) {
+      this.counters.bloomRejected++;
+      return withStatus ? { value: null, status: 'miss' } : null;
     }
     const keys = read.begun?.keys ?? this.keys.entry(valueKey);
     return this.singleFlight(valueKey, () => this.loads.loadAndStore(keys, loader, options, useL1, read.begun), withStatus);
@@ -171,8 +164,13 @@ export class CacheReads {
     return reply[0] === 1 ? { raw: reply[1] } : { raw: null, begun: { keys, reply, token } };
   }
 
-  /** Runs `start` as the one load of this key in this process; callers that come meanwhile join it. */
+  /**
+   * Runs `start` as the one load of this key in this process; callers that come meanwhile join it,
+   * as does a caller whose own checks awaited (Redis, a Bloom filter) while another began the load.
+   */
   private async singleFlight(valueKey: string, start: () => Promise<Loaded>, withStatus: boolean): Promise<unknown> {
+    const running = this.inFlight.get(valueKey);
+    if (running) return this.join(running, valueKey, withStatus);
     const loaded = await this.inFlight.run(valueKey, start);
     return withStatus ? { value: loaded.value, status: loaded.status } : loaded.value;
   }
