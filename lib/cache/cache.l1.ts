@@ -139,7 +139,10 @@ export class L1Cache {
       this.stamps.delete(key);
       this.stamps.set(key, stamp);
     }
-    // Forgetting the oldest stamps: reads that began before them may no longer keep anything.
+    // Forgetting the oldest stamps: reads that began before them may no longer keep anything. Only
+    // past the bound: iterating from the start skips every stamp deleted since the Map last
+    // rehashed, which a write of each of a thousand keys in turn leaves behind.
+    if (this.stamps.size <= MAX_STAMPED_KEYS) return;
     for (const [key, oldest] of this.stamps) {
       if (this.stamps.size <= MAX_STAMPED_KEYS) break;
       this.stamps.delete(key);

@@ -90,6 +90,20 @@ describe("Keyv's default serialization, as the store reads and writes it", () =>
     ])
       expect(parseKeyvEnvelope(other)).toBeUndefined();
   });
+
+  it('tells sixteen digits or dots in a row from fifteen, wherever in the text they stand', () => {
+    // The space after '[' shows which way read the text: the short way keeps it, the long way (the
+    // text written again by JSON.stringify) refuses it.
+    for (let offset = 0; offset < 20; offset++) {
+      const before = '7,'.repeat(offset);
+      expect(parseKeyvEnvelope(`{"value":[ ${before}123456789012345]}`)).toMatchObject({ json: `[ ${before}123456789012345]` });
+      for (const long of ['1234567890123456', '12345678901234567', '1.23456789012345', '"1234567890.12345"'])
+        expect(parseKeyvEnvelope(`{"value":[ ${before}${long}]}`)).toBeUndefined();
+      // Dots before the first digit do not count.
+      const dotsFirst = `[ "${before}.....12345678901234"]`;
+      expect(parseKeyvEnvelope(`{"value":${dotsFirst}}`)).toMatchObject({ json: dotsFirst });
+    }
+  });
 });
 
 describe.each(topologies)('RedisKeyvStore on $topology', ({ connection }) => {
