@@ -19,15 +19,19 @@ local function sessionNow()
   return now
 end
 
+-- The meta fields packed in `packed` (the field `m`) as a table { c, l, i, a, e, o, u }, or nil
+-- when they are ill-formed.
+local function unpackMeta(packed)
+  local c, l, i, a, e, o, u = string.match(packed, '^(%d+),(%d+),(%d+),(%d+),(%d*),(%l*),(.*)$')
+  if not c then return nil end
+  return { c = tonumber(c), l = tonumber(l), i = tonumber(i), a = tonumber(a), e = tonumber(e), o = o, u = u }
+end
+
 -- The session's meta fields as a table { c, l, i, a, e, o, u }, or nil when it has none (or they
 -- are ill-formed).
 local function readMeta(key)
   local packed = redis.call('HGET', key, 'm')
-  if packed then
-    local c, l, i, a, e, o, u = string.match(packed, '^(%d+),(%d+),(%d+),(%d+),(%d*),(%l*),(.*)$')
-    if not c then return nil end
-    return { c = tonumber(c), l = tonumber(l), i = tonumber(i), a = tonumber(a), e = tonumber(e), o = o, u = u }
-  end
+  if packed then return unpackMeta(packed) end
   local f = redis.call('HMGET', key, 'c', 'l', 'i', 'a', 'e', 'o', 'u')
   local c, l, i, a = tonumber(f[1]), tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
   if not (c and l and i and a) then return nil end

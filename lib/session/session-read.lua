@@ -8,7 +8,15 @@
 local now = sessionNow()
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return { now, fields } end
-local meta = readMeta(KEYS[1])
+-- The packed meta field is among the fields; a session written by 0.1 has its seven instead.
+local meta, packed = nil, false
+for at = 1, #fields, 2 do
+  if fields[at] == 'm' then
+    meta, packed = unpackMeta(fields[at + 1]), true
+    break
+  end
+end
+if not packed then meta = readMeta(KEYS[1]) end
 if not meta then return { now, {} } end
 if now >= deadlineOf(meta) then
   redis.call('DEL', KEYS[1])
