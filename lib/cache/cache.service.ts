@@ -184,9 +184,9 @@ export class CacheService implements OnApplicationBootstrap, BeforeApplicationSh
       await this.entries.write(keys, entry);
       if (this.l1.uses(options.l1)) this.l1.remember(keys.value, value, entry.encoded, entry.freshUntil, epoch);
       else this.l1.delete([keys.value]);
-      // Sent, not awaited (it never rejects): it leaves at once either way, with the keys of the
-      // other writes that finished alongside, and other instances drop their copies when Redis
-      // delivers it; its reply would only cost a round trip.
+      // Sent, not awaited (it never rejects): it leaves at once, or within a millisecond of the
+      // last message, with the keys of the other writes that finished meanwhile, and other
+      // instances drop their copies when Redis delivers it; its reply would only cost a round trip.
       void this.bus.announce([keys.value]);
     } catch (error) {
       this.failures.failClosed(error);

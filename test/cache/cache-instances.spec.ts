@@ -6,6 +6,17 @@ import { WorkerProcess } from '../support/worker-process.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The key lists of the invalidation messages that `app` receives with a key holding `marker`, from when it resolves. */
+async function heardBy(app: INestApplicationContext, marker: string): Promise<{ heard: string[][]; stop(): void }> {
+  const heard: string[][] = [];
+  const pubsub = app.get(PubSubService);
+  const listening = pubsub.subscribe<{ keys?: string[] }>('cache:invalidate').subscribe(({ keys }) => {
+    if (keys?.some((key) => key.includes(marker))) heard.push(keys);
+  });
+  await pubsub.whenSubscribed('cache:invalidate');
+  return { heard, stop: () => listening.unsubscribe() };
+}
+
 describe.each(topologies)('the cache across app instances on $topology', ({ connection }) => {
   const keyPrefix = uniquePrefix();
   let instances: INestApplicationContext[];
@@ -111,15 +122,8 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
 
   it('announces the keys of writes that finish together in one message, at most 1000 keys to one, and every instance drops them all', async () => {
     const [a, b, c] = instances.map((app) => app.get(CacheService));
-    const heard: string[][] = [];
-    const listening = instances[2]
-      .get(PubSubService)
-      .subscribe<{ keys?: string[] }>('cache:invalidate')
-      .subscribe(({ keys }) => {
-        if (keys?.some((key) => key.includes('batched-'))) heard.push(keys);
-      });
+    const { heard, stop } = await heardBy(instances[2], 'batched-');
     try {
-      await instances[2].get(PubSubService).whenSubscribed('cache:invalidate');
       const names = Array.from({ length: 200 }, (_, i) => `batched-${i}`);
       await Promise.all(names.map((name) => a.set(name, 'v1', { l1: true })));
       // B and C keep every entry in L1 once they hear invalidations.
@@ -147,7 +151,30 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
       await expect.poll(() => heard.map((keys) => keys.length)).toEqual([1_000, 500]);
       expect(new Set(heard.flat()).size).toBe(1_500);
     } finally {
-      listening.unsubscribe();
+      stop();
+    }
+  });
+
+  it('writes in a row, each awaited, share messages a millisecond apart, and every instance drops every key', async () => {
+    const [a, b, c] = instances.map((app) => app.get(CacheService));
+    const { heard, stop } = await heardBy(instances[2], 'in-a-row-');
+    try {
+      const names = Array.from({ length: 200 }, (_, i) => `in-a-row-${i}`);
+      for (const name of names) await a.set(name, 'v1', { l1: true });
+      for (const cache of [b, c])
+        await expect.poll(() => Promise.all(names.map((name) => cache.get(name, { l1: true })))).toEqual(names.map(() => 'v1'));
+      heard.length = 0;
+      for (const name of names) await a.set(name, 'v2', { l1: true });
+      await expect.poll(() => new Set(heard.flat()).size).toBe(names.length);
+      // One message a millisecond at most after the first: a write takes a round trip, far less.
+      console.log(`[in a row] ${heard.length} messages for ${names.length} writes`);
+      expect(heard[0]).toEqual([expect.stringContaining('in-a-row-0')]);
+      expect(heard.length).toBeLessThan(names.length);
+      expect(heard.flat()).toHaveLength(names.length);
+      for (const cache of [b, c])
+        await expect.poll(() => Promise.all(names.map((name) => cache.get(name, { l1: true })))).toEqual(names.map(() => 'v2'));
+    } finally {
+      stop();
     }
   });
 
