@@ -1,12 +1,21 @@
 -- Reads a board in one step, so ranks, pages and neighbourhoods agree at any moment.
 -- KEYS[1]: the board. ARGV: order ('desc' or 'asc'), ties ('first-come' or 'shared'), then
 -- 'range' with a 0-based first and last position, or 'around' with a member and a radius, or
--- 'entry' with a member.
--- Returns { 0-based position of the first row, its rank, { member, stored score, ... } } (no
+-- 'entry' with a member, or 'rank' with a member (shared ties only).
+-- 'rank' returns the member's rank alone (-1 when it is not on the board); the others return { 0-based position of the first row, its rank, { member, stored score, ... } } (no
 -- rows when 'around' or 'entry' finds no member). The caller ranks the other rows by their
 -- position, except that with 'shared' ties a row with the score of the one before shares its
 -- rank (1, 2, 2, 4).
 local desc, firstCome, op = ARGV[1] == 'desc', ARGV[2] == 'first-come', ARGV[3]
+
+-- A shared rank alone counts the better scores: one more than their number. Answered before the
+-- functions below are made, with a number rather than a row.
+if op == 'rank' then
+  local stored = redis.call('ZSCORE', KEYS[1], ARGV[4])
+  if not stored then return -1 end
+  if desc then return redis.call('ZCOUNT', KEYS[1], '(' .. stored, '+inf') + 1 end
+  return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. stored) + 1
+end
 
 local function rows(first, last)
   if desc then return redis.call('ZRANGE', KEYS[1], first, last, 'REV', 'WITHSCORES') end

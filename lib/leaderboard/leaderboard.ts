@@ -103,10 +103,16 @@ export class Leaderboard {
 
   /** The member's 1-based rank, or null when it is not on the board. */
   async rank(member: string): Promise<number | null> {
-    if (this.options.ties === 'shared') return (await this.entry(member))?.rank ?? null;
     checkMember(member);
-    // First-come ranks are positions: one command.
     const [key] = this.keysOf(this.period());
+    if (this.options.ties === 'shared') {
+      // A shared rank counts the better scores: the read script's ZSCORE and ZCOUNT, answering a number.
+      const rank = await this.outage.guard(
+        readScript.run<number>(this.redis, [key], [this.options.order, this.options.ties, 'rank', member]),
+      );
+      return rank < 0 ? null : rank;
+    }
+    // First-come ranks are positions: one command.
     const position = await this.outage.guard(
       this.options.order === 'desc' ? this.redis.zrevrank(key, member) : this.redis.zrank(key, member),
     );
