@@ -1,8 +1,8 @@
 -- Stores a loaded value only if nothing happened to it since the load began: no write or delete
 -- of the key (its generation is unchanged) and no tag, pattern or clear invalidation (the epoch
 -- of its slot is unchanged; an epoch lost meanwhile counts as moved). Releases the stampede lock if
--- this loader holds it. Its three reads are one MGET: each redis.call costs the server about a
--- microsecond beyond its command (the miss script's GETs have already refused keys of another type).
+-- this loader holds it. Its three reads are one MGET: each redis.call costs the server 1-3 µs
+-- beyond its command (the miss script's GETs have already refused keys of another type).
 -- KEYS[1]: value, KEYS[2]: generation, KEYS[3]: lock, KEYS[4]: epoch (one slot).
 -- ARGV[1]: generation seen before loading, ARGV[2]: payload ('' = store nothing), ARGV[3]: PX (0: never expires),
 -- ARGV[4]: lock token, ARGV[5]: epoch seen before loading.

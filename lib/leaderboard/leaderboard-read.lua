@@ -2,8 +2,9 @@
 -- KEYS[1]: the board. ARGV: order ('desc' or 'asc'), ties ('first-come' or 'shared'), then
 -- 'range' with a 0-based first and last position, or 'around' with a member and a radius, or
 -- 'entry' with a member, or 'rank' with a member (shared ties only).
--- 'rank' returns the member's rank alone (-1 when it is not on the board); the others return { 0-based position of the first row, its rank, { member, stored score, ... } } (no
--- rows when 'around' or 'entry' finds no member). The caller ranks the other rows by their
+-- 'rank' returns the member's rank alone (-1 when it is not on the board). The others return
+-- { 0-based position of the first row, its rank, { member, stored score, ... } } (no rows when
+-- 'around' or 'entry' finds no member). The caller ranks the other rows by their
 -- position, except that with 'shared' ties a row with the score of the one before shares its
 -- rank (1, 2, 2, 4).
 local desc, firstCome, op = ARGV[1] == 'desc', ARGV[2] == 'first-come', ARGV[3]
