@@ -17,7 +17,7 @@ const READ_SCRIPTS: LeaseScripts = { acquire: script('read'), extend: script('ex
 /** A writer's lease is a lock's (`SET PX` with its token), taken only when no reader holds one. */
 const WRITE_SCRIPTS: LeaseScripts = { ...LOCK_SCRIPTS, acquire: script('write') };
 
-/** How long a waiting writer's intent outlives its last attempt, in pauses between attempts (`lock.retry.maxDelay`). */
+/** How long a waiting writer's intent lasts once renewed, in pauses between attempts (`lock.retry.maxDelay`). */
 const INTENT_PAUSES = 3;
 /** The shortest intent: long enough for an attempt that takes a while to reach Redis. */
 const MIN_INTENT_MS = 1_000;
@@ -71,8 +71,8 @@ export interface ReadWriteKeys {
  * tokens from one counter per key, so every grant, read or write, gets a token greater than every
  * earlier grant of either side.
  *
- * Writer preference: a writer that is refused and waits records an intent (renewed at each of its
- * attempts); while an intent has not ended, no new reader is granted, so a stream of readers
+ * Writer preference: a writer that is refused and waits records an intent (renewed by the attempt
+ * that finds less than two thirds of it left); while an intent has not ended, no new reader is granted, so a stream of readers
  * cannot starve a writer: it gets in once the readers already in have left. An intent ends when
  * its writer gets in or gives up, or on its own a few retry pauses after the writer's last attempt
  * (when the writer crashed), so readers are never blocked for long by a writer that is gone.

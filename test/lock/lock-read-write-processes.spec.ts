@@ -113,7 +113,7 @@ describe.each(topologies)('a read-write lock shared by app instances in separate
     await reader.release();
     // The abandoned intent still holds readers back...
     expect(await locks(1).readWrite(key).read.tryAcquire()).toBeNull();
-    // ...until it ends by itself (3 retry pauses after the writer's last attempt).
+    // ...until it ends by itself (within 3 retry pauses of the writer's last attempt).
     const next = await locks(1).readWrite(key).read.acquire({ wait: '10s' });
     expect(await redis().exists(intents)).toBe(0);
     await next.release();

@@ -186,6 +186,49 @@ describe.each(topologies)('LockService.readWrite on $topology', ({ connection })
     await after.release();
   });
 
+  it('keeps the intent of a writer that waits longer than an intent lasts, renewing it only now and then', async () => {
+    // Retry pauses of at most 50ms: an intent lasts the shortest, 1s.
+    const app = await startContext({ connection: connection(), lock: { retry: { minDelay: '10ms', maxDelay: '50ms' } } });
+    try {
+      const service = app.get(LockService);
+      const key = fresh('long-wait');
+      const intents = `${app.get(RedisKeys).prefix}rwlock:i:{${key}}`;
+      const redis = app.get(RedisConnections).get();
+      const reader = await service.readWrite(key).read.acquire({ ttl: '10s' });
+      const writing = service.readWrite(key).write.acquire({ wait: '10s', ttl: '5s' });
+      await expect.poll(() => redis.zcard(intents), { interval: 5 }).toBe(1);
+      const ends = new Set<number>();
+      const watchedSince = Date.now();
+      // For two and a half intents, about fifty attempts of the writer: readers stay out, and its
+      // intent (and the key holding it) always has time left.
+      while (Date.now() - watchedSince < 2_500) {
+        expect(await service.readWrite(key).read.tryAcquire()).toBeNull();
+        const [[, members], [, [seconds, micros]], [, pttl]] = (await redis
+          .multi()
+          .zrange(intents, 0, -1, 'WITHSCORES')
+          .time()
+          .pttl(intents)
+          .exec()) as [[null, string[]], [null, [string, string]], [null, number]];
+        const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+        expect(members).toHaveLength(2);
+        expect(Number(members[1])).toBeGreaterThan(now);
+        expect(pttl).toBeGreaterThan(0);
+        expect(pttl).toBeLessThanOrEqual(1_000);
+        ends.add(Number(members[1]));
+        await sleep(50);
+      }
+      // Renewed once two thirds of it are left (every third of a second or so), not at each attempt.
+      expect(ends.size).toBeGreaterThan(2);
+      expect(ends.size).toBeLessThanOrEqual(12);
+      await reader.release();
+      const writer = await writing;
+      expect(await redis.exists(intents)).toBe(0);
+      expect(await writer.release()).toBe(true);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('renews a reader past its ttl while using() runs, and lets its lease run out after acquire() without autoExtend', async () => {
     const key = fresh('leases');
     const running = locks.readWrite(key).read.using(
