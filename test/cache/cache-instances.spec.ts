@@ -163,6 +163,8 @@ describe.each(topologies)('the cache across app instances on $topology', ({ conn
       for (const name of names) await a.set(name, 'v1', { l1: true });
       for (const cache of [b, c])
         await expect.poll(() => Promise.all(names.map((name) => cache.get(name, { l1: true })))).toEqual(names.map(() => 'v1'));
+      // Every message of the first writes heard (the last may leave a millisecond after them) before counting the second's.
+      await expect.poll(() => new Set(heard.flat()).size).toBe(names.length);
       heard.length = 0;
       for (const name of names) await a.set(name, 'v2', { l1: true });
       await expect.poll(() => new Set(heard.flat()).size).toBe(names.length);
