@@ -72,10 +72,11 @@ export interface ReadWriteKeys {
  * earlier grant of either side.
  *
  * Writer preference: a writer that is refused and waits records an intent (renewed by the attempt
- * that finds less than two thirds of it left); while an intent has not ended, no new reader is granted, so a stream of readers
- * cannot starve a writer: it gets in once the readers already in have left. An intent ends when
- * its writer gets in or gives up, or on its own a few retry pauses after the writer's last attempt
- * (when the writer crashed), so readers are never blocked for long by a writer that is gone.
+ * that finds less than two thirds of it left); while an intent has not ended, no new reader is
+ * granted, so a stream of readers cannot starve a writer: it gets in once the readers already in
+ * have left. An intent ends when its writer gets in or gives up, or on its own within a few retry
+ * pauses of the writer's last attempt (when the writer crashed), so readers are never blocked for
+ * long by a writer that is gone.
  *
  * Runs on the main connection only, also when locks use Redlock (no quorum).
  *
