@@ -194,6 +194,11 @@ export class CacheInvalidationBus implements L1Invalidations {
     return sent;
   }
 
+  /**
+   * A message that takes keys until it leaves: after the promise jobs queued before it, or, within
+   * {@link MESSAGE_INTERVAL_MS} of the last message, once that much time has passed; at once when
+   * it is full or the bus stops (`leave`).
+   */
   private nextMessage(): PendingMessage {
     const keys: string[] = [];
     let settle: (sending: Promise<void>) => void = () => undefined;
