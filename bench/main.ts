@@ -10,6 +10,7 @@ import { geoScenarios } from './geo.scenarios.js';
 import { report, runGroup } from './harness.js';
 import { httpReport } from './http.scenarios.js';
 import { leaderboardScenarios } from './leaderboard.scenarios.js';
+import { lockHandOffReport } from './lock-handoff.scenarios.js';
 import { lockScenarios } from './lock.scenarios.js';
 import { messagingReport } from './messaging.scenarios.js';
 import { metricsScenarios } from './metrics.scenarios.js';
@@ -36,8 +37,9 @@ import { uniqueScenarios } from './unique.scenarios.js';
  * Then HTTP routes under autocannon ('http'), the bulk invalidation scale group ('bulk'; BENCH_SCALE_MAX
  * caps its sizes, default 10^6). REDIS_BLOOM_MODULE adds RedisBloom to the Bloom filter scenarios.
  * BENCH_FILTER (a regular expression over group names) runs a subset, e.g. BENCH_FILTER='cache hit', 'lock', 'session', 'leaderboard',
- * 'unique', 'geo', 'activity', 'queue', 'transaction', 'scheduled job', 'auto-pipelining' or 'near cache|invalidation delay' (L1 with the bus
- * against L1 with Redis's tracking, and how long a write takes to reach another instance's L1).
+ * 'unique', 'geo', 'activity', 'queue', 'transaction', 'scheduled job', 'auto-pipelining', 'lock hand-off' (how soon a waiter
+ * has a lock its holder released) or 'near cache|invalidation delay' (L1 with the bus against L1 with Redis's tracking,
+ * and how long a write takes to reach another instance's L1).
  * A run of every group (no BENCH_FILTER), or any run with BENCH_SUMMARY=1, writes bench/results.svg
  * (a chart of ours against the peers at c=64) and bench/results.md (every row of ours with the
  * best peer of its group beside it).
@@ -115,6 +117,10 @@ try {
   if (filter.test('scale')) {
     console.log(`\nHow cost grows: each operation at c=1 as its data grows (median of 300 calls, in µs)\n`);
     console.log(await scaleReport(server.url));
+  }
+  if (filter.test('lock hand-off')) {
+    console.log(`\nLock hand-off: from a release to a waiting caller's grant, each library's default retry pauses (a hold of 100 ms)\n`);
+    console.log(await lockHandOffReport(server.url));
   }
   if (filter.test('invalidation delay')) {
     console.log(`\nInvalidation delay: from a write to another instance's L1 dropping the old value (500 writes each)\n`);

@@ -17,8 +17,9 @@ export interface LockOptions {
   wait?: Duration;
   /**
    * Backoff between attempts while waiting: exponential from `minDelay` to `maxDelay`, with full
-   * jitter. A writer waiting for a read-write lock renews its intent at each attempt; the intent
-   * ends 3 × `maxDelay` (at least 1 s) after its last one.
+   * jitter. A release by the waiter's own instance ends the pause of one waiter on its key at once.
+   * A writer waiting for a read-write lock renews its intent at each attempt; the intent ends
+   * 3 × `maxDelay` (at least 1 s) after its last one.
    */
   retry?: { minDelay?: Duration; maxDelay?: Duration };
   /**

@@ -14,6 +14,7 @@ import { Lock, type LockOwner } from './lock.js';
 import { LockNotAcquiredError } from './lock.exception.js';
 import { lockRedisKeys, lockUserKeys, readWriteLockKeys } from './lock.keys.js';
 import { FairLocks, type FairGrant } from './lock.fair.js';
+import { LocalWaiters } from './lock.local-waiters.js';
 import { ACQUIRE_SPAN, LockMetrics } from './lock.metrics.js';
 import { LOCK_OPTIONS, type AcquireOptions } from './lock.options.js';
 import { resolveAcquireOptions, type ResolvedAcquireOptions, type ResolvedLockOptions } from './lock.options-validator.js';
@@ -56,6 +57,8 @@ export class LockService implements BeforeApplicationShutdown {
   private readonly semaphores: SemaphoreContext;
   /** Fair locks, on the main connection (none with Redlock), and the owner of their locks. */
   private readonly fair: { locks: FairLocks; owner: LockOwner } | undefined;
+  /** Acquisitions pausing between attempts, woken by this instance's releases (fair locks have their own line). */
+  private readonly pauses = new LocalWaiters();
 
   constructor(
     connections: RedisConnections,
@@ -74,7 +77,7 @@ export class LockService implements BeforeApplicationShutdown {
       onEnd: (lock) => (this.held.delete(lock), this.metrics.released(lock)),
       warn: (message) => this.logger.warn(message),
     });
-    this.owner = ownerOf(this.store);
+    this.owner = { ...ownerOf(this.store), onReleased: (keys) => this.pauses.released(keys.fences) };
     if (!settings.redlock) {
       const fairLocks = new FairLocks(
         connections.get(),
@@ -245,7 +248,8 @@ export class LockService implements BeforeApplicationShutdown {
       if (leftMs <= 0) throw new LockNotAcquiredError(userKeys, options.waitMs === 0 && !result.expired ? 'held' : 'timeout', waitedMs);
       // Full jitter, never past the wait, and never longer than the holder's remaining lease.
       const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(attempt, 20), leftMs, Math.max(minDelayMs, result.heldForMs));
-      await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.random() * ceiling)));
+      // A release of this instance ends the pause early (see LocalWaiters).
+      await this.pauses.pause(keys.fences, Math.max(1, Math.random() * ceiling));
     }
   }
 

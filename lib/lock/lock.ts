@@ -8,6 +8,8 @@ export interface LockOwner {
   store: LockStore;
   /** Called once the lock is released or lost. */
   onEnd(lock: Lock): void;
+  /** Called once a release freed the lock's keys in Redis (not at shutdown). */
+  onReleased?(keys: LockKeys): void;
   /** Reports a release or renewal that failed for a bug (outages are logged by the store, once per connection). */
   warn(message: string): void;
 }
@@ -131,7 +133,9 @@ export class Lock {
     this.stopTimers();
     this.owner.onEnd(this);
     // Even when lost: a renewal may have landed after the loss, and the release checks the token.
-    return this.releaseKeys();
+    const released = await this.releaseKeys();
+    if (released) this.owner.onReleased?.(this.lease.keys);
+    return released;
   }
 
   /** Tells anyone listening that the lock is gone (aborting `signal`), then releases it: at shutdown. */
