@@ -52,7 +52,8 @@ const PROVIDER_DELAY_MS = 50;
  * once, on one instance or on several, would both read the same balance and both charge the card:
  * the order is double-charged, and one of the two writes is lost. `@WithLock` on the order's key
  * runs them one after the other, across every instance; a payment waits up to 5s for its turn,
- * then gets 409 (`LockNotAcquiredError`).
+ * then gets 409 (`LockNotAcquiredError`). A payment waiting on the instance that held the lock
+ * starts as soon as the one before released it, not at the end of its retry pause.
  */
 @Injectable()
 export class PaymentsService {
