@@ -10,7 +10,8 @@ const SOON_MS = 1;
  * releases a lock, the waiter on each of its keys that has paused longest tries again at once,
  * instead of at the end of its retry pause: a hand-off between callers of one instance takes the
  * release's round trip and one attempt's. Waiters on other instances still try on their own
- * timers, so an instance gets no edge over the others beyond not sleeping past a release it made.
+ * timers, so a busy key tends to stay with the callers of the instance that releases it; fair
+ * locks serve waiters in the order they came, across instances.
  */
 export class LocalWaiters {
   /** The waiters pausing on each fence key, in the order they began their pause, with when it ends (performance.now()). */
