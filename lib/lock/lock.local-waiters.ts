@@ -44,6 +44,12 @@ export class LocalWaiters {
     }
   }
 
+  /** At shutdown: every waiter ends its pause now (and finds the service shutting down). */
+  wakeAll(): void {
+    const waiters = new Set([...this.byKey.values()].flatMap((pausing) => [...pausing.keys()]));
+    for (const wake of waiters) wake();
+  }
+
   private forget(key: string, wake: () => void): void {
     const waiters = this.byKey.get(key);
     if (waiters?.delete(wake) && waiters.size === 0) this.byKey.delete(key);

@@ -276,10 +276,12 @@ export class LockService implements BeforeApplicationShutdown {
   /**
    * At shutdown, every lock still held is surrendered: its `signal` aborts (code still running
    * under it learns it no longer has it), then it is released, so other instances need not wait
-   * out the lease.
+   * out the lease; acquisitions still waiting fail at once with `'store-unavailable'`.
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
+    // Waiters pausing between attempts give up now, not when their pause ends.
+    this.pauses.wakeAll();
     await Promise.all([this.fair?.locks.stop(), ...[...this.held].map((lock) => lock.surrender('the app is shutting down'))]);
   }
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LockService, type Lock } from '../../lib/index.js';
+import { LockNotAcquiredError, LockService, type Lock } from '../../lib/index.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 
 let counter = 0;
@@ -15,8 +15,8 @@ const RETRY = { minDelay: '10m', maxDelay: '10m' } as const;
 const WOKEN_WITHIN_MS = 10_000;
 const WAIT = '20m';
 
-/** The lock, or 'still waiting' when `acquisition` has not settled within `ms`. */
-async function within(acquisition: Promise<Lock>, ms: number): Promise<Lock | 'still waiting'> {
+/** What `acquisition` settled with, or 'still waiting' when it has not settled within `ms`. */
+async function within<T>(acquisition: Promise<T>, ms: number): Promise<T | 'still waiting'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'still waiting'>((resolve) => (timer = setTimeout(resolve, ms, 'still waiting')));
   try {
@@ -106,5 +106,23 @@ describe.each(topologies)('a release wakes a waiter of the same instance, on $to
     const nextReader = await within(reading, WOKEN_WITHIN_MS);
     expect(nextReader).not.toBe('still waiting');
     await (nextReader as Lock).release();
+  });
+
+  it('ends the pauses of waiters when the app shuts down: they fail at once, as store-unavailable', async () => {
+    const closing = await startContext({ connection: connection(), keyPrefix: uniquePrefix(), lock: { retry: RETRY } });
+    const key = fresh('closing');
+    const holder = await closing.get(LockService).acquire(key);
+    const waiting = closing
+      .get(LockService)
+      .acquire(key, { wait: WAIT })
+      .catch((error: unknown) => error);
+    await sleep(100);
+    const closed = closing.close();
+    const outcome = await within(waiting, WOKEN_WITHIN_MS);
+    expect(outcome).toBeInstanceOf(LockNotAcquiredError);
+    expect((outcome as LockNotAcquiredError).reason).toBe('store-unavailable');
+    await closed;
+    // The holder's lock was surrendered, not left to its lease.
+    expect(holder.lost).toBe(true);
   });
 });
