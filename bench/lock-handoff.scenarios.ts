@@ -3,14 +3,10 @@ import { Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redlock as SesameRedlock } from '@sesamecare-oss/redlock';
 import { Redis } from 'ioredis';
-// redlock 5.0.0-beta.2's types are not found under NodeNext (see lock.scenarios.ts): taken from the file.
-// @ts-expect-error TS7016, see above
-import RedlockUntyped from 'redlock';
-import type RedlockClass from '../node_modules/redlock/dist/index.js';
 import { LockService, RedisPatternsModule } from '../lib/index.js';
 import { median, percentile, table } from './harness.js';
+import { Redlock } from './lock.scenarios.js';
 
-const Redlock = RedlockUntyped as typeof RedlockClass;
 /** How long the holder keeps the lock once the waiter asked for it. */
 const HOLD_MS = 100;
 /** Enough attempts for redlock's pauses (200 ± 200 ms) to outlast any hold here. */
@@ -35,39 +31,21 @@ export async function lockHandOffReport(url: string, samples = 30): Promise<stri
   const sesame = new SesameRedlock([clients[1]], REDLOCK_RETRIES);
   const ours =
     (service: LockService, fair = false): Take =>
-    async (key) => {
-      const lock = await service.acquire(key, { wait: '30s', fair });
-      return () => lock.release();
-    };
+    (key) =>
+      releaser(service.acquire(key, { wait: '30s', fair }));
   const flavours: [string, Take, Take][] = [
     ['LockService.acquire, waiter on the same instance', ours(here), ours(here)],
     ['LockService.acquire, waiter on another instance', ours(here), ours(there)],
     ['LockService.acquire({ fair: true }), waiter on another instance', ours(here, true), ours(there, true)],
     [
       'LockService.semaphore(key, 1), same instance',
-      async (key) =>
-        here
-          .semaphore(key, 1)
-          .acquire()
-          .then((lock) => () => lock.release()),
-      async (key) =>
-        here
-          .semaphore(key, 1)
-          .acquire({ wait: '30s' })
-          .then((lock) => () => lock.release()),
+      (key) => releaser(here.semaphore(key, 1).acquire()),
+      (key) => releaser(here.semaphore(key, 1).acquire({ wait: '30s' })),
     ],
     [
       'LockService.readWrite(key): writer after a reader, same instance',
-      async (key) =>
-        here
-          .readWrite(key)
-          .read.acquire()
-          .then((lock) => () => lock.release()),
-      async (key) =>
-        here
-          .readWrite(key)
-          .write.acquire({ wait: '30s' })
-          .then((lock) => () => lock.release()),
+      (key) => releaser(here.readWrite(key).read.acquire()),
+      (key) => releaser(here.readWrite(key).write.acquire({ wait: '30s' })),
     ],
     ['redlock v5 (one node)', redlockTake(redlock, 'handoff-redlock'), redlockTake(redlock, 'handoff-redlock')],
     ['@sesamecare-oss/redlock (one node)', redlockTake(sesame, 'handoff-sesame'), redlockTake(sesame, 'handoff-sesame')],
@@ -103,11 +81,14 @@ async function handOff(key: string, holder: Take, waiter: Take): Promise<number>
   return (await granted) - releasedAt;
 }
 
-function redlockTake(instance: RedlockClass | SesameRedlock, prefix: string): Take {
-  return async (key) => {
-    const lock = await instance.acquire([`${prefix}:${key}`], 30_000);
-    return () => lock.release();
-  };
+/** The release of the lock `acquisition` grants, once granted. */
+async function releaser(acquisition: Promise<{ release(): Promise<unknown> }>): Promise<() => Promise<unknown>> {
+  const lock = await acquisition;
+  return () => lock.release();
+}
+
+function redlockTake(instance: Redlock | SesameRedlock, prefix: string): Take {
+  return (key) => releaser(instance.acquire([`${prefix}:${key}`], 30_000));
 }
 
 /** An app with the module's default lock options. */

@@ -27,8 +27,9 @@ const REDLOCK_RETRY = { retryCount: Math.ceil(WAIT_MS / (RETRY_MS / 2)), retryDe
 /** Every lock key of this suite starts with this, so leftovers can be found. */
 const PREFIX = 'bench-lock';
 
-const Redlock = RedlockUntyped as typeof RedlockClass;
-type Redlock = RedlockClass;
+/** redlock v5, typed (see its import); also used by the hand-off report. */
+export const Redlock = RedlockUntyped as typeof RedlockClass;
+export type Redlock = RedlockClass;
 
 /** The hand-written release: delete the key only if it still holds the caller's token. */
 const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";

@@ -18,8 +18,8 @@ export interface LockOptions {
   /**
    * Backoff between attempts while waiting: exponential from `minDelay` to `maxDelay`, with full
    * jitter. A release by the waiter's own instance ends the pause of one waiter on its key at once.
-   * A writer waiting for a read-write lock renews its intent at each attempt; the intent ends
-   * 3 × `maxDelay` (at least 1 s) after its last one.
+   * A writer waiting for a read-write lock renews its intent once less than two thirds of it are
+   * left; the intent ends within 3 × `maxDelay` (at least 1 s) of the writer's last attempt.
    */
   retry?: { minDelay?: Duration; maxDelay?: Duration };
   /**
