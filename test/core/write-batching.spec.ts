@@ -44,33 +44,46 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
     return cluster.nodes('master').find((node) => node.options.host === host && node.options.port === Number(port))!;
   }
 
-  it(`50 commands sent in one tick leave in writes of ${MAX_COMMANDS_PER_WRITE}, the rest at the turn's end, and every reply is right`, async () => {
+  it(`50 commands sent in one tick after a lone one: the first at once, the rest in writes of ${MAX_COMMANDS_PER_WRITE} and at the turn's end; every reply is right`, async () => {
     app = await startContext({ connection: connection() });
     const redis = app.get<Redis | Cluster>(REDIS_CLIENT);
     const keys = Array.from({ length: 50 }, (_, i) => app.get(RedisKeys).tagged('wb', `k${i}`));
     const node = await connectionFor(keys[0]);
+    await redis.get(keys[0]); // a turn of one command: the next command of an idle connection leaves at once
     const counts = countWrites((node as Redis & { stream: Socket }).stream);
     const written = keys.map((key, i) => redis.set(key, String(i)));
     expect(await Promise.all(written)).toEqual(keys.map(() => 'OK'));
-    const writes = Math.ceil(50 / MAX_COMMANDS_PER_WRITE); // 16 + 16 + 16 + 2
-    expect(counts).toEqual({ writev: writes, write: 0, chunks: 50, largest: MAX_COMMANDS_PER_WRITE });
+    // 1 at once, then 16 + 16 + 16 in writevs, and the last one alone at the check phase.
+    expect(counts).toEqual({ writev: 3, write: 2, chunks: 50, largest: MAX_COMMANDS_PER_WRITE });
+    // After a turn of several, all wait: 16 + 16 + 16 + 2.
     expect(await Promise.all(keys.map((key) => redis.get(key)))).toEqual(keys.map((_, i) => String(i)));
-    expect(counts).toEqual({ writev: 2 * writes, write: 0, chunks: 100, largest: MAX_COMMANDS_PER_WRITE });
+    expect(counts).toEqual({ writev: 3 + 4, write: 2, chunks: 100, largest: MAX_COMMANDS_PER_WRITE });
   });
 
-  it('a lone command is written in the turn it is sent (its check phase), not at a later turn of the event loop', async () => {
+  it('where commands go one at a time, one on an idle connection is written at once; one sent while another awaits its reply, or after a turn of several, waits for the check phase', async () => {
     app = await startContext({ connection: connection() });
     const redis = app.get<Redis | Cluster>(REDIS_CLIENT);
-    const key = app.get(RedisKeys).tagged('wb', 'lone');
-    const node = await connectionFor(key);
+    const [first, second, third] = ['lone', 'next', 'after'].map((name) => app.get(RedisKeys).tagged('wb', name));
+    const node = await connectionFor(first);
+    await redis.get(first); // a turn of one command
     const counts = countWrites((node as Redis & { stream: Socket }).stream);
-    const reply = redis.set(key, 'v');
-    expect(counts.chunks).toBe(0); // corked until the turn's check phase
-    const atTickEnd = await new Promise<number>((resolve) => process.nextTick(() => resolve(counts.chunks)));
-    expect(atTickEnd).toBe(0);
-    const atCheckPhase = await new Promise<number>((resolve) => setImmediate(() => resolve(counts.chunks)));
-    expect(atCheckPhase).toBe(1);
-    expect(await reply).toBe('OK');
+    const atCheckPhase = () => new Promise<number>((resolve) => setImmediate(() => resolve(counts.chunks)));
+    const replies = [redis.set(first, 'v')];
+    expect(counts.chunks).toBe(1); // nothing awaited a reply: written at once
+    replies.push(redis.set(second, 'w'));
+    expect(counts.chunks).toBe(1); // the first awaits its reply: corked until the turn's check phase
+    expect(await new Promise<number>((resolve) => process.nextTick(() => resolve(counts.chunks)))).toBe(1);
+    expect(await atCheckPhase()).toBe(2);
+    expect(await Promise.all(replies)).toEqual(['OK', 'OK']);
+    // That turn wrote two: the next command waits for its check phase though the connection is idle.
+    const afterSeveral = redis.get(second);
+    expect(counts.chunks).toBe(2);
+    expect(await atCheckPhase()).toBe(3);
+    expect(await afterSeveral).toBe('w');
+    // That turn wrote one: the next leaves at once again.
+    const alone = redis.set(third, 'x');
+    expect(counts.chunks).toBe(4);
+    expect(await alone).toBe('OK');
   });
 
   it('commands written by separate callbacks of one turn share a write, as the requests an HTTP server handles in one turn do', async () => {
@@ -78,6 +91,7 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
     const redis = app.get<Redis | Cluster>(REDIS_CLIENT);
     const keys = ['a', 'b', 'c'].map((name) => app.get(RedisKeys).tagged('wb', `turn-${name}`));
     const node = await connectionFor(keys[0]);
+    await redis.get(keys[0]); // a turn of one command
     const counts = countWrites((node as Redis & { stream: Socket }).stream);
     const sent = await new Promise<Promise<string>[]>((resolve) => {
       const replies: Promise<string>[] = [];
@@ -89,7 +103,8 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
       });
     });
     expect(await Promise.all(sent)).toEqual(['OK', 'OK', 'OK']);
-    expect(counts).toEqual({ writev: 1, write: 0, chunks: 3, largest: 3 });
+    // The first leaves at once (the connection was idle), the other two in one write.
+    expect(counts).toEqual({ writev: 1, write: 1, chunks: 3, largest: 2 });
     expect(await Promise.all(keys.map((key) => redis.get(key)))).toEqual(['a', 'b', 'c']);
   });
 
@@ -126,8 +141,10 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
         return node?.status === 'ready' && streamOf(node) !== before;
       })
       .toBe(true);
+    await redis.get(keys[0]); // a turn of one command
     const counts = countWrites(streamOf(node!));
     expect(await Promise.all(keys.map((key) => redis.set(key, 'v')))).toEqual(keys.map(() => 'OK'));
-    expect(counts).toEqual({ writev: Math.ceil(20 / MAX_COMMANDS_PER_WRITE), write: 0, chunks: 20, largest: MAX_COMMANDS_PER_WRITE });
+    // The first at once, then 16 in one write, and 3 at the check phase.
+    expect(counts).toEqual({ writev: 2, write: 1, chunks: 20, largest: MAX_COMMANDS_PER_WRITE });
   });
 });
