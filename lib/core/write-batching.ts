@@ -21,19 +21,22 @@ export const MAX_COMMANDS_PER_WRITE = 16;
 
 /**
  * Sends the commands written in one turn of the event loop to the server in a few writes, as
- * node-redis does: the socket is corked at the first command written in a turn and uncorked in that turn's check phase (`setImmediate`, after the I/O
- * callbacks of its poll phase and their promise jobs), or as soon as {@link MAX_COMMANDS_PER_WRITE}
- * are waiting, so Redis starts on them while the rest are built. ioredis writes each command with a
- * `write()` of its own, one system call each, which at 64 commands in flight took 40-56% of the
- * client's CPU (profiled, bench/). Uncorking at the end of each tick instead (`process.nextTick`)
- * batched only the commands of one callback: an HTTP server handles each request in an I/O callback
- * of its own, and its single-command writes took 26% of the server's CPU on a cached Fastify route
- * (10.6% of writevs once batched by turn). Where commands go one at a time (the last
- * turn that wrote wrote one) a command written while none awaits its reply leaves at once: putting
- * it off to the check phase only added to its latency (4-6% more calls a second at one caller,
- * bench/). Not after a turn of several: at 64 callers a batch of replies often empties the queue
- * before their callers send again, and sending the first of those alone cost cache hits 10%. Unlike auto-pipelining, no pipeline is built and nothing waits for a later turn,
- * and the order of commands on the connection is unchanged.
+ * node-redis does: the socket is corked at the first command written in a turn and uncorked in
+ * that turn's check phase (`setImmediate`, after the I/O callbacks of its poll phase and their
+ * promise jobs), or as soon as {@link MAX_COMMANDS_PER_WRITE} are waiting, so Redis starts on them
+ * while the rest are built. ioredis writes each command with a `write()` of its own, one system
+ * call each, which at 64 commands in flight took 40-56% of the client's CPU (profiled, bench/).
+ * Uncorking at the end of each tick instead (`process.nextTick`) batched only the commands of one
+ * callback: an HTTP server handles each request in an I/O callback of its own, and its
+ * single-command writes took 26% of the server's CPU on a cached Fastify route (10.6% of writevs
+ * once batched by turn). Unlike auto-pipelining, no pipeline is built and nothing waits for a later
+ * turn, and the order of commands on the connection is unchanged.
+ *
+ * Where commands go one at a time (the last turn that wrote wrote one), a command written while
+ * none awaits its reply leaves at once: putting it off to the check phase only added to its latency
+ * (at one caller, 4-7% more cache hits and session reads a second, 14% more lock acquisitions and
+ * releases). Not after a turn of several: at 64 callers a batch of replies often empties the queue
+ * before their callers send again, and sending the first of those alone cost cache hits 10%.
  *
  * Applied to the module's own command connections (and to each node of a Cluster), when their
  * socket connects, before any command is written on it.
