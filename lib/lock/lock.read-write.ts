@@ -13,7 +13,7 @@ const script = (name: string) =>
   RedisScript.fromFile(new URL(`./lock-read-write-${name}.lua`, import.meta.url), new URL('./lock-read-write-clock.lua', import.meta.url));
 
 /** A reader's lease: a member of the readers' sorted set, scored by its end on Redis's clock. */
-const READ_SCRIPTS: LeaseScripts = { acquire: script('read'), extend: script('extend'), release: script('release') };
+const READ_SCRIPTS: LeaseScripts = { acquire: script('read'), extend: script('extend'), release: script('release'), exclusive: false };
 /** A writer's lease is a lock's (`SET PX` with its token), taken only when no reader holds one. */
 const WRITE_SCRIPTS: LeaseScripts = { ...LOCK_SCRIPTS, acquire: script('write') };
 

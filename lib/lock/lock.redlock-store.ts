@@ -10,6 +10,7 @@ import type { AcquireResult, LockKeys, LockStore, SingleNodeStore } from './lock
  * (provided the servers persist their data).
  */
 export class RedlockStore implements LockStore {
+  readonly exclusive = true;
   private readonly quorum: number;
 
   constructor(

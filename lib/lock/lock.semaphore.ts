@@ -139,6 +139,8 @@ export class SemaphoreStore extends LeasesOnOneNode {
   /** A LockStore for acquisitions of `permits` permits of a semaphore of `limit`. */
   asking(permits: number, limit: number): LockStore {
     return {
+      // Asking for every permit, as a semaphore of one does: one holder at a time.
+      exclusive: permits === limit,
       acquire: (keys, token, ttlMs) =>
         this.grant(keys, token, ttlMs, () =>
           acquireScript.run<[number, number]>(this.client, [...keys.locks, ...keys.fences], [token, permits, limit, ttlMs]),

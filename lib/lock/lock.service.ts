@@ -14,13 +14,13 @@ import { Lock, type LockOwner } from './lock.js';
 import { LockNotAcquiredError } from './lock.exception.js';
 import { lockRedisKeys, lockUserKeys, readWriteLockKeys } from './lock.keys.js';
 import { FairLocks, type FairGrant } from './lock.fair.js';
-import { LocalWaiters } from './lock.local-waiters.js';
+import { LocalWaiters, type PlaceInLine } from './lock.local-waiters.js';
 import { ACQUIRE_SPAN, LockMetrics } from './lock.metrics.js';
 import { LOCK_OPTIONS, type AcquireOptions } from './lock.options.js';
 import { resolveAcquireOptions, type ResolvedAcquireOptions, type ResolvedLockOptions } from './lock.options-validator.js';
 import { ReadWriteLock, ReadWriteStores } from './lock.read-write.js';
 import { Semaphore, SemaphoreStore, type SemaphoreContext } from './lock.semaphore.js';
-import type { LockKeys, LockStore } from './lock.store.js';
+import type { AcquireResult, LockKeys, LockStore } from './lock.store.js';
 import { wireLocks } from './lock.wiring.js';
 
 /**
@@ -218,7 +218,10 @@ export class LockService implements BeforeApplicationShutdown {
     }
   }
 
-  /** Tries for the lock until it is granted, or the wait is over (retrying with jitter). */
+  /**
+   * Tries for the lock until it is granted, or the wait is over (retrying with jitter). An
+   * exclusive acquisition whose first attempt failed waits in its keys' line (see LocalWaiters).
+   */
   private async attempt(
     userKeys: string[],
     keys: LockKeys,
@@ -226,30 +229,45 @@ export class LockService implements BeforeApplicationShutdown {
     owner: LockOwner,
     started: number,
   ): Promise<Lock> {
-    const { minDelayMs, maxDelayMs } = this.settings.retry;
-    for (let attempt = 0; ; attempt++) {
-      if (this.shuttingDown)
-        throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, {
-          cause: new Error('the app is shutting down'),
-        });
-      // A new token per attempt: a late release of an earlier attempt cannot touch this one's grant.
-      const token = this.tokens.next();
-      let result;
-      try {
-        result = await owner.store.acquire(keys, token, options.ttlMs);
-      } catch (error) {
-        // Only an outage fails closed as 'store-unavailable'; a bug is not Redis being away.
-        if (!isStoreFailure(error)) throw error;
-        throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, { cause: error });
+    let place: PlaceInLine | undefined;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const result = await this.tryOnce(userKeys, keys, options, owner, started);
+        if (result.acquired) return this.hold(userKeys, keys, result, options, owner);
+        const waitedMs = performance.now() - started;
+        const leftMs = options.waitMs - waitedMs;
+        if (leftMs <= 0) throw new LockNotAcquiredError(userKeys, options.waitMs === 0 && !result.expired ? 'held' : 'timeout', waitedMs);
+        const { minDelayMs, maxDelayMs } = this.settings.retry;
+        // Full jitter, never past the wait, and never longer than the holder's remaining lease.
+        const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(attempt, 20), leftMs, Math.max(minDelayMs, result.heldForMs));
+        if (owner.store.exclusive) place ??= this.pauses.join(keys.fences);
+        // A release of this instance ends the pause early; behind another in line, it waits its turn first.
+        await this.pauses.pause(keys.fences, Math.max(1, Math.random() * ceiling), place, leftMs);
       }
-      if (result.acquired) return this.hold(userKeys, keys, { token, ...result }, options, owner);
-      const waitedMs = performance.now() - started;
-      const leftMs = options.waitMs - waitedMs;
-      if (leftMs <= 0) throw new LockNotAcquiredError(userKeys, options.waitMs === 0 && !result.expired ? 'held' : 'timeout', waitedMs);
-      // Full jitter, never past the wait, and never longer than the holder's remaining lease.
-      const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(attempt, 20), leftMs, Math.max(minDelayMs, result.heldForMs));
-      // A release of this instance ends the pause early (see LocalWaiters).
-      await this.pauses.pause(keys.fences, Math.max(1, Math.random() * ceiling));
+    } finally {
+      if (place) this.pauses.leave(place);
+    }
+  }
+
+  /** One attempt, with a new token: a late release of an earlier attempt cannot touch this one's grant. */
+  private async tryOnce(
+    userKeys: string[],
+    keys: LockKeys,
+    options: ResolvedAcquireOptions,
+    owner: LockOwner,
+    started: number,
+  ): Promise<AcquireResult & { token: string }> {
+    if (this.shuttingDown)
+      throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, {
+        cause: new Error('the app is shutting down'),
+      });
+    const token = this.tokens.next();
+    try {
+      return { token, ...(await owner.store.acquire(keys, token, options.ttlMs)) };
+    } catch (error) {
+      // Only an outage fails closed as 'store-unavailable'; a bug is not Redis being away.
+      if (!isStoreFailure(error)) throw error;
+      throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, { cause: error });
     }
   }
 

@@ -13,6 +13,8 @@ export interface LeaseScripts {
   extend: RedisScript;
   /** KEYS: the lock keys; ARGV: the token. Returns how many were released. */
   release: RedisScript;
+  /** Whether a lease excludes every other (see `LockStore.exclusive`). */
+  exclusive: boolean;
 }
 
 /** The scripts of locks: `SET NX PX` with a fencing token, token-checked renewal and release. */
@@ -20,6 +22,7 @@ export const LOCK_SCRIPTS: LeaseScripts = {
   acquire: RedisScript.fromFile(new URL('./lock-acquire.lua', import.meta.url)),
   extend: RedisScript.fromFile(new URL('./lock-extend.lua', import.meta.url)),
   release: RedisScript.fromFile(new URL('./lock-release.lua', import.meta.url)),
+  exclusive: true,
 };
 const fenceScript = RedisScript.fromFile(new URL('./lock-fence.lua', import.meta.url));
 
@@ -48,6 +51,12 @@ export type AcquireResult =
  * WRONGTYPE, a script error) is a bug, thrown as it is.
  */
 export interface LockStore {
+  /**
+   * Whether what it grants has one holder at a time (a lock, a read-write lock's write side, all
+   * of a semaphore's permits): this instance's waiters for the same keys then wait in line, and
+   * only the first of them tries (see `LocalWaiters`).
+   */
+  readonly exclusive: boolean;
   acquire(keys: LockKeys, token: string, ttlMs: number): Promise<AcquireResult>;
   /** The validity after renewing, or undefined when the lock is no longer the caller's. */
   extend(keys: LockKeys, token: string, ttlMs: number): Promise<number | undefined>;
@@ -125,6 +134,10 @@ export class SingleNodeStore extends LeasesOnOneNode implements LockStore {
     private readonly scripts: LeaseScripts = LOCK_SCRIPTS,
   ) {
     super(client, outage, log);
+  }
+
+  get exclusive(): boolean {
+    return this.scripts.exclusive;
   }
 
   acquire(keys: LockKeys, token: string, ttlMs: number): Promise<AcquireResult> {
