@@ -245,12 +245,12 @@ export async function httpReport(url: string, seconds: number): Promise<HttpRepo
     for (const [name, app, path] of routes) targets.push({ platform, name, url: `${bases.get(app)}${path}` });
   }
   for (const { url: target } of targets) await fetch(target); // warm the caches
-  // Each route runs in ROUNDS turns taking turns with the others, so a slow phase of the machine
+  // Each route runs in ROUNDS turns of `seconds` each (an autocannon process takes a while to get
+  // going: shorter turns spread widely), taking turns with the others, so a slow phase of the machine
   // weighs on all alike; each round's req/s is compared with its platform's routes of that round.
   const rounds: number[][] = targets.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [index, { url: target }] of targets.entries())
-      rounds[index].push(await requestsPerSecond(target, Math.max(1, Math.round(seconds / ROUNDS))));
+    for (const [index, { url: target }] of targets.entries()) rounds[index].push(await requestsPerSecond(target, seconds));
   }
   await Promise.all(apps.map((app) => app.close()));
   await Promise.all([ours.close(), throttler.close()]);

@@ -95,7 +95,7 @@ try {
 
   const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
   if (filter.test('http')) {
-    console.log(`\nHTTP: Nest on Express and on Fastify, autocannon with 64 connections, ${seconds}s per route\n`);
+    console.log(`\nHTTP: Nest on Express and on Fastify, autocannon with 64 connections, ${seconds}s per route in each of 3 rounds\n`);
     const http = await httpReport(server.url, seconds);
     console.log(http.text);
     // Each platform's routes beside its raw-GET route, a cached route among the cached ones and a
