@@ -97,6 +97,31 @@ describe.each(ownRedisSetups([]))('exclusive waiters of one instance wait in lin
     expect(await lock.release()).toBe(true);
   });
 
+  it('ends the wait of every waiter in line when the app shuts down: each fails at once, as store-unavailable', async () => {
+    // Retry pauses of ten minutes: a waiter left to its pause or its turn would outlast the test.
+    const closing = await startContext({
+      connection: redis.connection,
+      keyPrefix: 'line:',
+      lock: { retry: { minDelay: '10m', maxDelay: '10m' } },
+    });
+    const key = fresh('closing');
+    const holder = await otherInstance.acquire(key, { ttl: '30s' });
+    const waiting = Array.from({ length: 3 }, () =>
+      closing
+        .get(LockService)
+        .acquire(key, { wait: '20m' })
+        .catch((error: unknown) => error),
+    );
+    await sleep(100);
+    await closing.close();
+    // The first of the line was pausing, the two behind it waiting for their turn.
+    for (const outcome of await Promise.all(waiting)) {
+      expect(outcome).toBeInstanceOf(LockNotAcquiredError);
+      expect((outcome as LockNotAcquiredError).reason).toBe('store-unavailable');
+    }
+    expect(await holder.release()).toBe(true);
+  });
+
   it('lines up the writers of a read-write lock and the takers of every permit of a semaphore', async () => {
     const config = fresh('config');
     const reader = await otherInstance.readWrite(config).read.acquire({ ttl: '30s' });
