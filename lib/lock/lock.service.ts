@@ -5,7 +5,6 @@ import { RedisKeys } from '../core/keys.js';
 import { RedisMetrics } from '../core/metrics.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { DEFAULT_CONNECTION } from '../core/core.options.js';
-import { isStoreFailure } from '../core/store-failure.js';
 import { RandomTokens } from '../core/random-tokens.js';
 import { RedisTracing } from '../core/tracing.js';
 import { toPositiveInteger, toTextArgument } from '../core/validation.js';
@@ -14,13 +13,13 @@ import { Lock, type LockOwner } from './lock.js';
 import { LockNotAcquiredError } from './lock.exception.js';
 import { lockRedisKeys, lockUserKeys, readWriteLockKeys } from './lock.keys.js';
 import { FairLocks, type FairGrant } from './lock.fair.js';
-import { LocalWaiters, type PlaceInLine } from './lock.local-waiters.js';
+import { LockAttempts } from './lock.attempts.js';
 import { ACQUIRE_SPAN, LockMetrics } from './lock.metrics.js';
 import { LOCK_OPTIONS, type AcquireOptions } from './lock.options.js';
 import { resolveAcquireOptions, type ResolvedAcquireOptions, type ResolvedLockOptions } from './lock.options-validator.js';
 import { ReadWriteLock, ReadWriteStores } from './lock.read-write.js';
 import { Semaphore, SemaphoreStore, type SemaphoreContext } from './lock.semaphore.js';
-import type { AcquireResult, LockKeys, LockStore } from './lock.store.js';
+import type { LockKeys, LockStore } from './lock.store.js';
 import { wireLocks } from './lock.wiring.js';
 
 /**
@@ -48,7 +47,6 @@ export class LockService implements BeforeApplicationShutdown {
   private readonly cluster: boolean;
   /** Lock tokens: 128 random bits each, as hex. */
   private readonly tokens = new RandomTokens(16, 'hex');
-  private shuttingDown = false;
   private readonly owner: LockOwner;
   private readonly metrics: LockMetrics;
   /** Made at the first `readWrite`: the stores of read-write locks, on the main connection. */
@@ -57,8 +55,7 @@ export class LockService implements BeforeApplicationShutdown {
   private readonly semaphores: SemaphoreContext;
   /** Fair locks, on the main connection (none with Redlock), and the owner of their locks. */
   private readonly fair: { locks: FairLocks; owner: LockOwner } | undefined;
-  /** Acquisitions pausing between attempts, woken by this instance's releases (fair locks have their own line). */
-  private readonly pauses = new LocalWaiters();
+  private readonly attempts: LockAttempts;
 
   constructor(
     connections: RedisConnections,
@@ -69,6 +66,7 @@ export class LockService implements BeforeApplicationShutdown {
     pubsub: PubSubService,
   ) {
     this.metrics = new LockMetrics(metrics, () => this.held.size);
+    this.attempts = new LockAttempts(settings.retry, this.tokens);
     const { store, cluster, mainOutage, releaseLog } = wireLocks(connections, settings, this.logger);
     this.store = store;
     this.cluster = cluster;
@@ -77,7 +75,7 @@ export class LockService implements BeforeApplicationShutdown {
       onEnd: (lock) => (this.held.delete(lock), this.metrics.released(lock)),
       warn: (message) => this.logger.warn(message),
     });
-    this.owner = { ...ownerOf(this.store), onReleased: (keys) => this.pauses.released(keys.fences) };
+    this.owner = { ...ownerOf(this.store), onReleased: (keys) => this.attempts.waiters.released(keys.fences) };
     if (!settings.redlock) {
       const fairLocks = new FairLocks(
         connections.get(),
@@ -208,66 +206,17 @@ export class LockService implements BeforeApplicationShutdown {
     const started = performance.now();
     try {
       const acquisition = () =>
-        options.fair ? this.waitInLine(userKeys, keys, options, started) : this.attempt(userKeys, keys, options, owner, started);
+        options.fair
+          ? this.waitInLine(userKeys, keys, options, started)
+          : this.attempts
+              .untilGranted(userKeys, keys, options, owner.store, started)
+              .then((grant) => this.hold(userKeys, keys, grant, options, owner));
       const lock = await this.tracing.span(spanName, acquisition, ACQUIRE_SPAN);
       this.metrics.granted(lock, started);
       return lock;
     } catch (error) {
       if (error instanceof LockNotAcquiredError) this.metrics.ended(error.reason, started);
       throw error;
-    }
-  }
-
-  /**
-   * Tries for the lock until it is granted, or the wait is over (retrying with jitter). An
-   * exclusive acquisition whose first attempt failed waits in its keys' line (see LocalWaiters).
-   */
-  private async attempt(
-    userKeys: string[],
-    keys: LockKeys,
-    options: ResolvedAcquireOptions,
-    owner: LockOwner,
-    started: number,
-  ): Promise<Lock> {
-    let place: PlaceInLine | undefined;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const result = await this.tryOnce(userKeys, keys, options, owner, started);
-        if (result.acquired) return this.hold(userKeys, keys, result, options, owner);
-        const waitedMs = performance.now() - started;
-        const leftMs = options.waitMs - waitedMs;
-        if (leftMs <= 0) throw new LockNotAcquiredError(userKeys, options.waitMs === 0 && !result.expired ? 'held' : 'timeout', waitedMs);
-        const { minDelayMs, maxDelayMs } = this.settings.retry;
-        // Full jitter, never past the wait, and never longer than the holder's remaining lease.
-        const ceiling = Math.min(maxDelayMs, minDelayMs * 2 ** Math.min(attempt, 20), leftMs, Math.max(minDelayMs, result.heldForMs));
-        if (owner.store.exclusive) place ??= this.pauses.join(keys.fences);
-        // A release of this instance ends the pause early; behind another in line, it waits its turn first.
-        await this.pauses.pause(keys.fences, Math.max(1, Math.random() * ceiling), place, leftMs);
-      }
-    } finally {
-      if (place) this.pauses.leave(place);
-    }
-  }
-
-  /** One attempt, with a new token: a late release of an earlier attempt cannot touch this one's grant. */
-  private async tryOnce(
-    userKeys: string[],
-    keys: LockKeys,
-    options: ResolvedAcquireOptions,
-    owner: LockOwner,
-    started: number,
-  ): Promise<AcquireResult & { token: string }> {
-    if (this.shuttingDown)
-      throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, {
-        cause: new Error('the app is shutting down'),
-      });
-    const token = this.tokens.next();
-    try {
-      return { token, ...(await owner.store.acquire(keys, token, options.ttlMs)) };
-    } catch (error) {
-      // Only an outage fails closed as 'store-unavailable'; a bug is not Redis being away.
-      if (!isStoreFailure(error)) throw error;
-      throw new LockNotAcquiredError(userKeys, 'store-unavailable', performance.now() - started, { cause: error });
     }
   }
 
@@ -297,9 +246,8 @@ export class LockService implements BeforeApplicationShutdown {
    * out the lease; acquisitions still waiting fail at once with `'store-unavailable'`.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    this.shuttingDown = true;
     // Waiters pausing between attempts give up now, not when their pause ends.
-    this.pauses.wakeAll();
+    this.attempts.stop();
     await Promise.all([this.fair?.locks.stop(), ...[...this.held].map((lock) => lock.surrender('the app is shutting down'))]);
   }
 
