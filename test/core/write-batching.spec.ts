@@ -33,6 +33,17 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
   let app: INestApplicationContext;
   afterEach(() => app?.close());
 
+  /**
+   * Sends one command in a turn of its own and waits for that turn's check phase, where the turn
+   * ends: a reply read in the poll phase of the turn that sent it (a command sent from a timer can
+   * get one that fast) would otherwise find the turn still open, and the commands sent next would
+   * count as part of it.
+   */
+  async function turnOfOneCommand(key: string): Promise<void> {
+    await app.get<Redis | Cluster>(REDIS_CLIENT).get(key);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
   /** The connection the keys of hash tag `tag` are sent on: the server's, or on a Cluster the master of their slot. */
   async function connectionFor(tag: string): Promise<Redis> {
     const client = app.get<Redis | Cluster>(REDIS_CLIENT);
@@ -49,7 +60,7 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
     const redis = app.get<Redis | Cluster>(REDIS_CLIENT);
     const keys = Array.from({ length: 50 }, (_, i) => app.get(RedisKeys).tagged('wb', `k${i}`));
     const node = await connectionFor(keys[0]);
-    await redis.get(keys[0]); // a turn of one command: the next command of an idle connection leaves at once
+    await turnOfOneCommand(keys[0]); // the next command of an idle connection leaves at once
     const counts = countWrites((node as Redis & { stream: Socket }).stream);
     const written = keys.map((key, i) => redis.set(key, String(i)));
     expect(await Promise.all(written)).toEqual(keys.map(() => 'OK'));
@@ -65,7 +76,7 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
     const redis = app.get<Redis | Cluster>(REDIS_CLIENT);
     const [first, second, third] = ['lone', 'next', 'after'].map((name) => app.get(RedisKeys).tagged('wb', name));
     const node = await connectionFor(first);
-    await redis.get(first); // a turn of one command
+    await turnOfOneCommand(first);
     const counts = countWrites((node as Redis & { stream: Socket }).stream);
     const atCheckPhase = () => new Promise<number>((resolve) => setImmediate(() => resolve(counts.chunks)));
     const replies = [redis.set(first, 'v')];
@@ -91,7 +102,7 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
     const redis = app.get<Redis | Cluster>(REDIS_CLIENT);
     const keys = ['a', 'b', 'c'].map((name) => app.get(RedisKeys).tagged('wb', `turn-${name}`));
     const node = await connectionFor(keys[0]);
-    await redis.get(keys[0]); // a turn of one command
+    await turnOfOneCommand(keys[0]);
     const counts = countWrites((node as Redis & { stream: Socket }).stream);
     const sent = await new Promise<Promise<string>[]>((resolve) => {
       const replies: Promise<string>[] = [];
@@ -141,7 +152,7 @@ describe.each(topologies)('writes of one turn of the event loop in one system ca
         return node?.status === 'ready' && streamOf(node) !== before;
       })
       .toBe(true);
-    await redis.get(keys[0]); // a turn of one command
+    await turnOfOneCommand(keys[0]);
     const counts = countWrites(streamOf(node!));
     expect(await Promise.all(keys.map((key) => redis.set(key, 'v')))).toEqual(keys.map(() => 'OK'));
     // The first at once, then 16 in one write, and 3 at the check phase.
