@@ -2,6 +2,6 @@
 -- id). ARGV: idle ttl (ms), absolute ttl (ms), user id ('' for none), then field/value pairs of
 -- its data. Returns the creation time (ms).
 local now = sessionNow()
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-writeMeta(KEYS[1], { c = now, l = now, i = tonumber(ARGV[1]), a = tonumber(ARGV[2]), o = '', u = ARGV[3] }, now)
+local meta = { c = now, l = now, i = tonumber(ARGV[1]), a = tonumber(ARGV[2]), o = '', u = ARGV[3] }
+writeMeta(KEYS[1], meta, now, ARGV, 4, #ARGV)
 return now

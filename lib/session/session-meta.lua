@@ -48,10 +48,37 @@ local function packMeta(meta)
   return table.concat({ ms(meta.c), ms(meta.l), ms(meta.i), ms(meta.a), ms(meta.e), meta.o, meta.u }, ',')
 end
 
--- Writes the meta fields (packed; an older session's seven fields go), and sets the key's TTL
--- to the session's deadline, so that Redis expires it on its own clock.
-local function writeMeta(key, meta, now)
-  redis.call('HSET', key, 'm', packMeta(meta))
+-- At most this many fields are set by one HSET (its arguments go on Lua's stack).
+local FIELDS_PER_HSET = 256
+
+-- Sets the fields named and valued in list[first] to list[last] (names and values in turn) in as
+-- few HSETs as Lua's stack allows: each redis.call costs the server 1-3 us beyond its command.
+local function setFields(key, list, first, last)
+  for from = first, last, 2 * FIELDS_PER_HSET do
+    redis.call('HSET', key, unpack(list, from, math.min(last, from + 2 * FIELDS_PER_HSET - 1)))
+  end
+end
+
+-- Deletes the fields named in list[first] to list[last], FIELDS_PER_HSET at a time.
+local function deleteFields(key, list, first, last)
+  for from = first, last, FIELDS_PER_HSET do
+    redis.call('HDEL', key, unpack(list, from, math.min(last, from + FIELDS_PER_HSET - 1)))
+  end
+end
+
+-- Writes the meta fields (packed; an older session's seven fields go), in the same HSET as the
+-- data fields in list[first] to list[last] when given (names and values in turn), and sets the
+-- key's TTL to the session's deadline, so that Redis expires it on its own clock.
+local function writeMeta(key, meta, now, list, first, last)
+  local packed = packMeta(meta)
+  if list and first <= last then
+    -- The meta field and as many data fields as fit beside it; the rest, if any, after.
+    local to = math.min(last, first + 2 * FIELDS_PER_HSET - 3)
+    redis.call('HSET', key, 'm', packed, unpack(list, first, to))
+    setFields(key, list, to + 1, last)
+  else
+    redis.call('HSET', key, 'm', packed)
+  end
   if meta.unpacked then redis.call('HDEL', key, 'c', 'l', 'i', 'a', 'e', 'o', 'u') end
   redis.call('PEXPIRE', key, deadlineOf(meta) - now)
 end

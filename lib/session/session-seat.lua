@@ -66,13 +66,12 @@ local function admit()
   local deadline
   if write == 'create' then
     local key, absolute = KEYS[#KEYS], tonumber(ARGV[at + 2])
-    for i = at + 4, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-    writeMeta(key, { c = now, l = now, i = tonumber(ARGV[at + 1]), a = absolute, o = '', u = ARGV[at + 3] }, now)
+    writeMeta(key, { c = now, l = now, i = tonumber(ARGV[at + 1]), a = absolute, o = '', u = ARGV[at + 3] }, now, ARGV, at + 4, #ARGV)
     deadline = now + absolute
   elseif write == 'move' then
     local key = KEYS[#KEYS]
     redis.call('HSET', key, 'm', ARGV[at + 1])
-    for i = at + 2, #ARGV, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
+    setFields(key, ARGV, at + 2, #ARGV)
     local meta = readMeta(key)
     redis.call('PEXPIRE', key, math.max(1, deadlineOf(meta) - now))
     deadline = meta.c + meta.a

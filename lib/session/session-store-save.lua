@@ -32,7 +32,8 @@ if ARGV[7] == '1' and ARGV[5] ~= '' and ARGV[5] ~= previous then return { 'unsea
 meta.l = now
 if ARGV[6] then
   meta.u, meta.o = ARGV[5], 'store'
-  redis.call('HSET', KEYS[1], 'd:sess', ARGV[6])
+  writeMeta(KEYS[1], meta, now, { 'd:sess', ARGV[6] }, 1, 2)
+else
+  writeMeta(KEYS[1], meta, now)
 end
-writeMeta(KEYS[1], meta, now)
 return { outcome, previous, meta.c + meta.a, now }

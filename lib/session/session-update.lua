@@ -7,14 +7,13 @@ local now = sessionNow()
 local meta = readMeta(KEYS[1])
 if not meta or now >= deadlineOf(meta) then return 0 end
 local previous = meta.u
+local deletes = 2
+while deletes <= #ARGV and ARGV[deletes] ~= '' do deletes = deletes + 2 end
 if ARGV[1] ~= '' or meta.unpacked then
   if ARGV[1] ~= '' then meta.u = ARGV[1] end
-  writeMeta(KEYS[1], meta, now)
+  writeMeta(KEYS[1], meta, now, ARGV, 2, deletes - 1)
+else
+  setFields(KEYS[1], ARGV, 2, deletes - 1)
 end
-local i = 2
-while i <= #ARGV and ARGV[i] ~= '' do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-for j = i + 1, #ARGV do redis.call('HDEL', KEYS[1], ARGV[j]) end
+deleteFields(KEYS[1], ARGV, deletes + 1, #ARGV)
 return { 1, previous, meta.c + meta.a }
