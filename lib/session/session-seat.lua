@@ -70,8 +70,7 @@ local function admit()
     deadline = now + absolute
   elseif write == 'move' then
     local key = KEYS[#KEYS]
-    redis.call('HSET', key, 'm', ARGV[at + 1])
-    setFields(key, ARGV, at + 2, #ARGV)
+    setFields(key, ARGV, at + 2, #ARGV, 'm', ARGV[at + 1])
     local meta = readMeta(key)
     redis.call('PEXPIRE', key, math.max(1, deadlineOf(meta) - now))
     deadline = meta.c + meta.a
