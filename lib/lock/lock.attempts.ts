@@ -12,7 +12,7 @@ import type { AcquireResult, LockKeys, LockStore } from './lock.store.js';
  */
 export class LockAttempts {
   /** Acquisitions pausing between attempts, woken by this instance's releases (fair locks have their own line). */
-  readonly waiters = new LocalWaiters();
+  private readonly waiters = new LocalWaiters();
   private stopped = false;
 
   constructor(
@@ -50,6 +50,11 @@ export class LockAttempts {
     } finally {
       if (place) this.waiters.leave(place);
     }
+  }
+
+  /** A release of this instance: the first waiter of those keys' line tries again now. */
+  released(fences: readonly string[]): void {
+    this.waiters.released(fences);
   }
 
   /** At shutdown: no attempt is made any more, and waiters pausing or in line give up now. */

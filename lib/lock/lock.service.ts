@@ -75,7 +75,7 @@ export class LockService implements BeforeApplicationShutdown {
       onEnd: (lock) => (this.held.delete(lock), this.metrics.released(lock)),
       warn: (message) => this.logger.warn(message),
     });
-    this.owner = { ...ownerOf(this.store), onReleased: (keys) => this.attempts.waiters.released(keys.fences) };
+    this.owner = { ...ownerOf(this.store), onReleased: (keys) => this.attempts.released(keys.fences) };
     if (!settings.redlock) {
       const fairLocks = new FairLocks(
         connections.get(),
