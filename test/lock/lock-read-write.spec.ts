@@ -281,7 +281,13 @@ describe.each(topologies)('LockService.readWrite on $topology', ({ connection })
     const [first, second] = apps.map((app) => app.get(Settings));
     const name = fresh('settings');
     Settings.events = [];
-    await Promise.all([first.read(name), second.read(name), sleep(20).then(() => first.write(name)), second.write(name)]);
+    const reads = [first.read(name), second.read(name)];
+    // The writers come once both readers hold: a writer waiting first would hold off a reader whose
+    // attempt, sent on the other instance's connection, reached Redis after the writer's.
+    await expect
+      .poll(() => Settings.events.filter((event) => event.kind === 'read' && event.at === 'enter').length, { interval: 5 })
+      .toBe(2);
+    await Promise.all([...reads, first.write(name), second.write(name)]);
     expect(Settings.events).toHaveLength(8);
     assertExclusive(Settings.events);
     expect(heldTogether(Settings.events).most).toBe(2);
