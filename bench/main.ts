@@ -8,7 +8,7 @@ import { cacheScenarios } from './cache.scenarios.js';
 import { coreScenarios, KEY_COUNT, seed } from './core.scenarios.js';
 import { geoScenarios } from './geo.scenarios.js';
 import { report, runGroup } from './harness.js';
-import { httpReport } from './http.scenarios.js';
+import { HTTP_ROUNDS, httpReport } from './http.scenarios.js';
 import { leaderboardScenarios } from './leaderboard.scenarios.js';
 import { lockHandOffReport } from './lock-handoff.scenarios.js';
 import { lockScenarios } from './lock.scenarios.js';
@@ -95,20 +95,20 @@ try {
 
   const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
   if (filter.test('http')) {
-    console.log(`\nHTTP: Nest on Express and on Fastify, autocannon with 64 connections, ${seconds}s per route in each of 3 rounds\n`);
+    console.log(
+      `\nHTTP: Nest on Express and on Fastify, autocannon with 64 connections, ${seconds}s per route in each of ${HTTP_ROUNDS} rounds; the server's CPU per request too\n`,
+    );
     const http = await httpReport(server.url, seconds);
     console.log(http.text);
     // Each platform's routes beside its raw-GET route, a cached route among the cached ones and a
-    // limited one among the limited ones; the plain route (no Redis) is no one's row.
-    for (const { group, name, ratio, spread } of http.rows)
-      if (!/baseline|plain route/.test(name))
-        summary.push({
-          group: `${group}: ${/RateLimit|Throttler/.test(name) ? 'rate limit' : 'cache'}`,
-          name,
-          concurrency: 64,
-          ratio,
-          spread,
-        });
+    // limited one among the limited ones, by req/s and again by the server's CPU per request; the
+    // plain route (no Redis) is no one's row.
+    for (const { group, name, ratio, spread, cpuRatio, cpuSpread } of http.rows)
+      if (!/baseline|plain route/.test(name)) {
+        const kind = /RateLimit|Throttler/.test(name) ? 'rate limit' : 'cache';
+        summary.push({ group: `${group}: ${kind}`, name, concurrency: 64, ratio, spread });
+        summary.push({ group: `${group}: ${kind}, CPU per request`, name, concurrency: 64, ratio: cpuRatio, spread: cpuSpread });
+      }
   }
   if (filter.test('bulk')) {
     console.log(`\nBulk invalidation: one tag over N entries, against UNLINK of the same keys (1,000 a command, pipelined)\n`);
