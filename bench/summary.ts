@@ -124,7 +124,8 @@ export function svgChart(rows: readonly RatioRow[], concurrency = 64): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="4" y="16" font-size="13" font-weight="bold">Throughput at c=${concurrency}, as a ratio to hand-written ioredis (line: 1.00x)</text>`,
+    `<text x="4" y="16" font-size="13" font-weight="bold">At c=${concurrency}, as a ratio to hand-written ioredis (line: 1.00x)</text>`,
+    `<text x="4" y="30" font-size="10" fill="#6b7280">Throughput; in "CPU per request" groups, the raw route's CPU over the row's</text>`,
     `<text x="${labelWidth}" y="30" fill="${COLORS.ours}">■ nestjs-redis-patterns</text><text x="${labelWidth + 160}" y="30" fill="#6b7280">■ peer library</text>`,
     `<line x1="${one}" y1="34" x2="${one}" y2="${height - 10}" stroke="#ef4444" stroke-dasharray="3 3"/>`,
     ...parts,
