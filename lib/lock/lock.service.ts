@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InvalidOptionError } from '../core/errors.js';
 import { RedisKeys } from '../core/keys.js';
@@ -6,6 +5,7 @@ import { RedisMetrics } from '../core/metrics.js';
 import { RedisConnections } from '../core/redis-connections.service.js';
 import { DEFAULT_CONNECTION } from '../core/core.options.js';
 import { RandomTokens } from '../core/random-tokens.js';
+import { ScopedContext } from '../core/scoped-context.js';
 import { RedisTracing } from '../core/tracing.js';
 import { toPositiveInteger, toTextArgument } from '../core/validation.js';
 import { PubSubService } from '../pubsub/pubsub.service.js';
@@ -42,7 +42,7 @@ import { wireLocks } from './lock.wiring.js';
 export class LockService implements BeforeApplicationShutdown {
   private readonly logger = new Logger('RedisPatterns:Lock');
   private readonly store: LockStore;
-  private readonly current$ = new AsyncLocalStorage<Lock>();
+  private readonly current$ = new ScopedContext<Lock>();
   private readonly held = new Set<Lock>();
   private readonly cluster: boolean;
   /** Lock tokens: 128 random bits each, as hex. */
@@ -143,7 +143,7 @@ export class LockService implements BeforeApplicationShutdown {
 
   /** The lock held by the `using` callback or `@WithLock` method this code runs in, if any. */
   current(): Lock | undefined {
-    return this.current$.getStore();
+    return this.current$.get();
   }
 
   /** @internal Used by `@WithLock`. */

@@ -1,7 +1,7 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import type { OutageLog } from '../core/outage-log.js';
+import { ScopedContext } from '../core/scoped-context.js';
 import { isStoreFailure } from '../core/store-failure.js';
 import type { FireClaims, HeldRun } from './schedule.claims.js';
 import { fireAt, type JobTimer } from './schedule.fire-time.js';
@@ -38,7 +38,7 @@ export interface RunnableJob {
 
 /** Claims fires and runs the ones this instance wins, holding their lease and recording each run. */
 export class FireRunner {
-  readonly current$ = new AsyncLocalStorage<CurrentFire>();
+  readonly current$ = new ScopedContext<CurrentFire>();
   /** Runs under way, awaited at shutdown so that their end is recorded. */
   readonly inFlight = new Set<Promise<unknown>>();
 

@@ -154,7 +154,7 @@ export class ScheduledJobsService implements OnModuleInit, OnApplicationBootstra
    * await this.export(rows, { signal: this.jobs.current()?.signal });
    */
   current(): CurrentFire | undefined {
-    return this.runner.current$.getStore();
+    return this.runner.current$.get();
   }
 
   /** @internal Called by a `@OncePerFire` method when its timer goes off. */
