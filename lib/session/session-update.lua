@@ -7,13 +7,14 @@ local now = sessionNow()
 local meta = readMeta(KEYS[1])
 if not meta or now >= deadlineOf(meta) then return 0 end
 local previous = meta.u
-local deletes = 2
-while deletes <= #ARGV and ARGV[deletes] ~= '' do deletes = deletes + 2 end
+-- The '' between the pairs to set and the fields to delete (past the end when none are deleted).
+local separator = 2
+while separator <= #ARGV and ARGV[separator] ~= '' do separator = separator + 2 end
 if ARGV[1] ~= '' or meta.unpacked then
   if ARGV[1] ~= '' then meta.u = ARGV[1] end
-  writeMeta(KEYS[1], meta, now, ARGV, 2, deletes - 1)
+  writeMeta(KEYS[1], meta, now, ARGV, 2, separator - 1)
 else
-  setFields(KEYS[1], ARGV, 2, deletes - 1)
+  setFields(KEYS[1], ARGV, 2, separator - 1)
 end
-deleteFields(KEYS[1], ARGV, deletes + 1, #ARGV)
+deleteFields(KEYS[1], ARGV, separator + 1, #ARGV)
 return { 1, previous, meta.c + meta.a }

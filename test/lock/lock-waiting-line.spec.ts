@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LockNotAcquiredError, LockService, RedisKeys, type Lock } from '../../lib/index.js';
-import { Observers, ownRedisSetups, type OwnRedis } from '../support/own-redis.js';
+import { commandCalls, Observers, ownRedisSetups, type OwnRedis } from '../support/own-redis.js';
 import { startContext } from '../support/testing-app.js';
 
 let counter = 0;
@@ -13,11 +13,7 @@ const RETRY = { minDelay: '20ms', maxDelay: '20ms' } as const;
 const WAIT = '20s';
 
 /** How many scripts the server ran (every attempt, grant and release is one). */
-function scriptCalls(info: string): number {
-  let calls = 0;
-  for (const [, count] of info.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)) calls += Number(count);
-  return calls;
-}
+const scriptCalls = (info: string) => commandCalls(info, 'eval', 'evalsha');
 
 // A server of the suite's own: the scripts it runs are this suite's alone.
 describe.each(ownRedisSetups([]))('exclusive waiters of one instance wait in line, on $topology', ({ start }) => {

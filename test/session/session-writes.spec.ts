@@ -5,17 +5,12 @@ import { RedisConnections, RedisKeys, SessionService, type RedisClient } from '.
 import { isCluster } from '../../lib/core/redis-client.js';
 import { RedisSessionStore } from '../../lib/session/express-session.store.js';
 import { handleOf } from '../../lib/session/session-ids.js';
-import { ownRedisSetups, type OwnRedis } from '../support/own-redis.js';
+import { commandCalls, ownRedisSetups, type OwnRedis } from '../support/own-redis.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 import { freshId, sessionOf } from './store-sessions.js';
 
 /** `count` data fields named f0, f1... with values made of `tag`. */
 const fieldsOf = (count: number, tag: string) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`f${i}`, `${tag}-${i}`]));
-
-/** How many times the server ran `command` since its last RESETSTAT, inside scripts included. */
-function callsOf(info: string, command: string): number {
-  return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
-}
 
 // A server of the suite's own: the commands it counts are this suite's alone.
 describe.each(ownRedisSetups([]))('each write of a session sets its fields in one HSET, on $topology', ({ start }) => {
@@ -32,8 +27,8 @@ describe.each(ownRedisSetups([]))('each write of a session sets its fields in on
     const counts = { hset: 0, hdel: 0 };
     for (const master of masters) {
       const info = await master.info('commandstats');
-      counts.hset += callsOf(info, 'hset');
-      counts.hdel += callsOf(info, 'hdel');
+      counts.hset += commandCalls(info, 'hset');
+      counts.hdel += commandCalls(info, 'hdel');
     }
     return counts;
   };

@@ -66,3 +66,15 @@ export class Observers {
     this.clients.clear();
   }
 }
+
+/**
+ * How many times a server ran `commands` (summed; inside scripts too), from its `INFO commandstats`
+ * since the last `CONFIG RESETSTAT`.
+ * @example
+ * commandCalls(await server.info('commandstats'), 'eval', 'evalsha');
+ */
+export function commandCalls(info: string, ...commands: string[]): number {
+  let calls = 0;
+  for (const command of commands) calls += Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  return calls;
+}
