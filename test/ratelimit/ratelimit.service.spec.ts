@@ -194,7 +194,9 @@ describe.each(topologies)('RateLimitService on $topology', ({ connection }) => {
       expect(await admitted(limits, key, policy, 2)).toBe(2);
       const blocked = await limits.consume(key, policy);
       expect(blocked).toMatchObject({ allowed: false, retryAfterMs: 400, resetMs: 400 });
-      await sleep(100);
+      // 110 ms, so that at least 100 have passed on Redis's clock: Node's timers may fire a
+      // millisecond before the time asked (a CI run read 301 ms left after a sleep of 100).
+      await sleep(110);
       const stillBlocked = await limits.consume(key, policy);
       expect(stillBlocked.allowed).toBe(false);
       expect(stillBlocked.retryAfterMs).toBeGreaterThan(0);
