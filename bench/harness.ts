@@ -12,8 +12,11 @@ export interface Scenario {
   run(i: number): Promise<unknown>;
 }
 
+/** Which scenario a row is: its name, its group, and whether it is the group's baseline. */
+export type ScenarioId = Pick<Scenario, 'name' | 'group' | 'baseline'>;
+
 export interface Measurement {
-  scenario: Scenario;
+  scenario: ScenarioId;
   concurrency: number;
   opsPerSecond: number;
   /** The median over the rounds of this scenario's ops/s divided by its baseline's in the same round. */
@@ -22,11 +25,22 @@ export interface Measurement {
   spread: [number, number] | undefined;
 }
 
-export interface BenchSettings {
+/** What one process measured of a scenario at one concurrency: its operations and time, and its rate in each round. */
+export interface RoundRates {
+  scenario: ScenarioId;
+  concurrency: number;
+  operations: number;
   seconds: number;
+  /** Ops/s round by round, in the order the rounds ran (the same order for every scenario of a group). */
+  rates: number[];
+}
+
+export interface BenchSettings {
+  /** The time of one round of one measurement. */
+  roundSeconds: number;
   warmupSeconds: number;
   concurrencies: readonly number[];
-  /** How many turns each measurement is split into. */
+  /** How many rounds each measurement takes, in this process. */
   rounds: number;
 }
 
@@ -47,41 +61,67 @@ export async function measure(scenario: Scenario, concurrency: number, seconds: 
 }
 
 /**
- * Measures the scenarios of one group at each concurrency. The time of a measurement is split
- * into `rounds` that take turns with the group's other scenarios, so a slow phase of the machine
- * (another process, a GC of the server) weighs on them alike; each round gives a ratio to the
- * baseline, and the median of those is reported. `progress` hears of each round.
+ * Measures the scenarios of one group at each concurrency, in `rounds` that take turns with the
+ * group's other scenarios, so a slow phase of the machine (another process, a GC of the server)
+ * weighs on them alike. `progress` hears of each round.
  */
-export async function runGroup(
+export async function measureRounds(
   scenarios: readonly Scenario[],
   settings: BenchSettings,
   progress: (step: string) => void = () => undefined,
-): Promise<Measurement[]> {
-  const results: Measurement[] = [];
-  const baselineIndex = scenarios.findIndex((scenario) => scenario.baseline);
+): Promise<RoundRates[]> {
+  const measured: RoundRates[] = [];
   for (const concurrency of settings.concurrencies) {
     for (const scenario of scenarios) await measure(scenario, concurrency, settings.warmupSeconds);
-    const totals = scenarios.map(() => ({ operations: 0, seconds: 0 }));
-    const rates: number[][] = scenarios.map(() => []);
+    const rows = scenarios.map(({ name, group, baseline }) => ({
+      scenario: { name, group, baseline },
+      concurrency,
+      operations: 0,
+      seconds: 0,
+      rates: [] as number[],
+    }));
     for (let round = 0; round < settings.rounds; round++) {
       progress(`c=${concurrency}, round ${round + 1}/${settings.rounds}`);
       for (const [index, scenario] of scenarios.entries()) {
-        const { operations, seconds } = await measure(scenario, concurrency, settings.seconds / settings.rounds);
-        totals[index].operations += operations;
-        totals[index].seconds += seconds;
-        rates[index].push(operations / seconds);
+        const { operations, seconds } = await measure(scenario, concurrency, settings.roundSeconds);
+        rows[index].operations += operations;
+        rows[index].seconds += seconds;
+        rows[index].rates.push(operations / seconds);
       }
     }
-    scenarios.forEach((scenario, index) =>
-      results.push({
-        scenario,
-        concurrency,
-        opsPerSecond: totals[index].operations / totals[index].seconds,
-        ...(baselineIndex >= 0 ? roundRatio(rates[index], rates[baselineIndex]) : { ratio: undefined, spread: undefined }),
-      }),
-    );
+    measured.push(...rows);
   }
-  return results;
+  return measured;
+}
+
+/**
+ * The measurements of one group from the rounds of every process that measured it (each process's
+ * rounds in the same order for every scenario): per scenario and concurrency, the median of the
+ * per-round ratios to the group's baseline over all the rounds, with their lowest and highest.
+ */
+export function combineRounds(measured: readonly RoundRates[]): Measurement[] {
+  const rows = new Map<string, RoundRates>();
+  for (const { scenario, concurrency, operations, seconds, rates } of measured) {
+    const id = `${scenario.group}\u0000${scenario.name}\u0000${concurrency}`;
+    const row = rows.get(id);
+    if (row === undefined) {
+      rows.set(id, { scenario, concurrency, operations, seconds, rates: [...rates] });
+    } else {
+      row.operations += operations;
+      row.seconds += seconds;
+      row.rates.push(...rates);
+    }
+  }
+  const all = [...rows.values()];
+  return all.map(({ scenario, concurrency, operations, seconds, rates }) => {
+    const base = all.find((row) => row.scenario.baseline && row.scenario.group === scenario.group && row.concurrency === concurrency);
+    return {
+      scenario,
+      concurrency,
+      opsPerSecond: operations / seconds,
+      ...(base === undefined ? { ratio: undefined, spread: undefined } : roundRatio(rates, base.rates)),
+    };
+  });
 }
 
 /** A table: scenario, concurrency, ops/s, the median ratio to its group's baseline at that concurrency, and the rounds' spread. */

@@ -1,35 +1,25 @@
 import 'reflect-metadata';
 import { Redis } from 'ioredis';
 import { RedisTestServer } from '../lib/testing/index.js';
-import { activityScenarios } from './activity.scenarios.js';
-import { bloomScenarios } from './bloom.scenarios.js';
 import { bulkReport } from './bulk.scenarios.js';
-import { cacheScenarios } from './cache.scenarios.js';
-import { coreScenarios, KEY_COUNT, seed } from './core.scenarios.js';
-import { geoScenarios } from './geo.scenarios.js';
-import { report, runGroup } from './harness.js';
+import { KEY_COUNT, seed } from './core.scenarios.js';
+import { combineRounds, report } from './harness.js';
 import { HTTP_ROUNDS, httpReport } from './http.scenarios.js';
-import { leaderboardScenarios } from './leaderboard.scenarios.js';
 import { lockHandOffReport } from './lock-handoff.scenarios.js';
-import { lockScenarios } from './lock.scenarios.js';
 import { messagingReport } from './messaging.scenarios.js';
-import { metricsScenarios } from './metrics.scenarios.js';
 import { microservicesReport } from './microservices.scenarios.js';
-import { invalidationDelayReport, NEAR_CACHE_GROUPS, nearCacheScenarios } from './near-cache.scenarios.js';
+import { invalidationDelayReport } from './near-cache.scenarios.js';
 import { queueReport } from './queue.scenarios.js';
-import { rateLimitScenarios } from './ratelimit.scenarios.js';
 import { scaleReport } from './scale.scenarios.js';
-import { scheduleScenarios } from './schedule.scenarios.js';
-import { sessionScenarios } from './session.scenarios.js';
 import { ratioRows, writeSummary, type RatioRow } from './summary.js';
-import { transactionScenarios } from './transaction.scenarios.js';
-import { uniqueScenarios } from './unique.scenarios.js';
+import { measureInProcesses } from './worker.js';
 
 /**
  * `npm run bench`: starts its own redis-server, seeds KEY_COUNT keys of about 1 KB, and measures
  * every scenario at concurrency 1 and 64. BENCH_SECONDS sets the time per measurement (default 3),
- * taken in 5 turns interleaved with the other scenarios (rate-limit decisions, locks, sessions, leaderboards, unique counts,
- * geo indexes and activity bitmaps included).
+ * taken in 2 rounds interleaved with the other scenarios of its group, in each of BENCH_PROCESSES
+ * processes (default 3) run one after the other (rate-limit decisions, locks, sessions, leaderboards, unique counts,
+ * geo indexes and activity bitmaps included): a row's ratio is the median over all the rounds.
  * Then the messaging scenarios (pub/sub, streams), BENCH_MESSAGES messages each (default 20000), and
  * the work queues ('queue': add + process + ack against a raw LMOVE loop and BullMQ), BENCH_JOBS jobs each (default 20000),
  * and the microservices transporters ('microservices': RedisStreamsServer/Client against Nest's built-in Transport.REDIS,
@@ -53,45 +43,35 @@ const bloomModule = process.env.REDIS_BLOOM_MODULE;
 const moduleServer = bloomModule ? await RedisTestServer.start({ args: ['--loadmodule', bloomModule] }) : undefined;
 try {
   const admin = new Redis(server.address);
-  await seed(admin);
-  await admin.quit();
+  const moduleAdmin = moduleServer && new Redis(moduleServer.address);
+  /** Every process of the throughput groups starts from an empty server but for the seeded keys. */
+  const reset = async () => {
+    await Promise.all([admin.flushall(), moduleAdmin?.flushall()]);
+    await seed(admin);
+  };
 
-  const suites = [
-    await coreScenarios(server.url),
-    await cacheScenarios(server.url),
-    await rateLimitScenarios(server.url),
-    await lockScenarios(server.url),
-    await sessionScenarios(server.url),
-    await leaderboardScenarios(server.url),
-    await bloomScenarios(server.url, moduleServer?.url),
-    await uniqueScenarios(server.url),
-    await geoScenarios(server.url),
-    await activityScenarios(server.url),
-    await transactionScenarios(server.url),
-    await metricsScenarios(server.url),
-    await scheduleScenarios(server.url),
-    // Eight app instances, two of them tracking keys on the server: only when asked for.
-    ...(NEAR_CACHE_GROUPS.slice(0, 2).some((group) => filter.test(group)) ? [await nearCacheScenarios(server.url)] : []),
-  ];
-  const scenarios = suites.flatMap((suite) => suite.scenarios).filter((scenario) => filter.test(scenario.group));
-  const groups = [...new Set(scenarios.map((scenario) => scenario.group))];
-  const settings = { seconds, warmupSeconds: Math.min(1, seconds / 3), concurrencies: [1, 64], rounds: 5 };
+  const processes = Number(process.env.BENCH_PROCESSES ?? 3);
+  const rounds = 2;
+  const settings = {
+    roundSeconds: seconds / (processes * rounds),
+    warmupSeconds: Math.min(0.5, seconds / 6),
+    concurrencies: [1, 64],
+    rounds,
+  };
   console.log(
-    `redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement in ${settings.rounds} rounds, ratios are medians of the rounds, Node ${process.version}`,
+    `redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement in ${rounds} rounds in each of ${processes} processes, ratios are medians of the ${processes * rounds} rounds, Node ${process.version}`,
   );
+  const measured = await measureInProcesses(
+    { url: server.url, bloomUrl: moduleServer?.url, filter: filter.source, settings, processes },
+    reset,
+  );
+  await Promise.all([admin.quit(), moduleAdmin?.quit()]);
   const summary: RatioRow[] = [];
-  // Each group is printed as soon as it is measured; the progress line goes to stderr.
-  for (const [index, group] of groups.entries()) {
-    const results = await runGroup(
-      scenarios.filter((scenario) => scenario.group === group),
-      settings,
-      (step) => process.stderr.write(`\r[${index + 1}/${groups.length}] ${group}: ${step}   `),
-    );
-    process.stderr.write('\r\x1b[K');
+  for (const group of new Set(measured.map((row) => row.scenario.group))) {
+    const results = combineRounds(measured.filter((row) => row.scenario.group === group));
     console.log(`\n${report(results)}`);
     summary.push(...ratioRows(results));
   }
-  await Promise.all(suites.map((suite) => suite.close()));
 
   const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
   if (filter.test('http')) {
