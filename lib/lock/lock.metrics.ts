@@ -52,9 +52,13 @@ export class LockMetrics {
     });
   }
 
-  /** Counts a granted lock, asked for at `startedMs` (performance.now()). */
+  /**
+   * Counts a granted lock, asked for at `startedMs` (performance.now()). Its grant time is kept for
+   * its hold only while an exporter listens: an entry in a WeakMap for every lock costs every
+   * garbage collection some work.
+   */
   granted(lock: Lock, startedMs: number): void {
-    this.grantedAt.set(lock, performance.now());
+    if (this.holds.active) this.grantedAt.set(lock, performance.now());
     this.ended('acquired', startedMs);
   }
 
