@@ -51,6 +51,8 @@ try {
   };
 
   const processes = Number(process.env.BENCH_PROCESSES ?? 3);
+  if (!Number.isInteger(processes) || processes < 1)
+    throw new Error(`BENCH_PROCESSES must be a whole number of processes, 1 or more, not "${process.env.BENCH_PROCESSES}"`);
   const rounds = 2;
   const settings = {
     roundSeconds: seconds / (processes * rounds),
@@ -59,7 +61,7 @@ try {
     rounds,
   };
   console.log(
-    `redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement in ${rounds} rounds in each of ${processes} processes, ratios are medians of the ${processes * rounds} rounds, Node ${process.version}`,
+    `redis-server ${server.url}, ${KEY_COUNT} keys of ~1 KB, ${seconds}s per measurement in ${rounds} rounds in each of ${processes} process${processes === 1 ? '' : 'es'}, ratios are medians of the ${processes * rounds} rounds, Node ${process.version}`,
   );
   const measured = await measureInProcesses(
     { url: server.url, bloomUrl: moduleServer?.url, filter: filter.source, settings, processes },
