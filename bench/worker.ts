@@ -1,3 +1,10 @@
+/**
+ * The throughput groups, measured in processes of their own, one after the other: each process
+ * sets up every suite afresh and measures every group in its share of the rounds. A process's
+ * state (V8's choices of what to promote to its old generation, which move a loop's throughput by
+ * half from one process to the next on this machine) then weighs on a row in one share of its
+ * rounds, not in all of them. Run as `node worker.js '<job as JSON>'` by {@link measureInProcesses}.
+ */
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,13 +27,7 @@ import { sessionScenarios } from './session.scenarios.js';
 import { transactionScenarios } from './transaction.scenarios.js';
 import { uniqueScenarios } from './unique.scenarios.js';
 
-/**
- * The throughput groups, measured in processes of their own, one after the other: each process
- * sets up every suite afresh and measures every group in its share of the rounds. A process's
- * state (V8's choices of what to promote to its old generation, which move a loop's throughput by
- * half from one process to the next on this machine) then weighs on a row in one share of its
- * rounds, not in all of them. Run as `node worker.js '<job as JSON>'` by {@link measureInProcesses}.
- */
+/** What one bench process is asked to measure, passed to it as JSON on its command line. */
 interface WorkerJob {
   url: string;
   bloomUrl?: string;
