@@ -90,6 +90,20 @@ export class JsonCodec implements RedisCodec {
     return json.includes(`"${TAG}"`) ? this.encode(value, key) : json;
   }
 
+  /**
+   * An object from the JSON text of an object whose properties hold values as this codec encodes
+   * them without their '~' (the text starting with '~' when any of them holds tags): each property
+   * is decoded, the object itself is never taken for a tagged value (a property may be named `$nrp`).
+   */
+  decodeProperties(text: string, key?: string): Record<string, unknown> {
+    try {
+      if (text.charCodeAt(0) !== TAGGED_PREFIX.charCodeAt(0)) return JSON.parse(text) as Record<string, unknown>;
+      return reviveProperties(JSON.parse(text.slice(1)) as Record<string, unknown>);
+    } catch (error) {
+      throw new CodecError(key, `decode the stored value (${(error as Error).message})`, { cause: error });
+    }
+  }
+
   decode<T = unknown>(raw: string | Buffer, key?: string): T {
     const text = typeof raw === 'string' ? raw : raw.toString('utf8');
     try {
@@ -181,14 +195,19 @@ function reviveTree(node: unknown): unknown {
     for (let i = 0; i < node.length; i++) node[i] = reviveTree(node[i]);
     return node;
   }
-  const record = node as Record<string, unknown>;
+  const record = reviveProperties(node as Record<string, unknown>);
+  return Object.hasOwn(record, TAG) ? reviveTagged(record as Tagged) : record;
+}
+
+/** `record` with the value of each of its properties revived. */
+function reviveProperties(record: Record<string, unknown>): Record<string, unknown> {
   for (const property of Object.keys(record)) {
     const revived = reviveTree(record[property]);
     // Plain assignment to "__proto__" would change the prototype; define an own property instead.
     if (revived !== record[property])
       Object.defineProperty(record, property, { value: revived, enumerable: true, writable: true, configurable: true });
   }
-  return Object.hasOwn(record, TAG) ? reviveTagged(record as Tagged) : record;
+  return record;
 }
 
 function reviveTagged(tagged: Tagged): unknown {

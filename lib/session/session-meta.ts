@@ -71,7 +71,8 @@ export function deadlineOf(meta: SessionMeta): number {
   return Math.min(meta.lastSeenAt + meta.idleTtlMs, fixedDeadlineOf(meta));
 }
 
-/** A session script of this folder, after the functions they share (session-meta.lua). */
-export function sessionScript(file: string): RedisScript {
-  return RedisScript.fromFile(new URL(`./${file}`, import.meta.url), new URL('./session-meta.lua', import.meta.url));
+/** A session script of this folder, after the functions they share (session-meta.lua) and the other `preludes` it uses. */
+export function sessionScript(file: string, ...preludes: string[]): RedisScript {
+  const here = (name: string) => new URL(`./${name}`, import.meta.url);
+  return RedisScript.fromFile(here(file), here('session-meta.lua'), ...preludes.map(here));
 }

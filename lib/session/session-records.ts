@@ -9,7 +9,15 @@ import type { RedisScript, ScriptArgument } from '../core/redis-script.js';
 import { assertWellFormed } from '../core/validation.js';
 import type { PubSubService } from '../pubsub/pubsub.service.js';
 import { isKeptInSlot, slotOf } from './session-ids.js';
-import { DATA, parseSessionHash, STORE_ORIGIN, STORED_FIELD, type SessionData } from './session-fields.js';
+import {
+  DOC_FIELD,
+  parseSessionHash,
+  sessionInfo,
+  STORE_ORIGIN,
+  STORED_FIELD,
+  type SessionData,
+  type SessionDataDecoder,
+} from './session-fields.js';
 import { slotTag } from './session-slots.js';
 import type { SessionEvent, SessionInfo } from './session.options.js';
 import type { ResolvedSessionOptions } from './session.options-validator.js';
@@ -23,6 +31,9 @@ const indexScript = sessionScript('session-index.lua');
 /** How many sessions' next slide of the idle timeout each instance remembers (see `SessionRecords.read`). */
 const REMEMBERED_SLIDES = 10_000;
 
+/** What a value holding the default codec's tags contains: a document with one is written with a '~' (see session-doc.lua). */
+const TAG_MARK = '"$nrp"';
+
 export type SessionFields = Readonly<Record<string, string>>;
 
 /**
@@ -35,13 +46,15 @@ export class SessionRecords {
   private readonly outage: OutageLog;
   /** Whether the codec is the default JsonCodec, which stores plain JSON data as its JSON text. */
   private readonly codecIsJson: boolean;
+  /** What reads a session's data document (see session-doc.lua): the codec itself when it is the default one. */
+  private readonly docCodec: JsonCodec;
   /** Redis's clock minus this host's, from the last script reply that told the time (undefined before the first). */
   private clockOffsetMs?: number;
   /**
    * Of each session read lately, by handle: when its idle timeout is next due to slide (Redis's
-   * clock, ms), and whether a cookie's expiry caps it.
+   * clock, ms), whether a cookie's expiry caps it, and whether its data is one document.
    */
-  private readonly nextSlides = new LRUCache<string, { dueAt: number; capped: boolean }>({ max: REMEMBERED_SLIDES });
+  private readonly nextSlides = new LRUCache<string, { dueAt: number; capped: boolean; doc: boolean }>({ max: REMEMBERED_SLIDES });
 
   constructor(
     readonly redis: RedisClient,
@@ -54,6 +67,7 @@ export class SessionRecords {
   ) {
     this.outage = new OutageLog(logger, 'sessions', 'calls fail with 503');
     this.codecIsJson = codec.constructor === JsonCodec;
+    this.docCodec = this.codecIsJson ? (codec as JsonCodec) : new JsonCodec();
   }
 
   /** Awaits a Redis call: an outage rejects with `RedisUnavailableError`, anything else as it is. */
@@ -97,21 +111,30 @@ export class SessionRecords {
    * The live session with this handle, with its fields as stored, or null, in one round trip.
    * Slides the idle timeout at most once per `touchInterval`, on Redis's clock: when the slide may
    * be due (see {@link slideMayBeDue}), the read is a script that reads the session and slides it
-   * in the same call; otherwise a plain HGETALL, which finds only live sessions, since every write
-   * that moves a session's deadline sets its key's TTL to it. Its reply is decoded in one pass.
+   * in the same call; otherwise a plain read, which finds only live sessions, since every write
+   * that moves a session's deadline sets its key's TTL to it: an HMGET of its meta field and data
+   * document (or, for a session kept a field to each data field, an HGETALL). Its reply is
+   * decoded in one pass.
    */
   async read<D extends SessionData>(handle: string): Promise<SessionInfo<D> | null> {
     const key = this.sessionKey(handle);
+    const remembered = this.nextSlides.get(handle);
     let fields: string[];
-    if (this.slideMayBeDue(handle)) {
+    if (remembered === undefined || this.now() >= remembered.dueAt) {
       let now: number;
       [now, fields] = await this.run<[number, string[]]>(readScript, [key], [this.settings.touchIntervalMs]);
       this.learnClock(now);
+    } else if (remembered.doc) {
+      const [packed, doc] = await this.call(this.redis.hmget(key, META_FIELD, DOC_FIELD));
+      const meta = packed === null ? null : unpackMeta(packed);
+      if (meta !== null && doc !== null) return sessionInfo<D>(handle, meta, this.decodeDoc(doc, key));
+      // Gone, or rewritten in the other layout since (then read again).
+      fields = meta === null ? [] : await this.call(this.redis.call('HGETALL', key) as Promise<string[]>);
     } else {
       fields = await this.call(this.redis.call('HGETALL', key) as Promise<string[]>);
     }
-    const parsed = parseSessionHash<D>(handle, fields, (raw) => this.codec.decode(raw, key));
-    this.rememberSlide(handle, parsed?.meta);
+    const parsed = parseSessionHash<D>(handle, fields, this.dataDecoder(key));
+    this.rememberSlide(handle, parsed?.meta, parsed?.doc);
     return parsed?.info ?? null;
   }
 
@@ -132,7 +155,7 @@ export class SessionRecords {
       this.learnClock(now);
     }
     const meta = packed === undefined ? null : unpackMeta(packed);
-    this.rememberSlide(handle, meta ?? undefined);
+    this.rememberSlide(handle, meta ?? undefined, false);
     return meta?.origin === STORE_ORIGIN ? (stored ?? null) : null;
   }
 
@@ -162,12 +185,13 @@ export class SessionRecords {
   }
 
   /** Remembers when the idle timeout of the session read is next due to slide (forgets a session not found). */
-  private rememberSlide(handle: string, meta: SessionMeta | undefined): void {
+  private rememberSlide(handle: string, meta: SessionMeta | undefined, doc = false): void {
     if (meta === undefined) this.nextSlides.delete(handle);
     else
       this.nextSlides.set(handle, {
         dueAt: meta.lastSeenAt + Math.min(this.settings.touchIntervalMs, Math.floor(meta.idleTtlMs / 2)),
         capped: meta.cap !== Infinity,
+        doc,
       });
   }
 
@@ -235,26 +259,54 @@ export class SessionRecords {
    * values (HGETALL's own reply). Null when it has no meta fields (an empty reply: no session).
    */
   decode<D extends SessionData>(handle: string, fields: SessionFields | readonly string[]): SessionInfo<D> | null {
-    let key: string | undefined;
-    return (
-      parseSessionHash<D>(
-        handle,
-        Array.isArray(fields) ? (fields as readonly string[]) : Object.entries(fields as SessionFields).flat(),
-        (raw) => this.codec.decode(raw, (key ??= this.sessionKey(handle))),
-      )?.info ?? null
-    );
+    const flat = Array.isArray(fields) ? (fields as readonly string[]) : Object.entries(fields as SessionFields).flat();
+    return parseSessionHash<D>(handle, flat, this.dataDecoder(this.sessionKey(handle)))?.info ?? null;
   }
 
-  /** Data fields as `d:<name>`, value pairs for a script (undefined values left out). */
+  /** Decodes the data of the session at `key`: a `d:<name>` field's value, or its document. */
+  private dataDecoder(key: string): SessionDataDecoder {
+    return { field: (raw) => this.codec.decode(raw, key), doc: (raw) => this.decodeDoc(raw, key) };
+  }
+
+  /**
+   * A session's data from its document: decoded at once with the default codec; with another,
+   * each field's value is its encoded text, decoded by the codec.
+   */
+  private decodeDoc(doc: string, key: string): SessionData {
+    const data = this.docCodec.decodeProperties(doc, key);
+    if (!this.codecIsJson) for (const name of Object.keys(data)) data[name] = this.codec.decode(data[name] as string, key);
+    return data;
+  }
+
+  /** The data of a new session, as the hash fields that hold it: its document (undefined values left out). */
   encodeData(data: SessionData): string[] {
-    return Object.entries(data).flatMap(([field, value]) =>
-      value === undefined ? [] : [this.fieldName(field), this.encode(value, field)],
-    );
+    let lines = '';
+    let tagged = false;
+    for (const [field, value] of Object.entries(data)) {
+      if (value === undefined) continue;
+      const docValue = this.docValue(this.encode(value, field));
+      lines += `${lines === '' ? '' : ','}\n${this.fieldName(field)}\t:${docValue}`;
+      tagged ||= docValue.includes(TAG_MARK);
+    }
+    return [DOC_FIELD, `${tagged ? '~' : ''}{${lines}\n}`];
   }
 
-  /** The hash field of a data field; its name must be well-formed Unicode (two names must not become one field). */
+  /** A data field's value in a document, from its encoding by the codec (as docValue in session-doc.lua). */
+  private docValue(encoded: string): string {
+    return this.codecIsJson ? (this.docCodec.plainJsonText(encoded) ?? encoded.slice(1)) : JSON.stringify(encoded);
+  }
+
+  /**
+   * How scripts name a data field: as JSON.stringify writes it. Its name must be well-formed
+   * Unicode (two names must not become one field).
+   */
   fieldName(field: string): string {
-    return DATA + assertWellFormed('data (a field name)', field);
+    return JSON.stringify(assertWellFormed('data (a field name)', field));
+  }
+
+  /** How scripts are told which codec encoded a session's values (see docValue in session-doc.lua). */
+  get codecName(): 'json' | 'text' {
+    return this.codecIsJson ? 'json' : 'text';
   }
 
   /** One data field's value, as stored. */

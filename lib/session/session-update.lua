@@ -1,20 +1,40 @@
 -- Changes some data fields of a live session, leaving the others as they are (two updates of
 -- different fields both survive), and optionally its user. KEYS[1]: the session key.
--- ARGV[1]: the user id to set ('' to leave it); then field/value pairs to set, then '' and the
--- fields to delete. Returns 0 when the session is gone or expired, else { 1, the user it had
--- before, its absolute deadline (its score in the user's index) }.
+-- ARGV[1]: the user id to set ('' to leave it); [2] 'json' when the values are the default
+-- codec's, else 'text'; then pairs of a field's name (as JSON.stringify writes it) and its value
+-- (as the codec encoded it), then '' and the names of the fields to delete.
+-- A session keeps the layout it was written in: its data in one field `j` (session-doc.lua), or
+-- (written before it, and the store's) a field `d:<name>` each.
+-- Returns 0 when the session is gone or expired, else { 1, the user it had before, its absolute
+-- deadline (its score in the user's index) }.
 local now = sessionNow()
-local meta = readMeta(KEYS[1])
+local packed, doc = unpack(redis.call('HMGET', KEYS[1], 'm', 'j'))
+local meta
+if packed then meta = unpackMeta(packed) else meta = readMeta(KEYS[1]) end
 if not meta or now >= deadlineOf(meta) then return 0 end
 local previous = meta.u
 -- The '' between the pairs to set and the fields to delete (past the end when none are deleted).
-local separator = 2
+local separator = 3
 while separator <= #ARGV and ARGV[separator] ~= '' do separator = separator + 2 end
-if ARGV[1] ~= '' or meta.unpacked then
-  if ARGV[1] ~= '' then meta.u = ARGV[1] end
-  writeMeta(KEYS[1], meta, now, ARGV, 2, separator - 1)
+local writesMeta = ARGV[1] ~= '' or meta.unpacked
+if ARGV[1] ~= '' then meta.u = ARGV[1] end
+local set, deleted = {}, {}
+if doc then
+  local names, values = readDoc(doc)
+  for at = 3, separator - 1, 2 do
+    local name = ARGV[at]
+    if values[name] == nil then names[#names + 1] = name end
+    values[name] = docValue(ARGV[at + 1], ARGV[2])
+  end
+  for at = separator + 1, #ARGV do values[ARGV[at]] = nil end
+  set = { 'j', writeDoc(names, values) }
 else
-  setFields(KEYS[1], ARGV, 2, separator - 1)
+  for at = 3, separator - 1, 2 do
+    set[#set + 1] = 'd:' .. cjson.decode(ARGV[at])
+    set[#set + 1] = ARGV[at + 1]
+  end
+  for at = separator + 1, #ARGV do deleted[#deleted + 1] = 'd:' .. cjson.decode(ARGV[at]) end
 end
-deleteFields(KEYS[1], ARGV, separator + 1, #ARGV)
+if writesMeta then writeMeta(KEYS[1], meta, now, set, 1, #set) else setFields(KEYS[1], set, 1, #set) end
+deleteFields(KEYS[1], deleted, 1, #deleted)
 return { 1, previous, meta.c + meta.a }

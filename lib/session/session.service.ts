@@ -34,7 +34,7 @@ const BULK_CONCURRENCY = 16;
 export { isSessionId } from './session-ids.js';
 
 const createScript = sessionScript('session-create.lua');
-const updateScript = sessionScript('session-update.lua');
+const updateScript = sessionScript('session-update.lua', 'session-doc.lua');
 const takeScript = sessionScript('session-take.lua');
 
 /**
@@ -173,7 +173,7 @@ export class SessionService {
     const reply = await this.records.run<0 | [number, string, number]>(
       updateScript,
       [this.records.sessionKey(handleOf(id))],
-      ['', ...set, '', ...removed],
+      ['', this.records.codecName, ...set, '', ...removed],
     );
     return reply !== 0;
   }

@@ -44,11 +44,11 @@ describe.each(ownRedisSetups([]))('each write of a session sets its fields in on
     await redis?.destroy();
   });
 
-  it('SessionService: a create of three fields, an update of two, an update of two deleted and one set', async () => {
+  it('SessionService: a create of three fields, an update of two, an update of two deleted and one set (its document rewritten)', async () => {
     let id = '';
     expect(await countWrites(async () => (id = (await sessions.create('ada', fieldsOf(3, 'a'))).id))).toEqual({ hset: 1, hdel: 0 });
     expect(await countWrites(() => sessions.update(id, { f0: 'b-0', f1: 'b-1' }))).toEqual({ hset: 1, hdel: 0 });
-    expect(await countWrites(() => sessions.update(id, { f0: undefined, f1: undefined, f2: 'c-2' }))).toEqual({ hset: 1, hdel: 1 });
+    expect(await countWrites(() => sessions.update(id, { f0: undefined, f1: undefined, f2: 'c-2' }))).toEqual({ hset: 1, hdel: 0 });
     expect((await sessions.get(id))!).toMatchObject({ userId: 'ada', data: { f2: 'c-2' } });
   });
 
@@ -74,14 +74,14 @@ describe.each(topologies)('sessions with more fields than one HSET takes, on $to
   it('creates, updates and deletes 600 fields at once, and keeps the meta field', async () => {
     const { id } = await sessions.create('linus', fieldsOf(600, 'a'));
     const key = app.get(RedisKeys).tagged(['s', handleOf(id)]);
-    expect(await redis.hlen(key)).toBe(601);
+    expect((await redis.hkeys(key)).sort()).toEqual(['j', 'm']);
     expect((await sessions.get(id))!.data).toEqual(fieldsOf(600, 'a'));
     // 600 set, then 500 deleted.
     expect(await sessions.update(id, fieldsOf(600, 'b'))).toBe(true);
     expect((await sessions.get(id))!).toMatchObject({ userId: 'linus', data: fieldsOf(600, 'b') });
     const deleted = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`f${i}`, undefined]));
     expect(await sessions.update(id, deleted)).toBe(true);
-    expect(await redis.hlen(key)).toBe(101);
+    expect((await redis.hkeys(key)).sort()).toEqual(['j', 'm']);
     expect((await sessions.get(id))!.data).toEqual(
       Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`f${i + 500}`, `b-${i + 500}`])),
     );
