@@ -1,31 +1,36 @@
--- A session's data fields as one hash field, `j` (see session-doc.ts): a JSON object written a
+-- A session's data fields as one hash field, `j` (see SessionRecords.encodeData): a JSON object written a
 -- field to a line, '{\n<name>\t:<value>,\n<name>\t:<value>\n}', each <name> as JSON.stringify
--- writes it and each <value> the JSON of its value; a '~' before the brace when a value holds the
--- default codec's tags. JSON.stringify writes no raw newline or tab, so these split it alone.
+-- writes it and each <value> the JSON of its value; a '~' before the brace when it may hold the
+-- default codec's tags. JSON.stringify writes no raw newline or tab, so a field's line is found
+-- by its name between them, and changed in place: no JSON parser, no table of the fields.
 
--- The fields of a document: their names (JSON) in order, and their values by name.
-local function readDoc(doc)
-  local names, values = {}, {}
-  for name, value in string.gmatch(doc, '\n([^\t\n]*)\t:([^\n]*)') do
-    -- Every line but the last ends with the comma between fields (a JSON value never does).
-    if string.byte(value, -1) == 44 then value = string.sub(value, 1, -2) end
-    if values[name] == nil then names[#names + 1] = name end
-    values[name] = value
+-- The document with the field `name` set to `value`, or deleted when `value` is nil.
+local function spliceDoc(doc, name, value)
+  local from = string.find(doc, '\n' .. name .. '\t:', 1, true)
+  if not from then
+    if not value then return doc end
+    -- Added last, before the closing '\n}'; after a comma unless it is the first.
+    local body = string.sub(doc, 1, -3)
+    local comma = string.byte(body, -1) == 123 and '' or ','
+    return body .. comma .. '\n' .. name .. '\t:' .. value .. '\n}'
   end
-  return names, values
+  -- The next line (another field's, or the closing '\n}'); every line but the last field's ends with a comma.
+  local to = string.find(doc, '\n', from + 1, true)
+  local last = string.byte(doc, to - 1) ~= 44
+  if value then return string.sub(doc, 1, from) .. name .. '\t:' .. value .. (last and '' or ',') .. string.sub(doc, to) end
+  local before = string.sub(doc, 1, from - 1)
+  -- The last field deleted: the one before it is last now, without its comma.
+  if last and string.byte(before, -1) == 44 then before = string.sub(before, 1, -2) end
+  return before .. string.sub(doc, to)
 end
 
--- The document of the fields in `names` that have a value.
-local function writeDoc(names, values)
-  local lines, tagged = {}, false
-  for _, name in ipairs(names) do
-    local value = values[name]
-    if value then
-      lines[#lines + 1] = '\n' .. name .. '\t:' .. value
-      tagged = tagged or string.find(value, '"$nrp"', 1, true) ~= nil
-    end
-  end
-  return (tagged and '~{' or '{') .. table.concat(lines, ',') .. '\n}'
+-- The document marked with '~' when it may hold the default codec's tags (the text '"$nrp"'
+-- anywhere: in a name too, which only costs the codec's slower read), unmarked otherwise.
+local function markDoc(doc)
+  local marked = string.byte(doc, 1) == 126
+  local tagged = string.find(doc, '"$nrp"', 1, true) ~= nil
+  if marked == tagged then return doc end
+  return tagged and '~' .. doc or string.sub(doc, 2)
 end
 
 -- A field's value in the document, from its value as the codec encoded it: the default codec's

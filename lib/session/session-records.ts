@@ -31,7 +31,7 @@ const indexScript = sessionScript('session-index.lua');
 /** How many sessions' next slide of the idle timeout each instance remembers (see `SessionRecords.read`). */
 const REMEMBERED_SLIDES = 10_000;
 
-/** What a value holding the default codec's tags contains: a document with one is written with a '~' (see session-doc.lua). */
+/** What a document holding the default codec's tags contains: one with it is written with a '~' (see session-doc.lua). */
 const TAG_MARK = '"$nrp"';
 
 export type SessionFields = Readonly<Record<string, string>>;
@@ -281,14 +281,13 @@ export class SessionRecords {
   /** The data of a new session, as the hash fields that hold it: its document (undefined values left out). */
   encodeData(data: SessionData): string[] {
     let lines = '';
-    let tagged = false;
     for (const [field, value] of Object.entries(data)) {
-      if (value === undefined) continue;
-      const docValue = this.docValue(this.encode(value, field));
-      lines += `${lines === '' ? '' : ','}\n${this.fieldName(field)}\t:${docValue}`;
-      tagged ||= docValue.includes(TAG_MARK);
+      if (value !== undefined)
+        lines += `${lines === '' ? '' : ','}\n${this.fieldName(field)}\t:${this.docValue(this.encode(value, field))}`;
     }
-    return [DOC_FIELD, `${tagged ? '~' : ''}{${lines}\n}`];
+    const doc = `{${lines}\n}`;
+    // Marked as markDoc in session-doc.lua marks it.
+    return [DOC_FIELD, doc.includes(TAG_MARK) ? `~${doc}` : doc];
   }
 
   /** A data field's value in a document, from its encoding by the codec (as docValue in session-doc.lua). */

@@ -20,14 +20,9 @@ local writesMeta = ARGV[1] ~= '' or meta.unpacked
 if ARGV[1] ~= '' then meta.u = ARGV[1] end
 local set, deleted = {}, {}
 if doc then
-  local names, values = readDoc(doc)
-  for at = 3, separator - 1, 2 do
-    local name = ARGV[at]
-    if values[name] == nil then names[#names + 1] = name end
-    values[name] = docValue(ARGV[at + 1], ARGV[2])
-  end
-  for at = separator + 1, #ARGV do values[ARGV[at]] = nil end
-  set = { 'j', writeDoc(names, values) }
+  for at = 3, separator - 1, 2 do doc = spliceDoc(doc, ARGV[at], docValue(ARGV[at + 1], ARGV[2])) end
+  for at = separator + 1, #ARGV do doc = spliceDoc(doc, ARGV[at], nil) end
+  set = { 'j', markDoc(doc) }
 else
   for at = 3, separator - 1, 2 do
     set[#set + 1] = 'd:' .. cjson.decode(ARGV[at])

@@ -30,6 +30,11 @@ describe.each(topologies)("a session's data as one document, on $topology", ({ c
     expect(await sessions.update(id, { change: 'new', added: null, drop: undefined })).toBe(true);
     expect(await docOf(id)).toBe('{\n"keep"\t:{"n":1},\n"change"\t:"new",\n"added"\t:null\n}');
     expect((await sessions.get(id))!.data).toEqual({ keep: { n: 1 }, change: 'new', added: null });
+    // The last field deleted: the one before it loses its comma; added again, it comes last.
+    expect(await sessions.update(id, { added: undefined })).toBe(true);
+    expect(await docOf(id)).toBe('{\n"keep"\t:{"n":1},\n"change"\t:"new"\n}');
+    expect(await sessions.update(id, { added: [null] })).toBe(true);
+    expect(await docOf(id)).toBe('{\n"keep"\t:{"n":1},\n"change"\t:"new",\n"added"\t:[null]\n}');
     expect(await sessions.update(id, { keep: undefined, change: undefined, added: undefined })).toBe(true);
     expect(await docOf(id)).toBe('{\n}');
     expect((await sessions.get(id))!.data).toEqual({});
