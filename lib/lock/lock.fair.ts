@@ -22,7 +22,8 @@ export interface ResolvedFairOptions {
 export interface FairGrant {
   token: string;
   fencingToken: number;
-  validityMs: number;
+  /** Until when it is surely valid (see `AcquireResult`). */
+  validUntilMs: number;
 }
 
 /** One acquisition waiting in line on this instance. */
@@ -126,7 +127,7 @@ export class FairLocks {
           if (!isStoreFailure(error)) throw error;
           throw new LockNotAcquiredError(keys.names, 'store-unavailable', performance.now() - started, { cause: error });
         });
-        if (result.acquired) return { token, fencingToken: result.fencingToken, validityMs: result.validityMs };
+        if (result.acquired) return { token, fencingToken: result.fencingToken, validUntilMs: result.validUntilMs };
         queued = heartbeatMs > 0;
         const waitedMs = performance.now() - started;
         const leftMs = waitMs - waitedMs;

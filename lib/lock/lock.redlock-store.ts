@@ -31,7 +31,7 @@ export class RedlockStore implements LockStore {
       const raised = await Promise.allSettled(outcome.passedBy.map((index) => this.stores[index].raiseFences(keys, fencingToken)));
       const validityMs = ttlMs - (performance.now() - started) - this.drift(ttlMs);
       if (raised.filter((result) => result.status === 'fulfilled').length >= this.quorum && validityMs > 0)
-        return { acquired: true, fencingToken, validityMs };
+        return { acquired: true, fencingToken, validUntilMs: leaseEndMs - this.drift(ttlMs) };
       this.giveBack(attempts, keys, token, leaseEndMs);
       const failures = raised.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
       if (failures.length > 0) throw mostTelling(failures);
@@ -47,12 +47,13 @@ export class RedlockStore implements LockStore {
 
   async extend(keys: LockKeys, token: string, ttlMs: number): Promise<number | undefined> {
     const started = performance.now();
+    const leaseEndMs = Date.now() + ttlMs;
     const outcome = await this.untilDecided(
       this.stores.map((store) => store.extend(keys, token, ttlMs)),
       (validity) => validity !== undefined,
     );
     const validityMs = ttlMs - (performance.now() - started) - this.drift(ttlMs);
-    if (outcome.passed.length >= this.quorum && validityMs > 0) return validityMs;
+    if (outcome.passed.length >= this.quorum && validityMs > 0) return leaseEndMs - this.drift(ttlMs);
     if (outcome.failed.length > this.stores.length - this.quorum) throw mostTelling(outcome.failed);
     return undefined;
   }

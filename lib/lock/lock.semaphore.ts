@@ -150,7 +150,7 @@ export class SemaphoreStore extends LeasesOnOneNode {
     };
   }
 
-  /** The validity after renewing, or undefined when the permits are no longer the caller's. */
+  /** Until when the permits are surely held after renewing (see `AcquireResult`), or undefined when they are no longer the caller's. */
   extend(keys: LockKeys, token: string, ttlMs: number): Promise<number | undefined> {
     return this.renew(ttlMs, () => extendScript.run<number>(this.client, keys.locks, [token, ttlMs]));
   }

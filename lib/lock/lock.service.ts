@@ -234,8 +234,8 @@ export class LockService implements BeforeApplicationShutdown {
 
   /** Hands out a granted lock (renewed by itself if asked) and remembers it for shutdown. */
   private hold(userKeys: string[], keys: LockKeys, grant: FairGrant, options: ResolvedAcquireOptions, owner: LockOwner): Lock {
-    const { token, fencingToken, validityMs } = grant;
-    const lock = new Lock(userKeys, fencingToken, validityMs, { keys, token, ttlMs: options.ttlMs }, owner, options.autoExtend);
+    const { token, fencingToken, validUntilMs } = grant;
+    const lock = new Lock(userKeys, fencingToken, validUntilMs, { keys, token, ttlMs: options.ttlMs }, owner, options.autoExtend);
     this.track(lock);
     return lock;
   }

@@ -39,11 +39,13 @@ export interface LockKeys {
 }
 
 /**
- * What an acquisition attempt got: the lock (with its fencing token and how long it is surely
- * valid), or how long its holder still has it; `expired` when it was granted too late to be of use.
+ * What an acquisition attempt got: the lock (with its fencing token and until when it is surely
+ * valid: ms since the epoch by this host's clock, the attempt's start plus the lease, as Redis's
+ * lease started after it), or how long its holder still has it; `expired` when it was granted too
+ * late to be of use.
  */
 export type AcquireResult =
-  { acquired: true; fencingToken: number; validityMs: number } | { acquired: false; heldForMs: number; expired?: true };
+  { acquired: true; fencingToken: number; validUntilMs: number } | { acquired: false; heldForMs: number; expired?: true };
 
 /**
  * Where locks live: one server or Cluster, or a Redlock quorum of independent servers. An outage
@@ -58,7 +60,7 @@ export interface LockStore {
    */
   readonly exclusive: boolean;
   acquire(keys: LockKeys, token: string, ttlMs: number): Promise<AcquireResult>;
-  /** The validity after renewing, or undefined when the lock is no longer the caller's. */
+  /** Until when the lock is surely valid after renewing (as in {@link AcquireResult}), or undefined when it is no longer the caller's. */
   extend(keys: LockKeys, token: string, ttlMs: number): Promise<number | undefined>;
   /** Whether anything was released. One that failed for an outage is tried again once Redis is back, until `untilMs` (the lease's end). */
   release(keys: LockKeys, token: string, untilMs: number): Promise<boolean>;
@@ -110,18 +112,18 @@ export abstract class LeasesOnOneNode {
     });
     const [fencingToken, heldForMs] = await this.outage.guard(attempt);
     if (fencingToken === 0) return { acquired: false, heldForMs };
-    const validityMs = ttlMs - (performance.now() - started);
-    if (validityMs > 0) return { acquired: true, fencingToken, validityMs };
+    // Until the end of the lease as it started here: a grant seen later (a slow reply, a busy event loop) is not valid longer.
+    if (performance.now() - started < ttlMs) return { acquired: true, fencingToken, validUntilMs: leaseEndMs };
     // The reply came after the lease: never hand out a lock that may already be someone else's.
     await this.release(keys, token, leaseEndMs).catch(() => undefined);
     return { acquired: false, heldForMs: 0, expired: true };
   }
 
-  /** Runs a renewal script for a lease of `ttlMs` (1: renewed); the validity after it, or undefined when the lease is no longer the caller's. */
+  /** Runs a renewal script for a lease of `ttlMs` (1: renewed); until when it is valid after it, or undefined when the lease is no longer the caller's. */
   protected async renew(ttlMs: number, run: () => Promise<number>): Promise<number | undefined> {
-    const started = performance.now();
+    const leaseEndMs = Date.now() + ttlMs;
     const renewed = await this.outage.guard(run());
-    return renewed === 1 ? ttlMs - (performance.now() - started) : undefined;
+    return renewed === 1 ? leaseEndMs : undefined;
   }
 }
 

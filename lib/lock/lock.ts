@@ -54,15 +54,16 @@ export class Lock {
     /** The keys as given (sorted). */
     readonly keys: readonly string[],
     fencingToken: number,
-    validityMs: number,
+    /** Until when the lease is surely valid (ms since the epoch, this host's clock). */
+    validUntilMs: number,
     private readonly lease: LockLease,
     private readonly owner: LockOwner,
     autoExtend: boolean,
   ) {
     this.fencingToken = fencingToken;
-    this.expiresAtMs = Date.now() + validityMs;
+    this.expiresAtMs = validUntilMs;
     this.ttlMs = lease.ttlMs;
-    this.renewalMs = renewalDelay(lease.ttlMs, validityMs);
+    this.renewalMs = renewalDelay(lease.ttlMs, validUntilMs - Date.now());
     if (autoExtend) this.scheduleRenewal();
   }
 
@@ -104,8 +105,8 @@ export class Lock {
     const ttlMs = toTimerMilliseconds(ttl, 'ttl');
     if (this.released || this.lost)
       throw new LockLostError(this.keys, this.released ? 'it was released' : 'its lease had already been lost');
-    const validityMs = await this.owner.store.extend(this.lease.keys, this.lease.token, ttlMs);
-    if (validityMs === undefined) {
+    const validUntilMs = await this.owner.store.extend(this.lease.keys, this.lease.token, ttlMs);
+    if (validUntilMs === undefined) {
       this.lose('another holder has it, or its key is gone');
       throw this.lostReason ?? new LockLostError(this.keys, 'it was released');
     }
@@ -113,8 +114,8 @@ export class Lock {
     if (this.lostReason) throw this.lostReason;
     if (this.released) return;
     this.ttlMs = ttlMs;
-    this.renewalMs = renewalDelay(ttlMs, validityMs);
-    this.expiresAtMs = Date.now() + validityMs;
+    this.renewalMs = renewalDelay(ttlMs, validUntilMs - Date.now());
+    this.expiresAtMs = validUntilMs;
     if (this.controller) this.watchLease();
   }
 

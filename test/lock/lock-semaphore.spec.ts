@@ -140,6 +140,22 @@ describe.each(topologies)('Semaphores on $topology', ({ connection }) => {
     await next.release();
   });
 
+  it("holds permits, as the holder knows it, never past the lease Redis keeps: the attempt's start plus the ttl", async () => {
+    const semaphore = locks.semaphore(fresh('validity'), 1);
+    for (let round = 0; round < 20; round++) {
+      const before = Date.now();
+      const held = await semaphore.acquire({ ttl: '300ms' });
+      // Redis's clock is this host's here: its lease started after the attempt did.
+      expect(held.expiresAt).toBeLessThanOrEqual(before + 300);
+      expect(held.expiresAt).toBeLessThanOrEqual(await onlyLeaseEnd(semaphore.name));
+      const beforeExtend = Date.now();
+      await held.extend('400ms');
+      expect(held.expiresAt).toBeLessThanOrEqual(beforeExtend + 400);
+      expect(held.expiresAt).toBeLessThanOrEqual(await onlyLeaseEnd(semaphore.name));
+      expect(await held.release()).toBe(true);
+    }
+  });
+
   it('gives back all the permits of an unreleased holder of several when its lease ends, and only those', async () => {
     const semaphore = locks.semaphore(fresh('several'), 3);
     const two = await semaphore.acquire({ permits: 2, ttl: '300ms' });
