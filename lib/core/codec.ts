@@ -70,6 +70,8 @@ export class JsonCodec implements RedisCodec {
         { cause: error },
       );
     }
+    // JSON.stringify gives no text for a value whose toJSON() returns undefined.
+    if (text === undefined) throw new CodecError(key, 'encode the value: it has no JSON form (its toJSON() returned undefined)');
     return tagged ? TAGGED_PREFIX + text : text;
   }
 

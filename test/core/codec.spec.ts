@@ -62,6 +62,12 @@ describe('JsonCodec', () => {
     expect(codec.encode({ when: [new Date(0)] })).toBe('~{"when":[{"$nrp":"Date","v":"1970-01-01T00:00:00.000Z"}]}');
   });
 
+  it('refuses a value without a JSON form with a CodecError naming the key, not an undefined text', () => {
+    const nothing = { toJSON: () => undefined };
+    expect(() => codec.encode(nothing, 'user:7')).toThrow(CodecError);
+    expect(() => codec.encode(nothing, 'user:7')).toThrow(/no JSON form.*"user:7"/);
+  });
+
   it('keeps the key of an undefined property', () => {
     const decoded = roundTrip({ present: undefined }) as Record<string, unknown>;
     expect(Object.keys(decoded)).toEqual(['present']);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisConnections, RedisKeys, SessionService, type RedisClient, type RedisCodec } from '../../lib/index.js';
+import { CodecError, RedisConnections, RedisKeys, SessionService, type RedisClient, type RedisCodec } from '../../lib/index.js';
 import { handleOf } from '../../lib/session/session-ids.js';
 import { startContext, topologies, uniquePrefix } from '../support/testing-app.js';
 import { commandsSent, freshId } from './store-sessions.js';
@@ -56,6 +56,10 @@ describe.each(topologies)("a session's data as one document, on $topology", ({ c
     expect(await docOf(id)).toBe('{\n"plain"\t:"text"\n}');
     // A plain object holding the tag's own name stays a plain object.
     expect(await sessions.update(id, { tricky: { $nrp: 'Date', v: 0 } })).toBe(true);
+    expect((await sessions.get(id))!.data).toEqual({ plain: 'text', tricky: { $nrp: 'Date', v: 0 } });
+    // A value with no JSON form is refused, naming its field; the session stays as it was.
+    await expect(sessions.update(id, { odd: { toJSON: () => undefined } })).rejects.toThrow(/no JSON form.*session data "odd"/);
+    await expect(sessions.create(null, { odd: { toJSON: () => undefined } })).rejects.toThrow(CodecError);
     expect((await sessions.get(id))!.data).toEqual({ plain: 'text', tricky: { $nrp: 'Date', v: 0 } });
   });
 
