@@ -1,4 +1,4 @@
--- A session's data fields as one hash field, `j` (see SessionRecords.encodeData): a JSON object written a
+-- A session's data fields as one hash field, `j` (see SessionDataCodec in session-doc.ts): a JSON object written a
 -- field to a line, '{\n<name>\t:<value>,\n<name>\t:<value>\n}', each <name> as JSON.stringify
 -- writes it and each <value> the JSON of its value; a '~' before the brace when it may hold the
 -- default codec's tags. JSON.stringify writes no raw newline or tab, so a field's line is found

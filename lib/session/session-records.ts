@@ -1,12 +1,11 @@
 import type { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
-import { JsonCodec, type RedisCodec } from '../core/codec.js';
+import type { RedisCodec } from '../core/codec.js';
 import type { RedisKeys } from '../core/keys.js';
 import type { CountedMetric } from '../core/metrics.js';
 import { OutageLog } from '../core/outage-log.js';
 import type { RedisClient } from '../core/redis-client.js';
 import type { RedisScript, ScriptArgument } from '../core/redis-script.js';
-import { assertWellFormed } from '../core/validation.js';
 import type { PubSubService } from '../pubsub/pubsub.service.js';
 import { isKeptInSlot, slotOf } from './session-ids.js';
 import {
@@ -18,6 +17,7 @@ import {
   type SessionData,
   type SessionDataDecoder,
 } from './session-fields.js';
+import { SessionDataCodec } from './session-doc.js';
 import { slotTag } from './session-slots.js';
 import type { SessionEvent, SessionInfo } from './session.options.js';
 import type { ResolvedSessionOptions } from './session.options-validator.js';
@@ -31,10 +31,14 @@ const indexScript = sessionScript('session-index.lua');
 /** How many sessions' next slide of the idle timeout each instance remembers (see `SessionRecords.read`). */
 const REMEMBERED_SLIDES = 10_000;
 
-/** What a document holding the default codec's tags contains: one with it is written with a '~' (see session-doc.lua). */
-const TAG_MARK = '"$nrp"';
-
 export type SessionFields = Readonly<Record<string, string>>;
+
+/** What an instance remembers of a session it read (see `SessionRecords.read`). */
+interface RememberedRead {
+  dueAt: number;
+  capped: boolean;
+  doc: boolean;
+}
 
 /**
  * What `SessionService` and `RedisSessionStore` share: the Redis client, keys, codec, the
@@ -44,30 +48,27 @@ export type SessionFields = Readonly<Record<string, string>>;
  */
 export class SessionRecords {
   private readonly outage: OutageLog;
-  /** Whether the codec is the default JsonCodec, which stores plain JSON data as its JSON text. */
-  private readonly codecIsJson: boolean;
-  /** What reads a session's data document (see session-doc.lua): the codec itself when it is the default one. */
-  private readonly docCodec: JsonCodec;
+  /** How the sessions' data is written and read with the app's codec. */
+  readonly data: SessionDataCodec;
   /** Redis's clock minus this host's, from the last script reply that told the time (undefined before the first). */
   private clockOffsetMs?: number;
   /**
    * Of each session read lately, by handle: when its idle timeout is next due to slide (Redis's
    * clock, ms), whether a cookie's expiry caps it, and whether its data is one document.
    */
-  private readonly nextSlides = new LRUCache<string, { dueAt: number; capped: boolean; doc: boolean }>({ max: REMEMBERED_SLIDES });
+  private readonly nextSlides = new LRUCache<string, RememberedRead>({ max: REMEMBERED_SLIDES });
 
   constructor(
     readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly pubsub: PubSubService,
-    private readonly codec: RedisCodec,
+    codec: RedisCodec,
     readonly settings: ResolvedSessionOptions,
     logger: Logger,
     private readonly events: CountedMetric,
   ) {
     this.outage = new OutageLog(logger, 'sessions', 'calls fail with 503');
-    this.codecIsJson = codec.constructor === JsonCodec;
-    this.docCodec = this.codecIsJson ? (codec as JsonCodec) : new JsonCodec();
+    this.data = new SessionDataCodec(codec);
   }
 
   /** Awaits a Redis call: an outage rejects with `RedisUnavailableError`, anything else as it is. */
@@ -110,7 +111,7 @@ export class SessionRecords {
   /**
    * The live session with this handle, with its fields as stored, or null, in one round trip.
    * Slides the idle timeout at most once per `touchInterval`, on Redis's clock: when the slide may
-   * be due (see {@link slideMayBeDue}), the read is a script that reads the session and slides it
+   * be due (see {@link slideNotDue}), the read is a script that reads the session and slides it
    * in the same call; otherwise a plain read, which finds only live sessions, since every write
    * that moves a session's deadline sets its key's TTL to it: an HMGET of its meta field and data
    * document (or, for a session kept a field to each data field, an HGETALL). Its reply is
@@ -118,16 +119,16 @@ export class SessionRecords {
    */
   async read<D extends SessionData>(handle: string): Promise<SessionInfo<D> | null> {
     const key = this.sessionKey(handle);
-    const remembered = this.nextSlides.get(handle);
+    const remembered = this.slideNotDue(handle);
     let fields: string[];
-    if (remembered === undefined || this.now() >= remembered.dueAt) {
+    if (remembered === undefined) {
       let now: number;
       [now, fields] = await this.run<[number, string[]]>(readScript, [key], [this.settings.touchIntervalMs]);
       this.learnClock(now);
     } else if (remembered.doc) {
       const [packed, doc] = await this.call(this.redis.hmget(key, META_FIELD, DOC_FIELD));
       const meta = packed === null ? null : unpackMeta(packed);
-      if (meta !== null && doc !== null) return sessionInfo<D>(handle, meta, this.decodeDoc(doc, key));
+      if (meta !== null && doc !== null) return sessionInfo<D>(handle, meta, this.data.decodeDoc(doc, key));
       // Gone, or rewritten in the other layout since (then read again).
       fields = meta === null ? [] : await this.call(this.redis.call('HGETALL', key) as Promise<string[]>);
     } else {
@@ -148,7 +149,7 @@ export class SessionRecords {
     const key = this.sessionKey(handle);
     let packed: string | null | undefined;
     let stored: string | null | undefined;
-    if (!this.slideMayBeDue(handle)) [packed, stored] = await this.call(this.redis.hmget(key, META_FIELD, STORED_FIELD));
+    if (this.slideNotDue(handle)) [packed, stored] = await this.call(this.redis.hmget(key, META_FIELD, STORED_FIELD));
     if (packed == null) {
       let now: number;
       [now, packed, stored] = await this.run<[number, string?, string?]>(readStoredScript, [key], [this.settings.touchIntervalMs]);
@@ -160,23 +161,24 @@ export class SessionRecords {
   }
 
   /**
-   * Whether a read must ask Redis to slide the session's idle timeout: unless this instance read
-   * the session lately and, by Redis's clock as it last learned it, the slide is not due yet. A
-   * slide by another instance, or any write, only makes the real time of the next slide later.
+   * What this instance remembers of the session, when it read it lately and, by Redis's clock as
+   * it last learned it, the slide of its idle timeout is not due yet; else undefined (a read must
+   * ask Redis to slide it). A slide by another instance, or any write, only makes the real time of
+   * the next slide later.
    */
-  private slideMayBeDue(handle: string): boolean {
+  private slideNotDue(handle: string): RememberedRead | undefined {
     const next = this.nextSlides.get(handle);
-    return next === undefined || this.now() >= next.dueAt;
+    return next !== undefined && this.now() < next.dueAt ? next : undefined;
   }
 
   /**
    * Whether a touch of the session by `RedisSessionStore` would only slide its idle timeout before
-   * that is due (see {@link slideMayBeDue}), so need not be sent: with `uncapped`, only if the
+   * that is due (see {@link slideNotDue}), so need not be sent: with `uncapped`, only if the
    * session was read without a cap (a touch that keeps it so).
    */
   touchIsEarly(handle: string, uncapped: boolean): boolean {
-    const next = this.nextSlides.get(handle);
-    return next !== undefined && this.now() < next.dueAt && !(uncapped && next.capped);
+    const next = this.slideNotDue(handle);
+    return next !== undefined && !(uncapped && next.capped);
   }
 
   /** Forgets what the last read of the session told (after a write of it, which may have changed its cap). */
@@ -265,65 +267,12 @@ export class SessionRecords {
 
   /** Decodes the data of the session at `key`: a `d:<name>` field's value, or its document. */
   private dataDecoder(key: string): SessionDataDecoder {
-    return { field: (raw) => this.codec.decode(raw, key), doc: (raw) => this.decodeDoc(raw, key) };
-  }
-
-  /**
-   * A session's data from its document: decoded at once with the default codec; with another,
-   * each field's value is its encoded text, decoded by the codec.
-   */
-  private decodeDoc(doc: string, key: string): SessionData {
-    const data = this.docCodec.decodeProperties(doc, key);
-    if (!this.codecIsJson) for (const name of Object.keys(data)) data[name] = this.codec.decode(data[name] as string, key);
-    return data;
-  }
-
-  /** The data of a new session, as the hash fields that hold it: its document (undefined values left out). */
-  encodeData(data: SessionData): string[] {
-    let lines = '';
-    for (const [field, value] of Object.entries(data)) {
-      if (value !== undefined)
-        lines += `${lines === '' ? '' : ','}\n${this.fieldName(field)}\t:${this.docValue(this.encode(value, field))}`;
-    }
-    const doc = `{${lines}\n}`;
-    // Marked as markDoc in session-doc.lua marks it.
-    return [DOC_FIELD, doc.includes(TAG_MARK) ? `~${doc}` : doc];
-  }
-
-  /** A data field's value in a document, from its encoding by the codec (as docValue in session-doc.lua). */
-  private docValue(encoded: string): string {
-    return this.codecIsJson ? (this.docCodec.plainJsonText(encoded) ?? encoded.slice(1)) : JSON.stringify(encoded);
-  }
-
-  /**
-   * How scripts name a data field: as JSON.stringify writes it. Its name must be well-formed
-   * Unicode (two names must not become one field).
-   */
-  fieldName(field: string): string {
-    return JSON.stringify(assertWellFormed('data (a field name)', field));
-  }
-
-  /** How scripts are told which codec encoded a session's values (see docValue in session-doc.lua). */
-  get codecName(): 'json' | 'text' {
-    return this.codecIsJson ? 'json' : 'text';
+    return { field: (raw) => this.data.decodeField(raw, key), doc: (raw) => this.data.decodeDoc(raw, key) };
   }
 
   /** One data field's value, as stored. */
   decodeValue<T>(raw: string, handle: string): T {
-    return this.codec.decode<T>(raw, this.sessionKey(handle));
-  }
-
-  encode(value: unknown, field: string): string {
-    return this.codec.encode(value, `session data "${field}"`) as string;
-  }
-
-  /**
-   * One data field's value given as JSON text, as stored. The default codec stores plain JSON
-   * data as that very text (and reads it back with a bare JSON.parse), so the text is stored as it
-   * is; another codec encodes the data it holds.
-   */
-  encodeJson(json: string, field: string): string {
-    return this.codecIsJson ? json : this.encode(JSON.parse(json), field);
+    return this.data.decodeField<T>(raw, this.sessionKey(handle));
   }
 
   announce(event: SessionEvent): void {

@@ -60,7 +60,7 @@ export class SessionStoreCommands {
   async save(handle: string, { sessionJson, userId, cookieExpiresInMs, mayCreate }: StoreSave): Promise<void> {
     const user = userId ?? '';
     const limit = user ? resolveSeatLimit({}, this.records.settings, 'session') : undefined;
-    const args = [cookieArgument(cookieExpiresInMs), user, this.records.encodeJson(sessionJson, 'sess')];
+    const args = [cookieArgument(cookieExpiresInMs), user, this.records.data.encodeJson(sessionJson, 'sess')];
     let [outcome, previousUser, absoluteDeadline] = await this.write(handle, mayCreate, [...args, limit ? 1 : 0]);
     const seated = outcome === 'unseated' && limit !== undefined;
     if (seated) {

@@ -105,7 +105,7 @@ export class SessionService {
     if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new InvalidOptionError('data', 'an object of fields', data);
     const { idleTtlMs, absoluteTtlMs } = resolveTimeouts(options, this.records.settings, 'options');
     const limit = resolveSeatLimit(options, this.records.settings, 'options');
-    const fields = this.records.encodeData(data);
+    const fields = this.records.data.encodeData(data);
     const seated = userId !== null && limit !== undefined;
     // With a seat, kept in the slot of the user's index, and written with its seat in one script.
     const id = newSessionId(seated ? this.seats.slotOf(userId) : undefined);
@@ -167,13 +167,13 @@ export class SessionService {
     const set: string[] = [];
     const removed: string[] = [];
     for (const [field, value] of Object.entries(patch)) {
-      if (value === undefined) removed.push(this.records.fieldName(field));
-      else set.push(this.records.fieldName(field), this.records.encode(value, field));
+      if (value === undefined) removed.push(this.records.data.fieldName(field));
+      else set.push(this.records.data.fieldName(field), this.records.data.encode(value, field));
     }
     const reply = await this.records.run<0 | [number, string, number]>(
       updateScript,
       [this.records.sessionKey(handleOf(id))],
-      ['', this.records.codecName, ...set, '', ...removed],
+      ['', this.records.data.name, ...set, '', ...removed],
     );
     return reply !== 0;
   }
